@@ -1,0 +1,17 @@
+"""Exceptions that carry enough context for a user to fix their input."""
+
+
+class AvtrustError(Exception):
+    """Base class for every error the package raises on purpose."""
+
+
+class AnnotationError(AvtrustError, ValueError):
+    """An annotation file is malformed; the message names the file, record and key."""
+
+
+class MediaError(AvtrustError, RuntimeError):
+    """A media file could not be probed, decoded or written; the message names the file."""
+
+
+class ConfigError(AvtrustError, ValueError):
+    """The workflow configuration is inconsistent beyond what the JSON Schema can check."""
