@@ -1,0 +1,20 @@
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/fetch.smk"
+include: "workflow/rules/index.smk"
+include: "workflow/rules/plan.smk"
+include: "workflow/rules/manipulate.smk"
+include: "workflow/rules/questions.smk"
+
+
+rule all:
+    input:
+        benchmark_outputs(),
+    default_target: True

@@ -1,0 +1,97 @@
+"""Exports of the built benchmark: the official JSON layouts and a `datasets` folder.
+
+The Hugging Face folder has one configuration per task (``data/<task>.parquet``)
+declared in the README's YAML header, so ``datasets.load_dataset(folder, "MCIT")``
+works offline. Media paths stay relative to the workflow directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from avtrust.bench import official
+from avtrust.bench.samples import BENCHES
+from avtrust.io import write_bytes_atomic, write_text_atomic
+
+CARD_DESCRIPTION = {
+    "avtrustbench": (
+        "AVTrustBench (Chowdhury et al., ICCV 2025): nine tasks probing adversarial "
+        "robustness (MCIT, ICIT, MVIT, MAIT), compositional reasoning (COT-Stitch, "
+        "COT-Swap, CAT) and modality dependency (MAT, MVT) of audio-visual LLMs."
+    ),
+    "avconfusebench": (
+        "AV-ConfuseBench (Ye et al., AAAI 2026): m1 mutes one visible instrument "
+        "(answer: no); m2 replaces or mixes the soundtrack with wind, bird, rain, "
+        "drill or thunder (describe what is seen and what is heard)."
+    ),
+}
+
+
+def export_official(bench: str, task_files: dict[str, str], root: str) -> list[Path]:
+    """Write the official JSON of each task; returns the written paths."""
+    written = []
+    for task, path in task_files.items():
+        rows = pq.read_table(path).to_pylist()
+        if bench == "avtrustbench":
+            src = rows[0]["source_dataset"] if rows else "unknown"
+            out = official.avtrustbench_export_path(root, task, src)
+            written.append(official.write_avtrustbench_json(rows, out))
+        elif task == "m1":
+            records = [{**r, "video_id": Path(r["media_path"]).stem} for r in rows]
+            written.append(official.write_confuse_m1_json(records, confuse_path(root, "m1")))
+        else:
+            records = [
+                {**r, "video_id": Path(r["media_path"]).stem, "filename": Path(r["media_path"]).name,
+                 "annotation": r["answer"]}
+                for r in rows
+            ]  # fmt: skip
+            written.append(official.write_confuse_m2_json(records, confuse_path(root, "m2")))
+    return written
+
+
+def confuse_path(root: str, setting: str) -> Path:
+    return Path(root) / "AVConfuseBench" / f"avconfusebench_test_{setting}.json"
+
+
+def official_paths(bench: str, sources: dict[str, str], root: str) -> list[str]:
+    """The files ``export_official`` writes, for Snakemake's output list."""
+    if bench == "avtrustbench":
+        return [str(official.avtrustbench_export_path(root, t, s)) for t, s in sources.items()]
+    return [str(confuse_path(root, t)) for t in sources]
+
+
+def _card(tasks: list[str], counts: dict[str, int]) -> str:
+    configs = "\n".join(
+        f"- config_name: {t}\n  data_files:\n  - split: test\n    path: data/{t}.parquet"
+        for t in tasks
+    )
+    by_bench = {b: [t for t in tasks if t in ts] for b, ts in BENCHES.items()}
+    sections = []
+    for bench, bench_tasks in by_bench.items():
+        if bench_tasks:
+            rows = "\n".join(f"| {t} | {counts[t]} |" for t in bench_tasks)
+            sections.append(
+                f"## {bench}\n\n{CARD_DESCRIPTION[bench]}\n\n| task | samples |\n|---|---|\n{rows}\n"
+            )
+    return (
+        f"---\nconfigs:\n{configs}\n---\n\n# avtrust benchmark build\n\n"
+        "Built by the avtrust workflow. One configuration per task, split `test`. "
+        "Columns: `id`, `task`, `media_path` (relative to the workflow directory), "
+        "`question`, `options`, `answer`, `answer_index` (-1 for open answers), "
+        "`category`, `source_ids`, `seed`, and for AV-ConfuseBench `instruments`, "
+        "`muted_instrument`, `sound_type`, `snr_db` (null: soundtrack replaced).\n\n"
+        "```python\nfrom datasets import load_dataset\n"
+        'ds = load_dataset("results/bench/hf", "MCIT", split="test")\n```\n\n' + "\n".join(sections)
+    )
+
+
+def export_hf(task_files: dict[str, str], folder: str) -> None:
+    """Copy each task's Parquet into ``folder/data`` and write the dataset card."""
+    counts = {}
+    for task, path in task_files.items():
+        data = Path(path).read_bytes()
+        write_bytes_atomic(Path(folder) / "data" / f"{task}.parquet", data)
+        counts[task] = pq.read_metadata(path).num_rows
+    write_text_atomic(Path(folder) / "README.md", _card(list(task_files), counts))

@@ -1,0 +1,106 @@
+"""Executing a shard of a task's plan: run each sample's manipulation, check its output.
+
+Samples are assigned to shards by row number (row % shards), so the number of jobs
+depends on the shard count only. Within a shard, ffmpeg processes run in a small
+thread pool; a failing sample is recorded with its error, never fatal to the shard.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from avtrust.errors import AvtrustError
+from avtrust.media import manipulate
+from avtrust.media.probe import probe
+
+RESULT_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("media_path", pa.string()),
+        ("ok", pa.bool_()),
+        ("has_audio", pa.bool_()),
+        ("has_video", pa.bool_()),
+        ("error", pa.string()),
+    ]
+)
+
+
+def run_op(op: str, args: dict, dst: str, media: dict) -> None:
+    """Produce ``dst`` by manipulation ``op``; ``none`` uses the source as is."""
+    audio = {"sample_rate": media["sample_rate"], "audio_codec": media["audio_codec"]}
+    if op == "none":
+        return
+    if op == "strip_audio":
+        manipulate.strip_audio(args["src"], dst)
+    elif op == "strip_video":
+        manipulate.strip_video(args["src"], dst)
+    elif op == "combine":
+        manipulate.combine(args["video_src"], args["audio_src"], dst)
+    elif op == "concat":
+        manipulate.concat([args["src1"], args["src2"]], dst)
+    elif op == "swap_stitch":
+        manipulate.swap_stitch(args["src1"], args["src2"], dst)
+    elif op == "mute_stem":
+        manipulate.mute_stem(args["video_src"], args["stems"], args["muted"], dst, **audio)
+    elif op == "replace_soundtrack":
+        manipulate.replace_soundtrack(
+            args["video_src"], args["sound_src"], dst, snr_db=args["snr_db"], **audio
+        )
+    else:
+        raise ValueError(f"unknown manipulation {op!r}")
+
+
+def _execute(row: dict, media: dict) -> dict:
+    dst = row["media_path"]
+    try:
+        run_op(row["op"], json.loads(row["op_args"]), dst, media)
+        info = probe(dst)
+    except (AvtrustError, OSError, ValueError) as exc:
+        return {
+            "id": row["id"],
+            "media_path": dst,
+            "ok": False,
+            "has_audio": None,
+            "has_video": None,
+            "error": f"{type(exc).__name__}: {exc}",
+        }
+    return {
+        "id": row["id"],
+        "media_path": dst,
+        "ok": True,
+        "has_audio": info.has_audio,
+        "has_video": info.has_video,
+        "error": None,
+    }
+
+
+def shard_rows(plan: pa.Table, shard: int, shards: int) -> list[dict]:
+    if not 0 <= shard < shards:
+        raise ValueError(f"shard {shard} out of range for {shards} shards")
+    return plan.to_pylist()[shard::shards]
+
+
+def run_shard(plan_path: str, shard: int, shards: int, media: dict, workers: int = 1) -> pa.Table:
+    """Execute shard ``shard`` of ``shards`` of the plan at ``plan_path``."""
+    plan = pq.read_table(plan_path)
+    rows = shard_rows(plan, shard, shards)
+    for row in rows:
+        if row["op"] != "none":
+            Path(row["media_path"]).parent.mkdir(parents=True, exist_ok=True)
+    task = rows[0]["task"] if rows else Path(plan_path).stem
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(
+            tqdm(
+                pool.map(lambda r: _execute(r, media), rows),
+                total=len(rows),
+                desc=f"{task} shard {shard + 1}/{shards}",
+                unit="sample",
+            )
+        )
+    return pa.Table.from_pylist(results, schema=RESULT_SCHEMA)

@@ -1,0 +1,136 @@
+"""Dataset adapters: which clips a raw folder holds, with labels and stems.
+
+One adapter per annotation format, used for the synthetic corpus and for real
+downloads alike. Each lists the clips a dataset is supposed to contain; clips the
+annotations name but the folder lacks are reported as missing rather than dropped
+silently.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from avtrust.datasets import audioset, avqa, music_avqa
+from avtrust.datasets.records import load_json_records
+
+MEDIA_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4a", ".wav", ".flac", ".mp3", ".ogg")
+# Clip ids become file names of derived media: letters, digits, '_', '-', '.', no '..'.
+SAFE_ID = re.compile(r"^(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$")
+
+
+@dataclass(frozen=True)
+class ClipEntry:
+    """A clip a dataset should contain. ``path`` is None when the file is missing."""
+
+    clip_id: str
+    path: Path | None
+    labels: list[str] = field(default_factory=list)
+    stems: list[Path] = field(default_factory=list)
+    needs_audio: bool = True
+    needs_video: bool = True
+
+
+def _media_files(folder: Path) -> dict[str, Path]:
+    """Media files of ``folder`` by stem (first suffix in MEDIA_SUFFIXES order wins)."""
+    found: dict[str, Path] = {}
+    if not folder.is_dir():
+        return found
+    for path in sorted(folder.iterdir()):
+        if (
+            path.is_file()
+            and path.suffix.lower() in MEDIA_SUFFIXES
+            and not path.name.startswith(".")
+        ):
+            found.setdefault(path.stem, path)
+    return found
+
+
+def _music_avqa(raw: Path) -> list[ClipEntry]:
+    videos = _media_files(raw / "videos")
+    scenes_file = raw / "annotations" / "scenes.json"
+    scenes = {}
+    if scenes_file.exists():
+        for rec in load_json_records(scenes_file):
+            scenes[rec["video_id"]] = rec
+    ids = sorted(set(videos) | set(scenes))
+    out = []
+    for vid in ids:
+        scene = scenes.get(vid, {})
+        out.append(
+            ClipEntry(
+                clip_id=vid,
+                path=videos.get(vid),
+                labels=list(scene.get("instruments", [])),
+                stems=[raw / s for s in scene.get("stems", [])],
+            )
+        )
+    return out
+
+
+def _avqa(raw: Path) -> list[ClipEntry]:
+    videos = _media_files(raw / "videos")
+    labels: dict[str, set[str]] = {}
+    for ann in sorted((raw / "annotations").glob("*.json")):
+        frame = avqa.read_annotations(ann)
+        for vid, answer in zip(frame["video_id"], frame["answer"], strict=True):
+            labels.setdefault(vid, set()).add(answer)
+    ids = sorted(set(videos) | set(labels))
+    return [ClipEntry(vid, videos.get(vid), sorted(labels.get(vid, ()))) for vid in ids]
+
+
+def _audioset(raw: Path) -> list[ClipEntry]:
+    videos = _media_files(raw / "videos")
+    names = audioset.read_ontology(raw / "annotations" / "ontology.json")
+    labels: dict[str, list[str]] = {}
+    for csv in sorted((raw / "annotations").glob("*segments*.csv")):
+        frame = audioset.read_segments(csv)
+        for clip, mids in zip(frame["clip_id"], frame["labels"], strict=True):
+            labels[clip] = [names.get(m, m) for m in mids]
+    ids = sorted(set(videos) | set(labels))
+    return [ClipEntry(cid, videos.get(cid), labels.get(cid, [])) for cid in ids]
+
+
+def _folder(raw: Path) -> list[ClipEntry]:
+    out = []
+    for label_dir in sorted(p for p in raw.iterdir() if p.is_dir()) if raw.is_dir() else []:
+        for stem, path in _media_files(label_dir).items():
+            out.append(
+                ClipEntry(
+                    f"{label_dir.name}.{stem}",
+                    path,
+                    [label_dir.name],
+                    needs_audio=True,
+                    needs_video=False,
+                )
+            )
+    return out
+
+
+ADAPTERS = {"music_avqa": _music_avqa, "avqa": _avqa, "audioset": _audioset, "folder": _folder}
+
+
+def list_clips(fmt: str, raw_dir: str | Path) -> list[ClipEntry]:
+    """All clips of a raw dataset folder in format ``fmt``, sorted by id."""
+    if fmt not in ADAPTERS:
+        raise ValueError(f"unknown dataset format {fmt!r}; known: {sorted(ADAPTERS)}")
+    return ADAPTERS[fmt](Path(raw_dir))
+
+
+def read_questions(fmt: str, raw_dir: str | Path):
+    """The question annotations of a dataset as a DataFrame (formats that have them)."""
+    raw = Path(raw_dir) / "annotations"
+    if fmt == "music_avqa":
+        files = sorted(raw.glob("avqa-*.json"))
+        reader = music_avqa.read_annotations
+    elif fmt == "avqa":
+        files = sorted(raw.glob("*.json"))
+        reader = avqa.read_annotations
+    else:
+        raise ValueError(f"dataset format {fmt!r} has no question annotations")
+    if not files:
+        raise FileNotFoundError(f"no {fmt} question annotations under {raw}")
+    return pd.concat([reader(f) for f in files], ignore_index=True)

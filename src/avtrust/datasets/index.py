@@ -1,0 +1,112 @@
+"""The index stage: probe every clip of a dataset into a manifest and a rejects table.
+
+A clip is rejected, with the reason, when its file is missing, empty, unreadable,
+fails to decode, lacks a stream its dataset needs, or has an unsafe id. Rejects never
+stop the stage; they are what a user reads to fix their download.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pyarrow as pa
+from tqdm import tqdm
+
+from avtrust.datasets.adapters import SAFE_ID, ClipEntry, list_clips
+from avtrust.errors import MediaError
+from avtrust.media.probe import decodes_cleanly, probe
+
+MANIFEST_SCHEMA = pa.schema(
+    [
+        ("clip_id", pa.string()),
+        ("dataset", pa.string()),
+        ("path", pa.string()),
+        ("duration", pa.float64()),
+        ("has_audio", pa.bool_()),
+        ("has_video", pa.bool_()),
+        ("fps", pa.float64()),
+        ("sample_rate", pa.int32()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("labels", pa.list_(pa.string())),
+        ("stems", pa.list_(pa.string())),
+    ]
+)
+REJECTS_SCHEMA = pa.schema(
+    [
+        ("clip_id", pa.string()),
+        ("dataset", pa.string()),
+        ("path", pa.string()),
+        ("reason", pa.string()),
+    ]
+)
+
+
+def _check(entry: ClipEntry, decode_check: bool) -> tuple[dict | None, str | None]:
+    """(manifest row fields, None) for a usable clip, (None, reason) otherwise."""
+    if not SAFE_ID.match(entry.clip_id):
+        return None, "unsafe clip id (allowed: letters, digits, '_', '-', '.'; no '..')"
+    if entry.path is None:
+        return None, "listed in the annotations but no media file found"
+    try:
+        info = probe(entry.path)
+    except MediaError as exc:
+        return None, str(exc)
+    if info.duration <= 0:
+        return None, "zero duration"
+    if entry.needs_audio and not info.has_audio:
+        return None, "no audio stream"
+    if entry.needs_video and not info.has_video:
+        return None, "no video stream"
+    missing_stems = [str(s) for s in entry.stems if not s.is_file()]
+    if missing_stems:
+        return None, f"missing stem files: {', '.join(missing_stems)}"
+    if decode_check:
+        error = decodes_cleanly(entry.path)
+        if error:
+            return None, f"does not decode: {error}"
+    return info.as_dict(), None
+
+
+def index_dataset(
+    dataset: str, fmt: str, raw_dir: str, *, decode_check: bool = True, workers: int = 1
+) -> tuple[pa.Table, pa.Table]:
+    """Probe all clips of ``raw_dir``; return (manifest, rejects) sorted by clip id."""
+    entries = list_clips(fmt, raw_dir)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(
+            tqdm(
+                pool.map(lambda e: _check(e, decode_check), entries),
+                total=len(entries),
+                desc=f"index {dataset}",
+                unit="clip",
+            )
+        )
+    rows, rejects = [], []
+    for entry, (info, reason) in zip(entries, results, strict=True):
+        path = str(entry.path) if entry.path else ""
+        if reason is not None:
+            rejects.append(
+                {"clip_id": entry.clip_id, "dataset": dataset, "path": path, "reason": reason}
+            )
+            continue
+        rows.append(
+            {
+                "clip_id": entry.clip_id,
+                "dataset": dataset,
+                "path": path,
+                "duration": info["duration"],
+                "has_audio": info["has_audio"],
+                "has_video": info["has_video"],
+                "fps": info["fps"],
+                "sample_rate": info["sample_rate"],
+                "width": info["width"],
+                "height": info["height"],
+                "labels": list(entry.labels),
+                "stems": [str(s) for s in entry.stems],
+            }
+        )
+    return (
+        pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA),
+        pa.Table.from_pylist(rejects, schema=REJECTS_SCHEMA),
+    )

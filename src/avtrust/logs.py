@@ -1,0 +1,43 @@
+"""Per-rule logging for the workflow scripts.
+
+``rule_logging(snakemake)`` sends Python logging, warnings, tqdm progress bars and
+anything else written to stderr into the rule's ``log:`` file, and records an
+uncaught exception there before re-raising it, so each job's story is in one place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import traceback
+from collections.abc import Iterator
+
+
+@contextlib.contextmanager
+def rule_logging(smk) -> Iterator[logging.Logger]:
+    log_path = smk.log[0] if len(smk.log) else None
+    rule = getattr(smk, "rule", "avtrust")
+    if log_path is None:
+        logging.basicConfig(level=logging.INFO)
+        yield logging.getLogger(rule)
+        return
+    with open(log_path, "w", encoding="utf-8", buffering=1) as handle:
+        handler = logging.StreamHandler(handle)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger()
+        root.handlers[:] = [handler]
+        root.setLevel(logging.INFO)
+        logging.captureWarnings(True)
+        old_stderr = sys.stderr
+        sys.stderr = handle
+        logger = logging.getLogger(rule)
+        logger.info("wildcards: %s", dict(smk.wildcards.items()))
+        try:
+            yield logger
+        except BaseException:
+            handle.write(traceback.format_exc())
+            raise
+        finally:
+            sys.stderr = old_stderr
+            root.removeHandler(handler)

@@ -1,0 +1,128 @@
+"""Running ffmpeg: argument lists only (never a shell), atomic outputs, clear errors.
+
+Every output is written to a temporary name beside its destination and renamed into
+place only after ffmpeg succeeded, so an interrupted job never leaves a half-written
+file that a later stage would accept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import ffmpeg
+import numpy as np
+
+from avtrust.errors import MediaError
+
+# Flags that make ffmpeg's output depend only on its inputs: no encoder version
+# string, no creation time, no copied metadata. Needed for byte-identical rebuilds.
+BITEXACT = {"fflags": "+bitexact", "flags": "+bitexact", "map_metadata": -1}
+
+
+def run(stream, *, input_bytes: bytes | None = None, what: str = "ffmpeg") -> bytes:
+    """Run a compiled ffmpeg-python stream; raise MediaError with ffmpeg's message."""
+    args = stream.global_args("-hide_banner", "-loglevel", "error").compile()
+    if input_bytes is None:
+        args.insert(1, "-nostdin")  # never wait on a terminal inside a cluster job
+    try:
+        proc = subprocess.run(
+            args,
+            input=input_bytes,
+            stdin=subprocess.DEVNULL if input_bytes is None else None,
+            capture_output=True,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise MediaError(
+            "ffmpeg is not installed or not on PATH (Debian/Ubuntu: apt-get install ffmpeg)"
+        ) from exc
+    if proc.returncode != 0:
+        message = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-5:]
+        raise MediaError(f"{what} failed (exit {proc.returncode}): " + " | ".join(message))
+    return proc.stdout
+
+
+@contextlib.contextmanager
+def atomic_output(dst: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``dst``; rename it to ``dst`` on success."""
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=dst.suffix, dir=dst.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        if not tmp_path.exists() or tmp_path.stat().st_size == 0:
+            raise MediaError(f"ffmpeg wrote nothing for {dst}")
+        tmp_path.chmod(0o644)  # mkstemp creates 0600; outputs are shared on clusters
+        os.replace(tmp_path, dst)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def output(stream_inputs, dst: Path, **kwargs):
+    """An ffmpeg-python output node with the bit-exact flags and overwrite on."""
+    return ffmpeg.output(*stream_inputs, str(dst), **BITEXACT, **kwargs).overwrite_output()
+
+
+def encode_clip(
+    dst: str | os.PathLike,
+    frames: np.ndarray | None,
+    audio: np.ndarray | None,
+    *,
+    fps: int,
+    sample_rate: int,
+    video_codec: dict,
+    audio_codec: dict,
+) -> None:
+    """Encode RGB frames (T, H, W, 3) and/or mono float audio into one container.
+
+    Frames go through stdin; audio is passed as a raw float32 input file because
+    ffmpeg can read only one stream from stdin.
+    """
+    if frames is None and audio is None:
+        raise MediaError(f"nothing to encode for {dst}")
+    with contextlib.ExitStack() as stack:
+        tmp_dst = stack.enter_context(atomic_output(dst))
+        inputs, codec_args, stdin = [], {}, None
+        if frames is not None:
+            t, h, w, _ = frames.shape
+            inputs.append(
+                ffmpeg.input(
+                    "pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{w}x{h}", framerate=fps
+                ).video
+            )
+            codec_args.update(pix_fmt="yuv420p", **video_codec)
+            stdin = np.ascontiguousarray(frames, dtype=np.uint8).tobytes()
+        if audio is not None:
+            raw = stack.enter_context(
+                tempfile.NamedTemporaryFile(suffix=".f32", dir=tmp_dst.parent)
+            )
+            raw.write(np.asarray(audio, dtype="<f4").tobytes())
+            raw.flush()
+            inputs.append(ffmpeg.input(raw.name, format="f32le", ac=1, ar=sample_rate).audio)
+            codec_args.update(ar=sample_rate, **audio_codec)
+        run(output(inputs, tmp_dst, **codec_args), input_bytes=stdin, what=f"encoding {dst}")
+
+
+def decode_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
+    """The first audio stream of ``path`` as mono float32 at ``sample_rate``."""
+    stream = ffmpeg.input(str(path)).output(
+        "pipe:", format="f32le", ac=1, ar=sample_rate, map="0:a:0"
+    )
+    data = run(stream, what=f"decoding audio of {path}")
+    return np.frombuffer(data, dtype="<f4").copy()
+
+
+def decode_frames(path: str | os.PathLike, width: int, height: int) -> np.ndarray:
+    """All frames of the first video stream as (T, H, W, 3) uint8, scaled to width×height."""
+    stream = ffmpeg.input(str(path)).output(
+        "pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", map="0:v:0"
+    )
+    data = run(stream, what=f"decoding video of {path}")
+    return np.frombuffer(data, dtype=np.uint8).reshape(-1, height, width, 3).copy()

@@ -1,0 +1,225 @@
+"""Audio/video manipulations that turn clean clips into benchmark samples.
+
+Each function writes exactly one output file atomically. Streams are copied, not
+re-encoded, wherever the manipulation only rearranges them (strip, combine, stitch
+of compatible clips); audio is re-encoded only where its samples change (stem
+remix, soundtrack replacement). All ffmpeg calls are argument lists.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import ffmpeg
+import numpy as np
+import soundfile
+
+from avtrust.errors import MediaError
+from avtrust.media.ffmpeg import atomic_output, decode_audio, output, run
+from avtrust.media.probe import probe
+
+PathLike = str | os.PathLike
+
+
+def strip_audio(src: PathLike, dst: PathLike) -> None:
+    """MAT: the clip without its audio stream (video stream copied)."""
+    with atomic_output(dst) as tmp:
+        run(output([ffmpeg.input(str(src)).video], tmp, c="copy"), what=f"strip audio {src}")
+
+
+def strip_video(src: PathLike, dst: PathLike) -> None:
+    """MVT: the clip's audio alone (audio stream copied)."""
+    with atomic_output(dst) as tmp:
+        run(output([ffmpeg.input(str(src)).audio], tmp, c="copy"), what=f"strip video {src}")
+
+
+def combine(video_src: PathLike, audio_src: PathLike, dst: PathLike) -> None:
+    """Video of one clip with the audio of another (MVIT, MAIT); both streams copied.
+
+    The output is cut to the shorter of the two streams.
+    """
+    v = ffmpeg.input(str(video_src)).video
+    a = ffmpeg.input(str(audio_src)).audio
+    with atomic_output(dst) as tmp:
+        run(output([v, a], tmp, c="copy", shortest=None), what=f"combine {video_src}+{audio_src}")
+
+
+def _stream_signature(path: PathLike) -> tuple:
+    info = probe(path)
+    return (
+        info.video_codec,
+        info.width,
+        info.height,
+        info.fps,
+        info.audio_codec,
+        info.sample_rate,
+        info.channels,
+    )
+
+
+def concat(srcs: list[PathLike], dst: PathLike) -> None:
+    """Play ``srcs`` one after another (COT-Stitch).
+
+    Clips with identical stream parameters are joined by the concat demuxer with
+    stream copy; otherwise they are re-encoded through the concat filter at the
+    first clip's size, frame rate and sample rate.
+    """
+    if len(srcs) < 2:
+        raise MediaError(f"concat needs at least two clips, got {len(srcs)}")
+    signatures = [_stream_signature(s) for s in srcs]
+    if any(sig[0] is None or sig[4] is None for sig in signatures):
+        raise MediaError(f"concat needs audio and video in every clip: {[str(s) for s in srcs]}")
+    if len(set(signatures)) == 1:
+        _concat_copy(srcs, dst)
+    else:
+        _concat_reencode(srcs, dst, signatures[0])
+
+
+def _quote_concat_path(path: PathLike) -> str:
+    # The concat list quotes with single quotes; a quote inside a path is '\''.
+    return "'" + str(Path(path).resolve()).replace("'", "'\\''") + "'"
+
+
+def _concat_copy(srcs: list[PathLike], dst: PathLike) -> None:
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8") as listing:
+        listing.write("ffconcat version 1.0\n")
+        for src in srcs:
+            listing.write(f"file {_quote_concat_path(src)}\n")
+        listing.flush()
+        stream = ffmpeg.input(listing.name, format="concat", safe=0)
+        with atomic_output(dst) as tmp:
+            run(output([stream], tmp, c="copy"), what=f"concat {len(srcs)} clips")
+
+
+def _concat_reencode(srcs: list[PathLike], dst: PathLike, target: tuple) -> None:
+    _, width, height, fps, _, sample_rate, _ = target
+    parts = []
+    for src in srcs:
+        stream = ffmpeg.input(str(src))
+        v = stream.video.filter("scale", width, height).filter("setsar", 1).filter("fps", fps)
+        a = stream.audio.filter("aresample", sample_rate).filter("aformat", channel_layouts="mono")
+        parts.extend([v, a])
+    joined = ffmpeg.concat(*parts, v=1, a=1).node
+    with atomic_output(dst) as tmp:
+        run(
+            output(
+                [joined[0], joined[1]],
+                tmp,
+                pix_fmt="yuv420p",
+                vcodec="libx264",
+                acodec="aac",
+                threads=1,
+            ),
+            what=f"concat (re-encode) {len(srcs)} clips",
+        )
+
+
+def swap_stitch(src1: PathLike, src2: PathLike, dst: PathLike) -> None:
+    """COT-Swap: [video 1 + audio 2] followed by [video 2 + audio 1]."""
+    with tempfile.TemporaryDirectory(dir=Path(dst).parent) as tmpdir:
+        first = Path(tmpdir) / "first.mp4"
+        second = Path(tmpdir) / "second.mp4"
+        combine(src1, src2, first)
+        combine(src2, src1, second)
+        concat([first, second], dst)
+
+
+def _encode_with_audio(
+    video_src: PathLike, audio: np.ndarray, sample_rate: int, dst: PathLike, audio_codec: dict
+) -> None:
+    """Copy the video stream of ``video_src`` and encode ``audio`` as its soundtrack."""
+    with tempfile.NamedTemporaryFile(suffix=".f32", dir=Path(dst).parent) as raw:
+        raw.write(np.asarray(audio, dtype="<f4").tobytes())
+        raw.flush()
+        v = ffmpeg.input(str(video_src)).video
+        a = ffmpeg.input(raw.name, format="f32le", ac=1, ar=sample_rate).audio
+        with atomic_output(dst) as tmp:
+            run(
+                output([v, a], tmp, vcodec="copy", ar=sample_rate, shortest=None, **audio_codec),
+                what=f"re-soundtrack {video_src}",
+            )
+
+
+def read_stem(path: PathLike, sample_rate: int) -> np.ndarray:
+    audio, sr = soundfile.read(str(path), dtype="float32", always_2d=True)
+    if sr != sample_rate:
+        raise MediaError(f"{path}: stem sample rate {sr} Hz, expected {sample_rate} Hz")
+    return audio.mean(axis=1)
+
+
+def mix_stems(stems: list[np.ndarray], keep: list[bool]) -> np.ndarray:
+    """Sum the kept stems, unscaled, so each remaining instrument keeps its level."""
+    n = max(len(s) for s in stems)
+    mix = np.zeros(n, dtype=np.float32)
+    for stem, kept in zip(stems, keep, strict=True):
+        if kept:
+            mix[: len(stem)] += stem
+    return mix
+
+
+def mute_stem(
+    video_src: PathLike,
+    stem_paths: list[PathLike],
+    muted: int,
+    dst: PathLike,
+    *,
+    sample_rate: int,
+    audio_codec: dict,
+) -> None:
+    """AV-ConfuseBench m1: the scene's video with one instrument's stem left out."""
+    if not 0 <= muted < len(stem_paths):
+        raise MediaError(f"muted stem index {muted} out of range for {len(stem_paths)} stems")
+    stems = [read_stem(p, sample_rate) for p in stem_paths]
+    keep = [i != muted for i in range(len(stems))]
+    _encode_with_audio(video_src, mix_stems(stems, keep), sample_rate, dst, audio_codec)
+
+
+def fit_length(audio: np.ndarray, n: int) -> np.ndarray:
+    """Loop or cut ``audio`` to exactly ``n`` samples."""
+    if len(audio) == 0:
+        raise MediaError("cannot fit an empty sound to a clip")
+    reps = int(np.ceil(n / len(audio)))
+    return np.tile(audio, reps)[:n]
+
+
+def mix_at_snr(signal: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
+    """``signal + g·noise`` with g chosen so that 10·log10(P_signal / P_(g·noise)) = snr_db.
+
+    If the sum would clip, the whole mix is scaled down, which keeps the SNR.
+    """
+    p_signal = float(np.mean(signal.astype(np.float64) ** 2))
+    p_noise = float(np.mean(noise.astype(np.float64) ** 2))
+    if p_noise == 0.0:
+        raise MediaError("the replacement sound is silent; cannot mix at an SNR")
+    gain = np.sqrt(p_signal / (p_noise * 10 ** (snr_db / 10))) if p_signal > 0 else 1.0
+    mix = signal + gain * noise
+    peak = float(np.max(np.abs(mix)))
+    return (mix / peak * 0.9 if peak > 0.99 else mix).astype(np.float32)
+
+
+def replace_soundtrack(
+    video_src: PathLike,
+    sound_src: PathLike,
+    dst: PathLike,
+    *,
+    snr_db: float | None,
+    sample_rate: int,
+    audio_codec: dict,
+) -> None:
+    """AV-ConfuseBench m2: replace the clip's soundtrack with another sound.
+
+    ``snr_db=None`` replaces the audio outright (the paper's setting). A number mixes
+    the new sound under the original at that SNR (original over new sound), giving
+    graded difficulty: high SNR keeps the instrument audible, low SNR buries it.
+    """
+    duration = probe(video_src).duration
+    n = int(round(duration * sample_rate))
+    sound = fit_length(decode_audio(sound_src, sample_rate), n)
+    if snr_db is None:
+        audio = sound
+    else:
+        original = fit_length(decode_audio(video_src, sample_rate), n)
+        audio = mix_at_snr(original, sound, snr_db)
+    _encode_with_audio(video_src, audio, sample_rate, dst, audio_codec)

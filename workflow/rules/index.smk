@@ -1,0 +1,16 @@
+rule index_dataset:
+    input:
+        raw=f"{RAW}/{{dataset}}",
+    output:
+        manifest="results/manifest/{dataset}.parquet",
+        rejects="results/manifest/{dataset}.rejects.parquet",
+    log:
+        "logs/index/{dataset}.log",
+    params:
+        fmt=lambda wc: config["datasets"][wc.dataset]["format"],
+        decode_check=config["index"]["decode_check"],
+    threads: config["index"]["workers"]
+    conda:
+        "../../envs/media.yaml"
+    script:
+        "../scripts/index_dataset.py"

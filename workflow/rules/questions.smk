@@ -1,0 +1,47 @@
+rule build_questions:
+    input:
+        plan="results/plan/{bench}/{task}.parquet",
+        shards=shard_results,
+    output:
+        samples="results/bench/{bench}/{task}.parquet",
+        rejects="results/bench/{bench}/{task}.rejects.parquet",
+    log:
+        "logs/build_questions/{bench}/{task}.log",
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../scripts/build_questions.py"
+
+
+rule export_official:
+    input:
+        samples=[f for bench in BENCH_TASKS for f in bench_task_files(bench)],
+    output:
+        files=[f for bench in BENCH_TASKS for f in official_outputs(bench)],
+    log:
+        "logs/export/official.log",
+    params:
+        tasks=BENCH_TASKS,
+        root="results/bench/official",
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../scripts/export_official.py"
+
+
+rule export_hf:
+    input:
+        samples=[f for bench in BENCH_TASKS for f in bench_task_files(bench)],
+    output:
+        card="results/bench/hf/README.md",
+        data=[
+            f"results/bench/hf/data/{t}.parquet" for ts in BENCH_TASKS.values() for t in ts
+        ],
+    log:
+        "logs/export/hf.log",
+    params:
+        tasks=[t for ts in BENCH_TASKS.values() for t in ts],
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../scripts/export_hf.py"

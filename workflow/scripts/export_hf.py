@@ -1,0 +1,11 @@
+"""Write the Hugging Face `datasets` folder (rule export_hf)."""
+
+from pathlib import Path
+
+from avtrust.bench.export import export_hf
+from avtrust.logs import rule_logging
+
+with rule_logging(snakemake) as log:
+    task_files = dict(zip(snakemake.params.tasks, snakemake.input.samples, strict=True))
+    export_hf(task_files, str(Path(snakemake.output.card).parent))
+    log.info("wrote %d task configurations", len(task_files))

@@ -1,0 +1,9 @@
+"""Generate a synthetic dataset in its real format (rule fetch_synthetic)."""
+
+from avtrust.datasets import synthetic
+from avtrust.logs import rule_logging
+
+with rule_logging(snakemake) as log:
+    p = snakemake.params
+    log.info("generating synthetic %s corpus into %s", p.fmt, snakemake.output.raw)
+    synthetic.generate(p.fmt, snakemake.output.raw, p.corpus, p.media, p.seed)

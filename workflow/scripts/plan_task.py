@@ -1,0 +1,17 @@
+"""Plan one benchmark task: samples, pairings, questions (rule plan_task)."""
+
+from avtrust.bench.plan import plan_task
+from avtrust.io import write_parquet_atomic
+from avtrust.logs import rule_logging
+
+with rule_logging(snakemake) as log:
+    names = snakemake.params.datasets
+    plan = plan_task(
+        snakemake.wildcards.bench,
+        snakemake.wildcards.task,
+        snakemake.config,
+        manifests=dict(zip(names, snakemake.input.manifests, strict=True)),
+        raw_dirs=dict(zip(names, snakemake.input.raw, strict=True)),
+    )
+    log.info("planned %d samples", plan.num_rows)
+    write_parquet_atomic(snakemake.output.plan, plan)
