@@ -15,6 +15,6 @@ include: "workflow/rules/questions.smk"
 
 
 rule all:
+    default_target: True
     input:
         benchmark_outputs(),
-    default_target: True

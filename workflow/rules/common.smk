@@ -3,17 +3,12 @@ import sys
 
 from snakemake.utils import validate
 
-# The workflow runs from a checkout without installing the package: the Snakefile
-# imports it from src/, and every job (local or on a cluster node) inherits PYTHONPATH.
-SRC = os.path.join(workflow.basedir, "src")
-sys.path.insert(0, SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (SRC, os.environ.get("PYTHONPATH")) if p
-)
+# The Snakefile imports this checkout's package, installed or not (the rule scripts
+# do the same from workflow/scripts).
+sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from avtrust.bench.export import official_paths
 from avtrust.bench.samples import BENCHES
-
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -72,7 +67,9 @@ def shard_results(wildcards):
 
 
 def bench_task_files(bench):
-    return expand("results/bench/{bench}/{task}.parquet", bench=bench, task=BENCH_TASKS[bench])
+    return expand(
+        "results/bench/{bench}/{task}.parquet", bench=bench, task=BENCH_TASKS[bench]
+    )
 
 
 def official_outputs(bench):

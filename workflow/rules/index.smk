@@ -6,11 +6,11 @@ rule index_dataset:
         rejects="results/manifest/{dataset}.rejects.parquet",
     log:
         "logs/index/{dataset}.log",
+    conda:
+        "../../envs/media.yaml"
+    threads: config["index"]["workers"]
     params:
         fmt=lambda wc: config["datasets"][wc.dataset]["format"],
         decode_check=config["index"]["decode_check"],
-    threads: config["index"]["workers"]
-    conda:
-        "../../envs/media.yaml"
     script:
         "../scripts/index_dataset.py"

@@ -5,11 +5,11 @@ rule manipulate_shard:
         results="results/media/{bench}/{task}/shards/{shard}.parquet",
     log:
         "logs/manipulate/{bench}/{task}/{shard}.log",
+    conda:
+        "../../envs/media.yaml"
+    threads: config["benchmark"]["workers_per_shard"]
     params:
         shards=len(SHARDS),
         media=config["media"],
-    threads: config["benchmark"]["workers_per_shard"]
-    conda:
-        "../../envs/media.yaml"
     script:
         "../scripts/manipulate_shard.py"

@@ -5,9 +5,9 @@ rule plan_task:
         plan="results/plan/{bench}/{task}.parquet",
     log:
         "logs/plan/{bench}/{task}.log",
-    params:
-        datasets=task_datasets,
     conda:
         "../../envs/core.yaml"
+    params:
+        datasets=task_datasets,
     script:
         "../scripts/plan_task.py"

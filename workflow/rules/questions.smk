@@ -20,11 +20,10 @@ rule export_official:
         files=[f for bench in BENCH_TASKS for f in official_outputs(bench)],
     log:
         "logs/export/official.log",
-    params:
-        tasks=BENCH_TASKS,
-        root="results/bench/official",
     conda:
         "../../envs/core.yaml"
+    params:
+        tasks=BENCH_TASKS,
     script:
         "../scripts/export_official.py"
 
@@ -35,13 +34,15 @@ rule export_hf:
     output:
         card="results/bench/hf/README.md",
         data=[
-            f"results/bench/hf/data/{t}.parquet" for ts in BENCH_TASKS.values() for t in ts
+            f"results/bench/hf/data/{t}.parquet"
+            for ts in BENCH_TASKS.values()
+            for t in ts
         ],
     log:
         "logs/export/hf.log",
-    params:
-        tasks=[t for ts in BENCH_TASKS.values() for t in ts],
     conda:
         "../../envs/core.yaml"
+    params:
+        tasks=[t for ts in BENCH_TASKS.values() for t in ts],
     script:
         "../scripts/export_hf.py"

@@ -1,5 +1,9 @@
 """Assemble a task's benchmark table from its plan and shards (rule build_questions)."""
 
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's package
+
 from avtrust.bench.assemble import assemble
 from avtrust.io import write_parquet_atomic
 from avtrust.logs import rule_logging

@@ -1,5 +1,9 @@
 """Write the Hugging Face `datasets` folder (rule export_hf)."""
 
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's package
+
 from pathlib import Path
 
 from avtrust.bench.export import export_hf

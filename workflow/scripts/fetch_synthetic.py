@@ -1,5 +1,9 @@
 """Generate a synthetic dataset in its real format (rule fetch_synthetic)."""
 
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's package
+
 from avtrust.datasets import synthetic
 from avtrust.logs import rule_logging
 

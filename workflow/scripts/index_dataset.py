@@ -1,5 +1,9 @@
 """Probe a raw dataset into a manifest and a rejects table (rule index_dataset)."""
 
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's package
+
 from avtrust.datasets.index import index_dataset
 from avtrust.io import write_parquet_atomic
 from avtrust.logs import rule_logging

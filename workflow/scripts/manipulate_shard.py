@@ -1,5 +1,9 @@
 """Run the manipulations of one shard of a task's plan (rule manipulate_shard)."""
 
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's package
+
 from avtrust.bench.shards import run_shard
 from avtrust.io import write_parquet_atomic
 from avtrust.logs import rule_logging

@@ -1,5 +1,9 @@
 """Plan one benchmark task: samples, pairings, questions (rule plan_task)."""
 
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's package
+
 from avtrust.bench.plan import plan_task
 from avtrust.io import write_parquet_atomic
 from avtrust.logs import rule_logging

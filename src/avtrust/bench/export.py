@@ -29,26 +29,17 @@ CARD_DESCRIPTION = {
 }
 
 
-def export_official(bench: str, task_files: dict[str, str], root: str) -> list[Path]:
-    """Write the official JSON of each task; returns the written paths."""
-    written = []
-    for task, path in task_files.items():
-        rows = pq.read_table(path).to_pylist()
-        if bench == "avtrustbench":
-            src = rows[0]["source_dataset"] if rows else "unknown"
-            out = official.avtrustbench_export_path(root, task, src)
-            written.append(official.write_avtrustbench_json(rows, out))
-        elif task == "m1":
-            records = [{**r, "video_id": Path(r["media_path"]).stem} for r in rows]
-            written.append(official.write_confuse_m1_json(records, confuse_path(root, "m1")))
-        else:
-            records = [
-                {**r, "video_id": Path(r["media_path"]).stem, "filename": Path(r["media_path"]).name,
-                 "annotation": r["answer"]}
-                for r in rows
-            ]  # fmt: skip
-            written.append(official.write_confuse_m2_json(records, confuse_path(root, "m2")))
-    return written
+def export_official(bench: str, task: str, samples_path: str, out_path: str) -> Path:
+    """Write one task's samples in its benchmark's official JSON layout."""
+    rows = pq.read_table(samples_path).to_pylist()
+    if bench == "avtrustbench":
+        return official.write_avtrustbench_json(rows, out_path)
+    for r in rows:
+        media = Path(r["media_path"])
+        r["video_id"], r["filename"], r["annotation"] = media.stem, media.name, r["answer"]
+    if task == "m1":
+        return official.write_confuse_m1_json(rows, out_path)
+    return official.write_confuse_m2_json(rows, out_path)
 
 
 def confuse_path(root: str, setting: str) -> Path:
@@ -56,7 +47,7 @@ def confuse_path(root: str, setting: str) -> Path:
 
 
 def official_paths(bench: str, sources: dict[str, str], root: str) -> list[str]:
-    """The files ``export_official`` writes, for Snakemake's output list."""
+    """Where each task's official file goes, in the order of ``sources`` (task -> dataset)."""
     if bench == "avtrustbench":
         return [str(official.avtrustbench_export_path(root, t, s)) for t, s in sources.items()]
     return [str(confuse_path(root, t)) for t in sources]
@@ -72,9 +63,8 @@ def _card(tasks: list[str], counts: dict[str, int]) -> str:
     for bench, bench_tasks in by_bench.items():
         if bench_tasks:
             rows = "\n".join(f"| {t} | {counts[t]} |" for t in bench_tasks)
-            sections.append(
-                f"## {bench}\n\n{CARD_DESCRIPTION[bench]}\n\n| task | samples |\n|---|---|\n{rows}\n"
-            )
+            table = f"| task | samples |\n|---|---|\n{rows}\n"
+            sections.append(f"## {bench}\n\n{CARD_DESCRIPTION[bench]}\n\n{table}")
     return (
         f"---\nconfigs:\n{configs}\n---\n\n# avtrust benchmark build\n\n"
         "Built by the avtrust workflow. One configuration per task, split `test`. "

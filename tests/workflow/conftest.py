@@ -1,0 +1,57 @@
+"""Helpers to run the workflow in a temporary directory."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = Path(__file__).with_name("tiny.yaml")
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
+
+
+def run_snakemake(workdir: Path, *args: str, config: Path | None = None, check: bool = True):
+    """Run snakemake in ``workdir``; return the CompletedProcess (stdout+stderr in .stdout)."""
+    cmd = [*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(config or TINY), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    proc.stdout += proc.stderr
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-6000:]}")
+    return proc
+
+
+def write_config(path: Path, edit) -> Path:
+    """A copy of tiny.yaml changed by ``edit(config_dict)``."""
+    config = yaml.safe_load(TINY.read_text())
+    edit(config)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def planned_jobs(proc) -> dict[str, int]:
+    """Job counts per rule from a dry run's 'Job stats' table."""
+    counts, in_table = {}, False
+    for line in proc.stdout.splitlines():
+        if line.startswith("job ") and "count" in line:
+            in_table = True
+            continue
+        if in_table:
+            parts = line.split()
+            if not parts or parts[0] == "total":
+                break
+            if parts[0].startswith("-"):
+                continue
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """The whole benchmark built once from tiny.yaml; returns the work directory."""
+    workdir = tmp_path_factory.mktemp("tiny")
+    run_snakemake(workdir, "--cores", "2")
+    return workdir

@@ -1,0 +1,82 @@
+"""Dry runs: the DAG's shape, and config errors that stop the workflow before any job."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import REPO, planned_jobs, run_snakemake, write_config
+
+pytestmark = pytest.mark.workflow
+
+STAGES = {"fetch_synthetic": 4, "index_dataset": 4, "plan_task": 11, "build_questions": 11}
+
+
+def test_default_config_plans_the_whole_benchmark(tmp_path):
+    proc = run_snakemake(tmp_path, "-n", config=REPO / "config" / "config.yaml")
+    jobs = planned_jobs(proc)
+    assert {k: jobs[k] for k in STAGES} == STAGES
+    assert jobs["manipulate_shard"] == 11 * 2  # 11 tasks x 2 shards
+    assert jobs["export_official"] == 1 and jobs["export_hf"] == 1
+
+
+def test_job_count_depends_on_shards_not_samples(tmp_path):
+    def scale(factor, shards):
+        def edit(config):
+            config["benchmark"]["shards"] = shards
+            for bench in ("avtrustbench", "avconfusebench"):
+                for task in config["benchmark"][bench].values():
+                    task["samples"] *= factor
+
+        return edit
+
+    small = planned_jobs(
+        run_snakemake(tmp_path, "-n", config=write_config(tmp_path / "a.yaml", scale(1, 2)))
+    )
+    huge = planned_jobs(
+        run_snakemake(tmp_path, "-n", config=write_config(tmp_path / "b.yaml", scale(10000, 2)))
+    )
+    more_shards = planned_jobs(
+        run_snakemake(tmp_path, "-n", config=write_config(tmp_path / "c.yaml", scale(1, 5)))
+    )
+    assert small == huge
+    assert more_shards["manipulate_shard"] == 11 * 5
+    assert small["manipulate_shard"] == 11 * 2
+
+
+def test_single_target_plans_only_its_chain(tmp_path):
+    proc = run_snakemake(tmp_path, "-n", "results/bench/avtrustbench/MAT.parquet")
+    jobs = planned_jobs(proc)
+    assert jobs == {"fetch_synthetic": 1, "index_dataset": 1, "plan_task": 1,
+                    "manipulate_shard": 2, "build_questions": 1, "total": 6} or jobs == {
+        "fetch_synthetic": 1, "index_dataset": 1, "plan_task": 1, "manipulate_shard": 2,
+        "build_questions": 1}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        (lambda c: c["corpus"].update(duraton_s=1.0), "duraton_s"),
+        (lambda c: c.update(seed="seven"), "seed"),
+        (lambda c: c["benchmark"]["avtrustbench"]["MAT"].update(samples=0), "samples"),
+        (lambda c: c["datasets"]["avqa"].update(format="avqa2"), "avqa2"),
+        (
+            lambda c: c["benchmark"]["avtrustbench"].update(MXIT={"samples": 1, "dataset": "avqa"}),
+            "MXIT",
+        ),
+        (lambda c: c["benchmark"]["avtrustbench"]["MAT"].update(dataset="music"), "music"),
+    ],
+    ids=[
+        "typo-key",
+        "wrong-type",
+        "out-of-range",
+        "unknown-format",
+        "unknown-task",
+        "undeclared-dataset",
+    ],
+)
+def test_config_errors_name_the_key_before_any_job(tmp_path, edit, named):
+    proc = run_snakemake(
+        tmp_path, "-n", config=write_config(tmp_path / "bad.yaml", edit), check=False
+    )
+    assert proc.returncode != 0
+    assert named in proc.stdout
+    assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()

@@ -1,0 +1,135 @@
+"""The tiny end-to-end build: every task's files, their contents, logs and determinism."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import run_snakemake
+
+from avtrust.bench.samples import BENCHES, SAMPLE_SCHEMA
+from avtrust.media.probe import probe
+
+pytestmark = pytest.mark.workflow
+
+ABSTENTION = {
+    "MCIT": "None of the above",
+    "ICIT": "None of the options are relevant",  # overridden in tiny.yaml
+    "MVIT": "Mismatch in audio and video",
+    "MAIT": "Mismatch in audio and video",
+    "COT-Swap": "Mismatch in audio and video",
+    "MAT": "Audio is missing",
+    "MVT": "Visual is missing",
+}
+ALL_TASKS = [(b, t) for b, ts in BENCHES.items() for t in ts]
+
+
+def read(workdir, bench, task):
+    return pq.read_table(workdir / "results" / "bench" / bench / f"{task}.parquet")
+
+
+@pytest.mark.parametrize(("bench", "task"), ALL_TASKS)
+def test_every_task_is_built_with_the_common_schema(tiny_run, bench, task):
+    table = read(tiny_run, bench, task)
+    assert table.schema == SAMPLE_SCHEMA
+    assert table.num_rows >= 3
+    rejects = pq.read_table(tiny_run / "results" / "bench" / bench / f"{task}.rejects.parquet")
+    assert rejects.num_rows == 0, rejects.to_pylist()
+    rows = table.to_pylist()
+    assert len({r["id"] for r in rows}) == len(rows)
+    for r in rows:
+        assert (tiny_run / r["media_path"]).is_file()
+        if r["options"]:
+            assert r["options"][r["answer_index"]] == r["answer"]
+        if task in ABSTENTION:
+            assert r["answer"] == ABSTENTION[task]
+
+
+def test_media_have_the_streams_the_task_promises(tiny_run):
+    for task, audio, video in [("MAT", False, True), ("MVT", True, False), ("MVIT", True, True)]:
+        for r in read(tiny_run, "avtrustbench", task).to_pylist():
+            info = probe(tiny_run / r["media_path"])
+            assert (
+                (info.has_audio, info.has_video)
+                == (audio, video)
+                == (r["has_audio"], r["has_video"])
+            )
+
+
+def test_two_clip_tasks_record_both_sources(tiny_run):
+    for task in ("MVIT", "MAIT", "COT-Stitch", "COT-Swap"):
+        for r in read(tiny_run, "avtrustbench", task).to_pylist():
+            assert len(r["source_ids"]) == 2 and r["source_ids"][0] != r["source_ids"][1]
+    for r in read(tiny_run, "avtrustbench", "COT-Stitch").to_pylist():
+        assert r["answer"] != "Mismatch in audio and video" and " then " in r["answer"]
+
+
+def test_confusebench_fields(tiny_run):
+    for r in read(tiny_run, "avconfusebench", "m1").to_pylist():
+        assert r["answer"] == "no" and r["muted_instrument"] in r["instruments"]
+        assert r["question"] == f"Is there a {r['muted_instrument']} sound?"
+    m2 = read(tiny_run, "avconfusebench", "m2").to_pylist()
+    assert {r["snr_db"] for r in m2} == {None, 5.0}
+    assert {r["sound_type"] for r in m2} == {"wind", "bird", "rain", "drill", "thunder"}
+    for r in m2:
+        assert r["answer"].startswith("Based on the video") and "Based on the audio" in r["answer"]
+
+
+def test_official_exports(tiny_run):
+    root = tiny_run / "results" / "bench" / "official"
+    mvit = json.loads((root / "AVTrustBench/MVIT/avqa/instruct_test_MVIT.json").read_text())
+    assert all("#" in rec["video"] for rec in mvit)
+    assert (root / "AVTrustBench/COT-Swap/instruct_test_COT_Swap.json").is_file()
+    m1 = json.loads((root / "AVConfuseBench/avconfusebench_test_m1.json").read_text())
+    assert set(m1[0]) == {"video_id", "question", "answer", "instruments", "instruments_len"}
+    assert m1[0]["instruments_len"] in ("two", "three")
+    m2 = json.loads((root / "AVConfuseBench/avconfusebench_test_m2.json").read_text())
+    assert set(m2[0]) == {"video_id", "filename", "question", "sound_type", "annotation"}
+
+
+def test_hugging_face_folder_loads(tiny_run):
+    from datasets import load_dataset
+
+    folder = str(tiny_run / "results" / "bench" / "hf")
+    for task in ("MCIT", "m2"):
+        ds = load_dataset(folder, task, split="test")
+        assert (
+            ds.num_rows
+            == read(tiny_run, "avtrustbench" if task == "MCIT" else "avconfusebench", task).num_rows
+        )
+        assert "question" in ds.column_names
+    assert "configs:" in (tiny_run / "results" / "bench" / "hf" / "README.md").read_text()
+
+
+def test_every_job_wrote_its_log(tiny_run):
+    logs = sorted(
+        p.relative_to(tiny_run / "logs").as_posix() for p in (tiny_run / "logs").rglob("*.log")
+    )
+    assert len([p for p in logs if p.startswith("manipulate/")]) == 22
+    assert "index/avqa.log" in logs and "export/hf.log" in logs
+    assert "clips indexed" in (tiny_run / "logs" / "index" / "avqa.log").read_text()
+
+
+def test_rerun_has_nothing_to_do(tiny_run):
+    proc = run_snakemake(tiny_run, "-n")
+    assert "Nothing to be done" in proc.stdout
+
+
+def _digests(workdir):
+    out = {}
+    for folder in ("results/bench", "results/media", "results/plan", "resources/raw"):
+        for path in sorted((workdir / folder).rglob("*")):
+            if path.is_file():
+                out[path.relative_to(workdir).as_posix()] = hashlib.sha256(
+                    path.read_bytes()
+                ).hexdigest()
+    return out
+
+
+def test_rebuild_from_scratch_is_byte_identical(tiny_run, tmp_path):
+    run_snakemake(tmp_path, "--cores", "2")
+    first, second = _digests(tiny_run), _digests(tmp_path)
+    assert len(first) > 100
+    assert first == second
