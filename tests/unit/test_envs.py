@@ -29,7 +29,9 @@ def test_env_pins_match_pyproject(env):
     for requirement in pip:
         name, _, version = requirement.partition("==")
         assert name.lower() in pins, f"{env}: {name} is not a dependency in pyproject.toml"
-        assert version == pins[name.lower()], f"{env}: {name}=={version}, pyproject has {pins[name.lower()]}"
+        assert version == pins[name.lower()], (
+            f"{env}: {name}=={version}, pyproject has {pins[name.lower()]}"
+        )
     assert "python=3.11" in spec["dependencies"]
 
 

@@ -34,7 +34,8 @@ def test_snakefmt_is_clean():
 @pytest.mark.workflow
 def test_snakemake_lint_is_clean():
     proc = run(sys.executable, "-m", "snakemake", "--lint")
-    assert proc.returncode == 0 and "Congratulations" in proc.stdout, proc.stdout + proc.stderr
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "Congratulations" in output, output
 
 
 def test_no_shell_strings_in_the_package():

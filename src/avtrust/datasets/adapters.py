@@ -117,7 +117,9 @@ def list_clips(fmt: str, raw_dir: str | Path) -> list[ClipEntry]:
     """All clips of a raw dataset folder in format ``fmt``, sorted by id."""
     if fmt not in ADAPTERS:
         raise ValueError(f"unknown dataset format {fmt!r}; known: {sorted(ADAPTERS)}")
-    return ADAPTERS[fmt](Path(raw_dir))
+    # Sorted here, not only per adapter: folder ids are "<label>.<stem>", and folder
+    # order ('rain' < 'rain-heavy') is not id order ('rain-heavy.x' < 'rain.x').
+    return sorted(ADAPTERS[fmt](Path(raw_dir)), key=lambda entry: entry.clip_id)
 
 
 def read_questions(fmt: str, raw_dir: str | Path):

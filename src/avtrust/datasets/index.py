@@ -42,12 +42,20 @@ REJECTS_SCHEMA = pa.schema(
 )
 
 
+def _printable(text: str) -> str:
+    """``text`` as valid UTF-8: bytes of a file name that are not UTF-8 (held by Python
+    as surrogate escapes, which Arrow cannot store) are written as ``\\xNN``."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _check(entry: ClipEntry, decode_check: bool) -> tuple[dict | None, str | None]:
     """(manifest row fields, None) for a usable clip, (None, reason) otherwise."""
     if not SAFE_ID.match(entry.clip_id):
         return None, "unsafe clip id (allowed: letters, digits, '_', '-', '.'; no '..')"
     if entry.path is None:
         return None, "listed in the annotations but no media file found"
+    if _printable(str(entry.path)) != str(entry.path):
+        return None, "file path is not valid UTF-8"
     try:
         info = probe(entry.path)
     except MediaError as exc:
@@ -87,7 +95,12 @@ def index_dataset(
         path = str(entry.path) if entry.path else ""
         if reason is not None:
             rejects.append(
-                {"clip_id": entry.clip_id, "dataset": dataset, "path": path, "reason": reason}
+                {
+                    "clip_id": _printable(entry.clip_id),
+                    "dataset": dataset,
+                    "path": _printable(path),
+                    "reason": _printable(reason),
+                }
             )
             continue
         rows.append(

@@ -198,7 +198,9 @@ def _music_avqa(raw: Path, w: _Writer, corpus: dict, seed: int) -> None:
         for src, stem in zip(sources, stems, strict=True):
             rel = f"stems/{scene.video_id}/{src.name}.wav"
             (raw / rel).parent.mkdir(parents=True, exist_ok=True)
-            soundfile.write(raw / rel, stem * scale, w.sizes.sample_rate, subtype="FLOAT")
+            # 24-bit PCM, not float: float WAVs carry a PEAK chunk with a timestamp,
+            # which would make rebuilds differ byte-wise.
+            soundfile.write(raw / rel, stem * scale, w.sizes.sample_rate, subtype="PCM_24")
             stem_rel.append(rel)
         w.clip(f"videos/{scene.video_id}.mp4", frames, mix)
         scene_index.append(

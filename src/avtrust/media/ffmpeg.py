@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -22,6 +23,24 @@ from avtrust.errors import MediaError
 # Flags that make ffmpeg's output depend only on its inputs: no encoder version
 # string, no creation time, no copied metadata. Needed for byte-identical rebuilds.
 BITEXACT = {"fflags": "+bitexact", "flags": "+bitexact", "map_metadata": -1}
+
+
+_ADDRESS = re.compile(r" @ 0x[0-9a-fA-F]+\]")
+
+
+def stderr_lines(stderr: bytes, path: str | os.PathLike | None = None) -> list[str]:
+    """ffmpeg's message lines made reproducible: context pointers (``[aac @ 0x55…]``,
+    different in every process) become ``[aac]``, a leading ``<path>: `` is dropped
+    (the caller names the file once) and repeated lines are kept once."""
+    prefix = f"{path}: " if path is not None else None
+    out: list[str] = []
+    for line in stderr.decode("utf-8", "replace").splitlines():
+        line = _ADDRESS.sub("]", line.strip())
+        if prefix and line.startswith(prefix):
+            line = line[len(prefix) :]
+        if line and line not in out:
+            out.append(line)
+    return out
 
 
 def run(stream, *, input_bytes: bytes | None = None, what: str = "ffmpeg") -> bytes:
@@ -42,7 +61,7 @@ def run(stream, *, input_bytes: bytes | None = None, what: str = "ffmpeg") -> by
             "ffmpeg is not installed or not on PATH (Debian/Ubuntu: apt-get install ffmpeg)"
         ) from exc
     if proc.returncode != 0:
-        message = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-5:]
+        message = stderr_lines(proc.stderr)[-5:]
         raise MediaError(f"{what} failed (exit {proc.returncode}): " + " | ".join(message))
     return proc.stdout
 

@@ -118,6 +118,7 @@ def _concat_reencode(srcs: list[PathLike], dst: PathLike, target: tuple) -> None
 
 def swap_stitch(src1: PathLike, src2: PathLike, dst: PathLike) -> None:
     """COT-Swap: [video 1 + audio 2] followed by [video 2 + audio 1]."""
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=Path(dst).parent) as tmpdir:
         first = Path(tmpdir) / "first.mp4"
         second = Path(tmpdir) / "second.mp4"
@@ -130,6 +131,7 @@ def _encode_with_audio(
     video_src: PathLike, audio: np.ndarray, sample_rate: int, dst: PathLike, audio_codec: dict
 ) -> None:
     """Copy the video stream of ``video_src`` and encode ``audio`` as its soundtrack."""
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(suffix=".f32", dir=Path(dst).parent) as raw:
         raw.write(np.asarray(audio, dtype="<f4").tobytes())
         raw.flush()
@@ -143,7 +145,11 @@ def _encode_with_audio(
 
 
 def read_stem(path: PathLike, sample_rate: int) -> np.ndarray:
-    audio, sr = soundfile.read(str(path), dtype="float32", always_2d=True)
+    try:
+        audio, sr = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except (soundfile.SoundFileError, OSError) as exc:
+        # A RuntimeError subclass: unwrapped, it would abort a whole manipulation shard.
+        raise MediaError(f"{path}: unreadable stem ({exc})") from exc
     if sr != sample_rate:
         raise MediaError(f"{path}: stem sample rate {sr} Hz, expected {sample_rate} Hz")
     return audio.mean(axis=1)

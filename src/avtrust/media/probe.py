@@ -10,6 +10,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from avtrust.errors import MediaError
+from avtrust.media.ffmpeg import stderr_lines
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,8 @@ def probe(path: str | os.PathLike, timeout_s: float = 60.0) -> ClipInfo:
     except subprocess.TimeoutExpired as exc:
         raise MediaError(f"{path}: ffprobe timed out after {timeout_s:.0f} s") from exc
     if proc.returncode != 0:
-        reason = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise MediaError(f"{path}: unreadable ({reason[-1] if reason else 'ffprobe failed'})")
+        reason = "; ".join(stderr_lines(proc.stderr, path)[-3:]) or "ffprobe failed"
+        raise MediaError(f"{path}: unreadable ({reason})")
     info = json.loads(proc.stdout or b"{}")
     streams = info.get("streams", [])
     video = next(
@@ -107,7 +108,7 @@ def decodes_cleanly(path: str | os.PathLike, timeout_s: float = 600.0) -> str | 
         proc = subprocess.run(args, capture_output=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired:
         return f"decoding timed out after {timeout_s:.0f} s"
-    errors = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+    errors = stderr_lines(proc.stderr, path)
     if proc.returncode != 0 or errors:
         return errors[0] if errors else f"ffmpeg exit {proc.returncode}"
     return None

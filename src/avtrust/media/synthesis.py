@@ -15,6 +15,7 @@ import numpy as np
 from avtrust import data_files
 
 PEAK = 0.5  # every synthesised source is scaled to this peak, mixes stay below 1.0
+VIBRATO_DEPTH = 0.006  # ±0.6 % frequency swing (about ±10 cents)
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,19 @@ def _gate(t, rate_hz, length_s):
     return (np.mod(t, 1.0 / rate_hz) < length_s).astype(np.float64)
 
 
+def _vibrato_time(t, rate_hz, depth=VIBRATO_DEPTH):
+    """Warped time whose rate is ``1 + depth·sin(2π·rate_hz·t)``.
+
+    A partial ``sin(2π f τ)`` then has instantaneous frequency ``f·(1 + depth·sin(…))``
+    at every moment. (Multiplying ``t`` by that factor instead would make the
+    frequency swing grow with ``t``: ±30 % of f0 after 1.5 s at 5.5 Hz.)
+    """
+    if rate_hz == 0.0:
+        return t
+    w = 2 * np.pi * rate_hz
+    return t + depth * (1.0 - np.cos(w * t)) / w
+
+
 def _smooth(x, sr, ms=5.0):
     width = max(1, int(sr * ms / 1000))
     return np.convolve(x, np.ones(width) / width, mode="same")
@@ -105,8 +119,9 @@ def synthesize_audio(
     offset = rng.uniform(0, 1.0)
     if kind == "harmonic":
         f0 = p["f0"] * detune
-        vib = 1.0 + 0.006 * np.sin(2 * np.pi * p.get("vibrato_hz", 0.0) * t)
-        wave = _harmonics(t * vib, f0, p["rolloff"], p.get("odd_only", False))
+        wave = _harmonics(
+            _vibrato_time(t, p.get("vibrato_hz", 0.0)), f0, p["rolloff"], p.get("odd_only", False)
+        )
         wave *= 1.0 - np.exp(-t / p["attack"])
         if p.get("breath"):
             wave += p["breath"] * _bandpass_noise(n, sample_rate, 2000, 6000, rng) * 4
