@@ -10,6 +10,9 @@ from __future__ import annotations
 from avtrust import data_files
 from avtrust.bench.samples import TaskContext
 
+# Tasks whose builders read the dataset's question annotations: none, both use the manifest.
+USES_QUESTIONS: set[str] = set()
+
 NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight"]
 
 
@@ -21,16 +24,14 @@ def _join(words: list[str]) -> str:
 def m1(ctx: TaskContext) -> list[dict]:
     template = data_files.load("templates")["avconfusebench"]["m1"]
     min_k = ctx.params.get("min_instruments", 2)
+    labels, stems = ctx.clip_labels, ctx.clip_stems
     scenes = [
-        c
-        for c in ctx.clips.index
-        if len(ctx.clips.at[c, "labels"]) >= min_k
-        and len(ctx.clips.at[c, "stems"]) == len(ctx.clips.at[c, "labels"])
+        c for c in ctx.clip_ids if len(labels[c]) >= min_k and len(stems[c]) == len(labels[c])
     ]
     rows = []
     for i, k in enumerate(ctx.pick(len(scenes))):
         clip = scenes[k]
-        instruments = list(ctx.clips.at[clip, "labels"])
+        instruments = list(labels[clip])
         muted = int(ctx.rng.integers(len(instruments)))
         rows.append(
             ctx.row(
@@ -43,7 +44,7 @@ def m1(ctx: TaskContext) -> list[dict]:
                 op="mute_stem",
                 op_args={
                     "video_src": ctx.clip_path(clip),
-                    "stems": list(ctx.clips.at[clip, "stems"]),
+                    "stems": list(stems[clip]),
                     "muted": muted,
                 },
                 instruments=instruments,
@@ -56,16 +57,15 @@ def m1(ctx: TaskContext) -> list[dict]:
 def m2(ctx: TaskContext) -> list[dict]:
     template = data_files.load("templates")["avconfusebench"]["m2"]
     types, snrs = ctx.params["sound_types"], ctx.params["snr_db"]
-    by_type = {
-        t: sorted(ctx.sounds.index[ctx.sounds["labels"].map(lambda ls, t=t: t in ls)])
-        for t in types
-    }
+    sound_paths = dict(zip(ctx.sounds.index, map(str, ctx.sounds["path"]), strict=True))
+    sound_labels = dict(zip(ctx.sounds.index, ctx.sounds["labels"], strict=True))
+    by_type = {t: sorted(s for s, ls in sound_labels.items() if t in ls) for t in types}
     missing = [t for t, clips in by_type.items() if not clips]
     if missing:
         raise ValueError(
             f"m2: no usable sounds of type {missing} in dataset {ctx.params['sounds']!r}"
         )
-    clips = [c for c in ctx.clips.index if len(ctx.clips.at[c, "labels"]) > 0]
+    clips = [c for c in ctx.clip_ids if len(ctx.clip_labels[c]) > 0]
     rows = []
     for i, k in enumerate(ctx.pick(len(clips))):
         clip = clips[k]
@@ -73,7 +73,7 @@ def m2(ctx: TaskContext) -> list[dict]:
         sound_type = types[i % len(types)]
         snr = snrs[(i // len(types)) % len(snrs)]
         sound = by_type[sound_type][int(ctx.rng.integers(len(by_type[sound_type])))]
-        instruments = list(ctx.clips.at[clip, "labels"])
+        instruments = list(ctx.clip_labels[clip])
         annotation = template["replaced" if snr is None else "mixed"].format(
             visual=_join([f"a {x}" for x in instruments]),
             sound=template["sound_names"][sound_type],
@@ -90,7 +90,7 @@ def m2(ctx: TaskContext) -> list[dict]:
                 op="replace_soundtrack",
                 op_args={
                     "video_src": ctx.clip_path(clip),
-                    "sound_src": str(ctx.sounds.at[sound, "path"]),
+                    "sound_src": sound_paths[sound],
                     "snr_db": snr,
                 },
                 instruments=instruments,

@@ -3,72 +3,141 @@
 Adversarial (MCIT, ICIT, MVIT, MAIT) and the compositional order tasks ask the
 source dataset's own question under a manipulation whose correct answer is an
 abstention; MAT/MVT do the same for a missing modality. CAT tests attribute binding on
-two-event clips. Pairing rules are in ``samples.disjoint_partner``.
+two-event clips. Pairing rules are in ``samples.PartnerPool``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from avtrust import data_files
-from avtrust.bench.samples import TaskContext, disjoint_partner
+from avtrust.bench.samples import PartnerPool, Survivors, TaskContext
+
+# Tasks whose builders read the dataset's question annotations.
+USES_QUESTIONS = {"MCIT", "ICIT", "MVIT", "MAIT", "MAT", "MVT"}
 
 
-def _avqa_questions(ctx: TaskContext):
+@dataclass
+class Questions:
+    """The question annotations about the manifest's clips, one plain list per column.
+
+    Builders index these lists per sample; a pandas row lookup per sample would cost
+    more than everything else a builder does.
+    """
+
+    video_id: list[str]
+    question: list[str]
+    options: list[list[str]]  # AVQA
+    answer_index: list[int]  # AVQA
+    question_type: list[str]  # AVQA
+    answer: list[str]
+    category: list[str]  # MUSIC-AVQA
+
+    def __len__(self) -> int:
+        return len(self.video_id)
+
+
+def _questions(ctx: TaskContext) -> Questions:
+    """``ctx.questions`` restricted to clips of the manifest, in annotation order."""
     q = ctx.questions
-    return q[q["video_id"].isin(ctx.clips.index)].reset_index(drop=True)
+    q = q[q["video_id"].isin(ctx.clips.index)]
+
+    def column(name: str) -> list:
+        return q[name].tolist() if name in q else [None] * len(q)
+
+    return Questions(
+        video_id=column("video_id"),
+        question=column("question"),
+        options=column("options"),
+        answer_index=column("answer_index"),
+        question_type=column("question_type"),
+        answer=column("answer"),
+        category=column("category"),
+    )
 
 
 def mcit(ctx: TaskContext) -> list[dict]:
     """Missing choice: the correct option is removed; the answer is "None of the above"."""
-    q = _avqa_questions(ctx)
+    q = _questions(ctx)
     none = ctx.wording["none_of_the_above"]
     rows = []
     for i, k in enumerate(ctx.pick(len(q))):
-        rec = q.iloc[k]
-        wrong = [o for j, o in enumerate(rec["options"]) if j != rec["answer_index"]]
+        wrong = [o for j, o in enumerate(q.options[k]) if j != q.answer_index[k]]
         rows.append(
             ctx.row(
                 i,
-                source_ids=[rec["video_id"]],
-                question=rec["question"],
+                source_ids=[q.video_id[k]],
+                question=q.question[k],
                 options=[*ctx.shuffled(wrong), none],
                 answer=none,
-                category=rec["question_type"],
+                category=q.question_type[k],
                 op="none",
-                op_args={"src": ctx.clip_path(rec["video_id"])},
+                op_args={"src": ctx.clip_path(q.video_id[k])},
             )
         )
     return rows
 
 
+class IrrelevantOptions:
+    """ICIT distractors: options of same-type questions about *other* clips that are
+    neither among the question's own options nor the clip's labels (case-insensitive).
+
+    Per question type the distinct options are sorted once; a question's pool is that
+    list minus (a) options that only questions about its own clip have and (b) options
+    matching its own options or labels, addressed by rank through ``Survivors`` so no
+    per-sample scan of the question table is needed.
+    """
+
+    def __init__(self, q: Questions):
+        videos_of: dict[str, dict[str, str | None]] = {}  # type -> option -> sole video
+        for video, qtype, options in zip(q.video_id, q.question_type, q.options, strict=True):
+            owner = videos_of.setdefault(qtype, {})
+            for o in options:
+                owner[o] = video if owner.get(o, video) == video else None
+        self.sorted: dict[str, list[str]] = {}
+        self._by_lower: dict[str, dict[str, list[int]]] = {}
+        self._only_in: dict[str, dict[str, list[int]]] = {}
+        for qtype, owner in videos_of.items():
+            self.sorted[qtype] = ordered = sorted(owner)
+            by_lower = self._by_lower[qtype] = {}
+            only_in = self._only_in[qtype] = {}
+            for p, o in enumerate(ordered):
+                by_lower.setdefault(o.lower(), []).append(p)
+                if owner[o] is not None:
+                    only_in.setdefault(owner[o], []).append(p)
+
+    def pool(self, qtype: str, video: str, own: set[str]) -> Survivors:
+        """Ranks into ``self.sorted[qtype]`` of the usable options; ``own`` is lower-case."""
+        removed = set(self._only_in[qtype].get(video, ()))
+        for o in own:
+            removed.update(self._by_lower[qtype].get(o, ()))
+        return Survivors(len(self.sorted[qtype]), sorted(removed))
+
+
 def icit(ctx: TaskContext) -> list[dict]:
     """Inconsistent choices: every option comes from questions about unrelated clips."""
-    q = _avqa_questions(ctx)
+    q = _questions(ctx)
     irrelevant = ctx.wording["irrelevant_options"]
+    distractors = IrrelevantOptions(q)
     rows = []
     for i, k in enumerate(ctx.pick(len(q))):
-        rec = q.iloc[k]
-        own = {o.lower() for o in rec["options"]} | {
-            x.lower() for x in ctx.clips.at[rec["video_id"], "labels"]
-        }
-        # Options of the same question type about other clips, none of which appear in
-        # this clip's own options or labels.
-        same_type = q[
-            (q["question_type"] == rec["question_type"]) & (q["video_id"] != rec["video_id"])
-        ]
-        pool = sorted({o for opts in same_type["options"] for o in opts if o.lower() not in own})
+        video, qtype = q.video_id[k], q.question_type[k]
+        own = {o.lower() for o in q.options[k]} | {x.lower() for x in ctx.clip_labels[video]}
+        pool = distractors.pool(qtype, video, own)
         if len(pool) < 3:
-            raise ValueError(f"ICIT: fewer than 3 irrelevant options for {rec['video_id']}")
-        chosen = [pool[j] for j in ctx.rng.choice(len(pool), size=3, replace=False)]
+            raise ValueError(f"ICIT: fewer than 3 irrelevant options for {video}")
+        ordered = distractors.sorted[qtype]
+        chosen = [ordered[pool[j]] for j in ctx.rng.choice(len(pool), size=3, replace=False)]
         rows.append(
             ctx.row(
                 i,
-                source_ids=[rec["video_id"]],
-                question=rec["question"],
+                source_ids=[video],
+                question=q.question[k],
                 options=[*chosen, irrelevant],
                 answer=irrelevant,
-                category=rec["question_type"],
+                category=qtype,
                 op="none",
-                op_args={"src": ctx.clip_path(rec["video_id"])},
+                op_args={"src": ctx.clip_path(video)},
             )
         )
     return rows
@@ -76,14 +145,13 @@ def icit(ctx: TaskContext) -> list[dict]:
 
 def _mismatched(ctx: TaskContext, audio_from_question_clip: bool) -> list[dict]:
     """MVIT/MAIT: the question's clip keeps one modality, a disjoint clip gives the other."""
-    q = _avqa_questions(ctx)
+    q = _questions(ctx)
     mismatch = ctx.wording["mismatch"]
-    clip_ids = list(ctx.clips.index)
+    partners = PartnerPool(ctx.clip_ids, ctx.clip_labels)
     rows, i = [], 0
     for k in ctx.pick(len(q)):
-        rec = q.iloc[k]
-        own = rec["video_id"]
-        other = disjoint_partner(ctx, own, clip_ids)
+        own = q.video_id[k]
+        other = partners.draw(own, ctx.rng)
         if other is None:
             continue
         # MVIT: audio of clip 1 on the video of clip 2; MAIT: video of clip 1, audio of clip 2.
@@ -92,10 +160,10 @@ def _mismatched(ctx: TaskContext, audio_from_question_clip: bool) -> list[dict]:
             ctx.row(
                 i,
                 source_ids=[own, other],
-                question=rec["question"],
-                options=[*rec["options"], mismatch],
+                question=q.question[k],
+                options=[*q.options[k], mismatch],
                 answer=mismatch,
-                category=rec["question_type"],
+                category=q.question_type[k],
                 op="combine",
                 op_args={"video_src": ctx.clip_path(video), "audio_src": ctx.clip_path(audio)},
             )
@@ -112,28 +180,28 @@ def mait(ctx: TaskContext) -> list[dict]:
     return _mismatched(ctx, audio_from_question_clip=False)
 
 
-def _event_name(ctx: TaskContext, clip_id: str) -> str:
-    return " and ".join(ctx.clips.at[clip_id, "labels"])
-
-
 def _order_task(ctx: TaskContext, swap: bool) -> list[dict]:
     """COT-Stitch (answer: the true order) and COT-Swap (answer: mismatch)."""
     template = data_files.load("templates")["avtrustbench"][ctx.task]
     mismatch = ctx.wording["mismatch"]
-    labelled = [c for c in ctx.clips.index if len(ctx.clips.at[c, "labels"]) > 0]
+    labels = ctx.clip_labels
+    labelled = [c for c in ctx.clip_ids if len(labels[c]) > 0]
     # Single-event clips make the order unambiguous; fall back to all labelled clips.
-    single = [c for c in labelled if len(ctx.clips.at[c, "labels"]) == 1] or labelled
-    all_labels = sorted({lab for c in labelled for lab in ctx.clips.at[c, "labels"]})
+    single = [c for c in labelled if len(labels[c]) == 1] or labelled
+    all_labels = sorted({lab for c in labelled for lab in labels[c]})
+    label_rank = {lab: r for r, lab in enumerate(all_labels)}
+    partners = PartnerPool(single, labels)
     rows, i = [], 0
     for k in ctx.pick(len(single)):
         first = single[k]
-        second = disjoint_partner(ctx, first, single)
+        second = partners.draw(first, ctx.rng)
         if second is None:
             continue
-        a, b = _event_name(ctx, first), _event_name(ctx, second)
-        used = set(ctx.clips.at[first, "labels"]) | set(ctx.clips.at[second, "labels"])
-        others = [lab for lab in all_labels if lab not in used]
-        c = others[int(ctx.rng.integers(len(others)))] if others else None
+        a, b = " and ".join(labels[first]), " and ".join(labels[second])
+        # A third event for the distractor order: any label neither clip has.
+        used = sorted({label_rank[lab] for lab in (*labels[first], *labels[second])})
+        others = Survivors(len(all_labels), used)
+        c = all_labels[others[int(ctx.rng.integers(len(others)))]] if others else None
         order = template["order_option"]
         content = [order.format(first=a, second=b), order.format(first=b, second=a)]
         if c is not None:
@@ -172,18 +240,21 @@ def cat(ctx: TaskContext) -> list[dict]:
     template = data_files.load("templates")["avtrustbench"]["CAT"]
     attrs = data_files.load("attributes")
     eligible = []
-    for c in ctx.clips.index:
-        labels = [lab for lab in ctx.clips.at[c, "labels"] if lab in attrs]
+    for c in ctx.clip_ids:
+        labels = [lab for lab in ctx.clip_labels[c] if lab in attrs]
         if len(labels) >= 2:
             (n1, v1), (n2, v2) = ((attrs[x]["noun"], attrs[x]["verb"]) for x in labels[:2])
             if n1 != n2 and v1 != v2:  # otherwise the swap is not a different statement
                 eligible.append((c, n1, v1, n2, v2))
     verbs = sorted({a["verb"] for a in attrs.values()})
     say = template["binding_option"]
+    foreign_to: dict[tuple[str, str], list[str]] = {}  # verbs of neither source
     rows = []
     for i, k in enumerate(ctx.pick(len(eligible))):
         clip, n1, v1, n2, v2 = eligible[k]
-        foreign = [v for v in verbs if v not in (v1, v2)]
+        if (v1, v2) not in foreign_to:
+            foreign_to[v1, v2] = [v for v in verbs if v not in (v1, v2)]
+        foreign = foreign_to[v1, v2]
         v3 = foreign[int(ctx.rng.integers(len(foreign)))]
         correct = say.format(noun1=n1, verb1=v1, noun2=n2, verb2=v2)
         content = [
@@ -209,28 +280,39 @@ def cat(ctx: TaskContext) -> list[dict]:
 
 def _missing_modality(ctx: TaskContext, missing: str) -> list[dict]:
     """MAT/MVT: a MUSIC-AVQA question about a clip whose audio (video) was removed."""
-    q = ctx.questions[ctx.questions["video_id"].isin(ctx.clips.index)].reset_index(drop=True)
+    q = _questions(ctx)
     abstain = ctx.wording["audio_missing" if missing == "audio" else "visual_missing"]
-    answers_by_cat = q.groupby("category")["answer"].agg(lambda s: sorted(set(s))).to_dict()
-    all_answers = sorted(set(q["answer"]))
+    answers_by_cat: dict[str, set[str]] = {}
+    for category, answer in zip(q.category, q.answer, strict=True):
+        answers_by_cat.setdefault(category, set()).add(answer)
+    answers_by_cat = {c: sorted(a) for c, a in answers_by_cat.items()}
+    all_answers = sorted(set(q.answer))
+    wrong_answers: dict[tuple[str, str], list[str]] = {}
+
+    def distractor_pool(category: str, answer: str) -> list[str]:
+        """Other answers of the category; of any category when it has fewer than 2."""
+        if (category, answer) not in wrong_answers:
+            pool = [a for a in answers_by_cat[category] if a != answer]
+            if len(pool) < 2:
+                pool = [a for a in all_answers if a != answer]
+            wrong_answers[category, answer] = pool
+        return wrong_answers[category, answer]
+
     rows = []
     for i, k in enumerate(ctx.pick(len(q))):
-        rec = q.iloc[k]
-        pool = [a for a in answers_by_cat[rec["category"]] if a != rec["answer"]]
-        if len(pool) < 2:
-            pool = [a for a in all_answers if a != rec["answer"]]
+        answer = q.answer[k]
+        pool = distractor_pool(q.category[k], answer)
         distractors = [pool[j] for j in ctx.rng.choice(len(pool), size=2, replace=False)]
-        src = ctx.clip_path(rec["video_id"])
         rows.append(
             ctx.row(
                 i,
-                source_ids=[rec["video_id"]],
-                question=rec["question"],
-                options=[*ctx.shuffled([rec["answer"], *distractors]), abstain],
+                source_ids=[q.video_id[k]],
+                question=q.question[k],
+                options=[*ctx.shuffled([answer, *distractors]), abstain],
                 answer=abstain,
-                category=rec["category"],
+                category=q.category[k],
                 op="strip_audio" if missing == "audio" else "strip_video",
-                op_args={"src": src},
+                op_args={"src": ctx.clip_path(q.video_id[k])},
                 ext="mp4" if missing == "audio" else "m4a",
             )
         )

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from bisect import bisect_right
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -40,6 +42,9 @@ SAMPLE_SCHEMA = pa.schema(SAMPLE_FIELDS)
 # The plan adds the manipulation to run; `op_args` is canonical JSON.
 PLAN_SCHEMA = pa.schema([*SAMPLE_FIELDS, ("op", pa.string()), ("op_args", pa.string())])
 
+# json.dumps(obj, sort_keys=True), without building an encoder per call.
+_canonical_json = json.JSONEncoder(sort_keys=True).encode
+
 BENCHES = {
     "avtrustbench": ["MCIT", "ICIT", "MVIT", "MAIT", "COT-Stitch", "COT-Swap", "CAT", "MAT", "MVT"],
     "avconfusebench": ["m1", "m2"],
@@ -59,7 +64,13 @@ def wording(overrides: dict | None = None) -> dict[str, str]:
 
 @dataclass
 class TaskContext:
-    """Everything a task builder needs; builders are pure functions of this."""
+    """Everything a task builder needs; builders are pure functions of this.
+
+    Builders run once per sample (up to ~60,000 times per task at paper scale), so
+    they read the manifest through the plain dicts below (``clip_paths``,
+    ``clip_labels``, ``clip_stems``), built once, never through per-row DataFrame
+    lookups.
+    """
 
     bench: str
     task: str
@@ -79,6 +90,23 @@ class TaskContext:
             self._rng = np.random.default_rng(self.seed)
         return self._rng
 
+    @cached_property
+    def clip_ids(self) -> list[str]:
+        """Clip ids in manifest order."""
+        return [str(c) for c in self.clips.index]
+
+    @cached_property
+    def clip_paths(self) -> dict[str, str]:
+        return dict(zip(self.clip_ids, map(str, self.clips["path"]), strict=True))
+
+    @cached_property
+    def clip_labels(self) -> dict[str, list[str]]:
+        return dict(zip(self.clip_ids, map(list, self.clips["labels"]), strict=True))
+
+    @cached_property
+    def clip_stems(self) -> dict[str, list[str]]:
+        return dict(zip(self.clip_ids, map(list, self.clips["stems"]), strict=True))
+
     def pick(self, n_candidates: int) -> list[int]:
         """``samples`` candidate indices: without replacement while enough exist."""
         if n_candidates == 0:
@@ -87,7 +115,7 @@ class TaskContext:
                 "for this task (see results/manifest/*.rejects.parquet)"
             )
         replace = n_candidates < self.samples
-        return [int(i) for i in self.rng.choice(n_candidates, size=self.samples, replace=replace)]
+        return self.rng.choice(n_candidates, size=self.samples, replace=replace).tolist()
 
     def sample_id(self, i: int) -> str:
         return f"{self.task}-{i:06d}"
@@ -133,28 +161,75 @@ class TaskContext:
             "sound_type": extra.get("sound_type"),
             "snr_db": extra.get("snr_db"),
             "op": op,
-            "op_args": json.dumps(op_args, sort_keys=True),
+            "op_args": _canonical_json(op_args),
         }
 
     def shuffled(self, options: list[str]) -> list[str]:
-        return [options[j] for j in self.rng.permutation(len(options))]
+        return [options[j] for j in self.rng.permutation(len(options)).tolist()]
 
     def clip_path(self, clip_id: str) -> str:
-        return str(self.clips.at[clip_id, "path"])
+        return self.clip_paths[clip_id]
 
 
-def disjoint_partner(ctx: TaskContext, clip_id: str, candidates: list[str]) -> str | None:
-    """A clip from ``candidates`` sharing no label with ``clip_id`` (for mismatch pairs).
+class Survivors:
+    """Positions ``0..n-1`` minus the sorted, distinct positions ``removed``, by rank.
+
+    ``survivors[j]`` is the j-th position not removed: what
+    ``[p for p in range(n) if p not in removed][j]`` would give, in O(log len(removed))
+    instead of O(n), so a sequence can be filtered per sample without being copied.
+    """
+
+    __slots__ = ("_before", "size")
+
+    def __init__(self, n: int, removed: list[int]):
+        self.size = n - len(removed)
+        # removed[i] - i = how many kept positions come before removed[i].
+        self._before = [p - i for i, p in enumerate(removed)]
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, j: int) -> int:
+        if not 0 <= j < self.size:
+            raise IndexError(j)
+        return j + bisect_right(self._before, j)
+
+
+class PartnerPool:
+    """Partners for mismatch pairs: clips of ``candidates`` sharing no label with a clip.
 
     Two clips that share a label would make "mismatch" a wrong ground truth: a dog's
-    bark on another dog's video matches. Returns None when no such clip exists.
+    bark on another dog's video matches. Labels compare case-insensitively, and a clip
+    is never its own partner. The clips to leave out are found through a label index
+    and cached per label set, so a draw costs O(log n) instead of a scan of all
+    candidates; the draw itself is one ``rng.integers(len(pool))`` over the pool in
+    candidate order.
     """
-    labels = {x.lower() for x in ctx.clips.at[clip_id, "labels"]}
-    pool = [
-        c
-        for c in candidates
-        if c != clip_id and not labels & {x.lower() for x in ctx.clips.at[c, "labels"]}
-    ]
-    if not pool:
-        return None
-    return pool[int(ctx.rng.integers(len(pool)))]
+
+    def __init__(self, candidates: list[str], labels: dict[str, list[str]]):
+        self.candidates = candidates
+        self._labels = labels
+        self._position = {c: i for i, c in enumerate(candidates)}
+        self._holders: dict[str, list[int]] = {}  # lower-cased label -> candidate positions
+        for i, c in enumerate(candidates):
+            for label in {x.lower() for x in labels[c]}:
+                self._holders.setdefault(label, []).append(i)
+        self._pools: dict[tuple, Survivors] = {}
+
+    def _pool(self, clip_id: str) -> Survivors:
+        own = frozenset(x.lower() for x in self._labels[clip_id])
+        # A labelled clip is excluded by its own labels; an unlabelled one by identity.
+        key = (own, None if own else clip_id)
+        if key not in self._pools:
+            removed = {p for label in own for p in self._holders.get(label, ())}
+            if clip_id in self._position:
+                removed.add(self._position[clip_id])
+            self._pools[key] = Survivors(len(self.candidates), sorted(removed))
+        return self._pools[key]
+
+    def draw(self, clip_id: str, rng: np.random.Generator) -> str | None:
+        """A random partner for ``clip_id``, or None when no candidate qualifies."""
+        pool = self._pool(clip_id)
+        if not pool:
+            return None
+        return self.candidates[pool[int(rng.integers(len(pool)))]]
