@@ -220,7 +220,12 @@ def _order_task(ctx: TaskContext, swap: bool) -> list[dict]:
                 answer=mismatch if swap else content[0],
                 category="swap" if swap else "stitch",
                 op="swap_stitch" if swap else "concat",
-                op_args={"src1": ctx.clip_path(first), "src2": ctx.clip_path(second)},
+                op_args={
+                    "src1": ctx.clip_path(first),
+                    "src2": ctx.clip_path(second),
+                    # Decided here from the manifest so the shard need not probe the clips.
+                    "copy": ctx.joinable_by_copy(first, second),
+                },
             )
         )
         i += 1

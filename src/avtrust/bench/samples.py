@@ -107,6 +107,30 @@ class TaskContext:
     def clip_stems(self) -> dict[str, list[str]]:
         return dict(zip(self.clip_ids, map(list, self.clips["stems"]), strict=True))
 
+    @cached_property
+    def clip_streams(self) -> dict[str, tuple | None]:
+        """Per clip, the stream parameters that decide whether two clips can be joined
+        by stream copy (codecs, frame size and rate, sample rate, channels); None where
+        the manifest lacks them."""
+        columns = [
+            "video_codec",
+            "width",
+            "height",
+            "fps",
+            "audio_codec",
+            "sample_rate",
+            "channels",
+        ]
+        if not set(columns) <= set(self.clips.columns):
+            return dict.fromkeys(self.clip_ids)
+        rows = zip(*(self.clips[c].tolist() for c in columns), strict=True)
+        return dict(zip(self.clip_ids, (None if None in r else r for r in rows), strict=True))
+
+    def joinable_by_copy(self, *clip_ids: str) -> bool | None:
+        """True/False if the manifest tells whether the clips share stream parameters."""
+        streams = [self.clip_streams[c] for c in clip_ids]
+        return None if None in streams else len(set(streams)) == 1
+
     def pick(self, n_candidates: int) -> list[int]:
         """``samples`` candidate indices: without replacement while enough exist."""
         if n_candidates == 0:

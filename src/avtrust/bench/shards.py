@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from avtrust.errors import AvtrustError
+from avtrust.errors import AvtrustError, MediaError
 from avtrust.media import manipulate
 from avtrust.media.probe import probe
 
@@ -36,6 +36,11 @@ def run_op(op: str, args: dict, dst: str, media: dict) -> None:
     audio = {"sample_rate": media["sample_rate"], "audio_codec": media["audio_codec"]}
     if op == "none":
         return
+    if op == "verify":  # an imported clip, used as is: it must exist with both streams
+        info = probe(args["src"])
+        if not (info.has_audio and info.has_video):
+            raise MediaError(f"{args['src']}: needs both audio and video streams")
+        return
     if op == "strip_audio":
         manipulate.strip_audio(args["src"], dst)
     elif op == "strip_video":
@@ -43,9 +48,9 @@ def run_op(op: str, args: dict, dst: str, media: dict) -> None:
     elif op == "combine":
         manipulate.combine(args["video_src"], args["audio_src"], dst)
     elif op == "concat":
-        manipulate.concat([args["src1"], args["src2"]], dst)
+        manipulate.concat([args["src1"], args["src2"]], dst, copy=args.get("copy"))
     elif op == "swap_stitch":
-        manipulate.swap_stitch(args["src1"], args["src2"], dst)
+        manipulate.swap_stitch(args["src1"], args["src2"], dst, copy=args.get("copy"))
     elif op == "mute_stem":
         manipulate.mute_stem(args["video_src"], args["stems"], args["muted"], dst, **audio)
     elif op == "replace_soundtrack":
@@ -56,11 +61,16 @@ def run_op(op: str, args: dict, dst: str, media: dict) -> None:
         raise ValueError(f"unknown manipulation {op!r}")
 
 
+# Streams of each manipulation's output. Sources are indexed clips with both streams,
+# and outputs are checked by ffmpeg's exit status and a non-empty file (atomic_output),
+# so probing every output again would only double the process launches per sample.
+OUTPUT_STREAMS = {"strip_audio": (False, True), "strip_video": (True, False)}
+
+
 def _execute(row: dict, media: dict) -> dict:
     dst = row["media_path"]
     try:
         run_op(row["op"], json.loads(row["op_args"]), dst, media)
-        info = probe(dst)
     except (AvtrustError, OSError, ValueError) as exc:
         return {
             "id": row["id"],
@@ -70,12 +80,13 @@ def _execute(row: dict, media: dict) -> dict:
             "has_video": None,
             "error": f"{type(exc).__name__}: {exc}",
         }
+    has_audio, has_video = OUTPUT_STREAMS.get(row["op"], (True, True))
     return {
         "id": row["id"],
         "media_path": dst,
         "ok": True,
-        "has_audio": info.has_audio,
-        "has_video": info.has_video,
+        "has_audio": has_audio,
+        "has_video": has_video,
         "error": None,
     }
 

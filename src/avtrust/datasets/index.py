@@ -28,6 +28,9 @@ MANIFEST_SCHEMA = pa.schema(
         ("sample_rate", pa.int32()),
         ("width", pa.int32()),
         ("height", pa.int32()),
+        ("video_codec", pa.string()),
+        ("audio_codec", pa.string()),
+        ("channels", pa.int32()),
         ("labels", pa.list_(pa.string())),
         ("stems", pa.list_(pa.string())),
     ]
@@ -115,6 +118,9 @@ def index_dataset(
                 "sample_rate": info["sample_rate"],
                 "width": info["width"],
                 "height": info["height"],
+                "video_codec": info["video_codec"],
+                "audio_codec": info["audio_codec"],
+                "channels": info["channels"],
                 "labels": list(entry.labels),
                 "stems": [str(s) for s in entry.stems],
             }

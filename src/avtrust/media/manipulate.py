@@ -59,15 +59,19 @@ def _stream_signature(path: PathLike) -> tuple:
     )
 
 
-def concat(srcs: list[PathLike], dst: PathLike) -> None:
+def concat(srcs: list[PathLike], dst: PathLike, copy: bool | None = None) -> None:
     """Play ``srcs`` one after another (COT-Stitch).
 
     Clips with identical stream parameters are joined by the concat demuxer with
     stream copy; otherwise they are re-encoded through the concat filter at the
-    first clip's size, frame rate and sample rate.
+    first clip's size, frame rate and sample rate. ``copy=True`` says the caller
+    already knows the clips match (from the manifest) and skips probing them.
     """
     if len(srcs) < 2:
         raise MediaError(f"concat needs at least two clips, got {len(srcs)}")
+    if copy:
+        _concat_copy(srcs, dst)
+        return
     signatures = [_stream_signature(s) for s in srcs]
     if any(sig[0] is None or sig[4] is None for sig in signatures):
         raise MediaError(f"concat needs audio and video in every clip: {[str(s) for s in srcs]}")
@@ -116,15 +120,18 @@ def _concat_reencode(srcs: list[PathLike], dst: PathLike, target: tuple) -> None
         )
 
 
-def swap_stitch(src1: PathLike, src2: PathLike, dst: PathLike) -> None:
-    """COT-Swap: [video 1 + audio 2] followed by [video 2 + audio 1]."""
+def swap_stitch(src1: PathLike, src2: PathLike, dst: PathLike, copy: bool | None = None) -> None:
+    """COT-Swap: [video 1 + audio 2] followed by [video 2 + audio 1].
+
+    ``copy`` as in :func:`concat`: the two halves match exactly when the clips do.
+    """
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=Path(dst).parent) as tmpdir:
         first = Path(tmpdir) / "first.mp4"
         second = Path(tmpdir) / "second.mp4"
         combine(src1, src2, first)
         combine(src2, src1, second)
-        concat([first, second], dst)
+        concat([first, second], dst, copy=copy)
 
 
 def _encode_with_audio(
@@ -229,3 +236,4 @@ def replace_soundtrack(
         original = fit_length(decode_audio(video_src, sample_rate), n)
         audio = mix_at_snr(original, sound, snr_db)
     _encode_with_audio(video_src, audio, sample_rate, dst, audio_codec)
+
