@@ -236,4 +236,3 @@ def replace_soundtrack(
         original = fit_length(decode_audio(video_src, sample_rate), n)
         audio = mix_at_snr(original, sound, snr_db)
     _encode_with_audio(video_src, audio, sample_rate, dst, audio_codec)
-
