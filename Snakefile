@@ -12,6 +12,9 @@ include: "workflow/rules/index.smk"
 include: "workflow/rules/plan.smk"
 include: "workflow/rules/manipulate.smk"
 include: "workflow/rules/questions.smk"
+include: "workflow/rules/common_score.smk"
+include: "workflow/rules/models.smk"
+include: "workflow/rules/score.smk"
 
 
 rule all:

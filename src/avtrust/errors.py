@@ -15,3 +15,7 @@ class MediaError(AvtrustError, RuntimeError):
 
 class ConfigError(AvtrustError, ValueError):
     """The workflow configuration is inconsistent beyond what the JSON Schema can check."""
+
+
+class DownloadError(AvtrustError, RuntimeError):
+    """A dataset file or folder could not be fetched; the message says what to do."""

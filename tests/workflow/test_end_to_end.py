@@ -119,7 +119,14 @@ def test_rerun_has_nothing_to_do(tiny_run):
 
 def _digests(workdir):
     out = {}
-    for folder in ("results/bench", "results/media", "results/plan", "resources/raw"):
+    for folder in (
+        "results/bench",
+        "results/media",
+        "results/plan",
+        "resources/raw",
+        "resources/models",  # tiny builds: seeded initialisation
+        "results/score",  # split, V'/A' media, pairs, reference reasoning
+    ):
         for path in sorted((workdir / folder).rglob("*")):
             if path.is_file():
                 out[path.relative_to(workdir).as_posix()] = hashlib.sha256(

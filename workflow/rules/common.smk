@@ -8,17 +8,40 @@ from snakemake.utils import validate
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from avtrust.bench.export import official_paths
+from avtrust.bench.importer import task_source
 from avtrust.bench.samples import BENCHES
 
 validate(config, "../schemas/config.schema.yaml")
 
 RAW = "resources/raw"
+DOWNLOADS = "resources/downloads"
 SHARDS = list(range(config["benchmark"]["shards"]))
-BENCH_TASKS = {
+# Tasks taken from official files (benchmark.import) instead of being generated.
+IMPORTS = {b: config["benchmark"].get("import", {}).get(b, {}) for b in BENCHES}
+BUILT_TASKS = {
     bench: [t for t in tasks if t in config["benchmark"].get(bench, {})]
     for bench, tasks in BENCHES.items()
 }
-SYNTHETIC = [n for n, d in config["datasets"].items() if d["source"] == "synthetic"]
+BENCH_TASKS = {
+    bench: [t for t in tasks if t in BUILT_TASKS[bench] or t in IMPORTS[bench]]
+    for bench, tasks in BENCHES.items()
+}
+
+
+def datasets_from(source):
+    return [n for n, d in config["datasets"].items() if d["source"] == source]
+
+
+def one_of(names):
+    """A wildcard constraint matching exactly ``names`` (nothing when empty)."""
+    return "|".join(sorted(set(names))) or "^$"
+
+
+SYNTHETIC = datasets_from("synthetic")
+LOCAL = datasets_from("local")
+HTTP = datasets_from("http")
+YOUTUBE = datasets_from("youtube")
+COMPOSED = datasets_from("compose")
 
 
 wildcard_constraints:
@@ -30,7 +53,7 @@ wildcard_constraints:
 
 def check_task_datasets():
     """Every dataset a task names must be declared under `datasets`."""
-    for bench, tasks in BENCH_TASKS.items():
+    for bench, tasks in BUILT_TASKS.items():
         for task in tasks:
             cfg = config["benchmark"][bench][task]
             for key in ("dataset", "sounds"):
@@ -42,6 +65,49 @@ def check_task_datasets():
 
 
 check_task_datasets()
+
+
+def check_sources():
+    """What the schema cannot say about sources, imports and the synthetic corpus."""
+    datasets = config["datasets"]
+    for name, spec in datasets.items():
+        where = f"config: datasets.{name}"
+        if spec["source"] == "youtube" and spec["format"] not in ("avqa", "audioset"):
+            raise ValueError(
+                f"{where}.source = youtube serves the formats avqa and audioset, "
+                f"not {spec['format']!r} (MUSIC-AVQA and sound folders: source local)"
+            )
+        if spec["source"] == "compose":
+            if spec["format"] != "music_avqa":
+                raise ValueError(
+                    f"{where}.format must be music_avqa for source compose"
+                )
+            if spec["from"] not in datasets or spec["from"] == name:
+                raise ValueError(
+                    f"{where}.from = {spec['from']!r} is not another dataset under `datasets`"
+                )
+            if datasets[spec["from"]]["format"] != "music_avqa":
+                raise ValueError(
+                    f"{where}.from must name a music_avqa dataset (its solos)"
+                )
+        if spec["format"] == "folder" and spec.get("annotations"):
+            raise ValueError(
+                f"{where}.annotations: the folder format has no annotation files"
+            )
+    if SYNTHETIC and "corpus" not in config:
+        raise ValueError(
+            f"config: `corpus` is required by synthetic datasets {SYNTHETIC}"
+        )
+    for bench, tasks in IMPORTS.items():
+        both = [t for t in tasks if t in BUILT_TASKS[bench]]
+        if both:
+            raise ValueError(
+                f"config: benchmark.import.{bench} and benchmark.{bench} both define "
+                f"{', '.join(both)}; a task is either imported or generated"
+            )
+
+
+check_sources()
 
 
 def task_datasets(wildcards):
@@ -73,8 +139,28 @@ def bench_task_files(bench):
 
 
 def official_outputs(bench):
-    sources = {t: config["benchmark"][bench][t]["dataset"] for t in BENCH_TASKS[bench]}
+    sources = {
+        t: (
+            config["benchmark"][bench][t]["dataset"]
+            if t in BUILT_TASKS[bench]
+            else task_source(t, IMPORTS[bench][t])
+        )
+        for t in BENCH_TASKS[bench]
+    }
     return official_paths(bench, sources, "results/bench/official")
+
+
+def youtube_shards(wildcards):
+    n = config["datasets"][wildcards.dataset].get("shards", 1)
+    return expand(
+        f"{DOWNLOADS}/{{dataset}}/shards/{{shard}}.parquet",
+        dataset=wildcards.dataset,
+        shard=range(n),
+    )
+
+
+def solo_manifest(wildcards):
+    return f"results/manifest/{config['datasets'][wildcards.dataset]['from']}.parquet"
 
 
 def benchmark_outputs():
@@ -82,4 +168,6 @@ def benchmark_outputs():
     for bench in BENCH_TASKS:
         out += bench_task_files(bench) + official_outputs(bench)
     out.append("results/bench/hf/README.md")
+    # models and score stages (models.smk, score.smk)
+    out += model_outputs() + score_outputs()
     return out

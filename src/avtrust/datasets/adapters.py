@@ -18,8 +18,11 @@ from avtrust.datasets import audioset, avqa, music_avqa
 from avtrust.datasets.records import load_json_records
 
 MEDIA_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4a", ".wav", ".flac", ".mp3", ".ogg")
-# Clip ids become file names of derived media: letters, digits, '_', '-', '.', no '..'.
-SAFE_ID = re.compile(r"^(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$")
+# Clip ids become file names of derived media: letters, digits, '_', '-', '.', no '..',
+# no leading '.'. A leading '-' is allowed: YouTube ids start with one (AudioSet's
+# "--PJHxphWEs", VGGSound's "-HG3Omg_89c_000030"), and a clip id only ever appears
+# inside a path with its folder in front, never as a bare command-line argument.
+SAFE_ID = re.compile(r"^(?!.*\.\.)[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}$")
 
 
 @dataclass(frozen=True)
@@ -50,21 +53,35 @@ def _media_files(folder: Path) -> dict[str, Path]:
 
 
 def _music_avqa(raw: Path) -> list[ClipEntry]:
+    """Videos, plus every video the annotations name: scenes (instruments left to right
+    with their stems), solo lists (one instrument, no stems) and the QA files.
+
+    The real release has no scene file; its videos get labels from a solo list, and
+    videos the QA files ask about but the folder lacks are listed (path None).
+    """
     videos = _media_files(raw / "videos")
-    scenes_file = raw / "annotations" / "scenes.json"
+    annotations = raw / "annotations"
+    scenes_file = annotations / "scenes.json"
     scenes = {}
     if scenes_file.exists():
         for rec in load_json_records(scenes_file):
             scenes[rec["video_id"]] = rec
-    ids = sorted(set(videos) | set(scenes))
+    solos: dict[str, str] = {}
+    for path in sorted(annotations.glob("*solo*.json")):
+        solos.update(music_avqa.read_solo_videos(path))
+    asked: set[str] = set()
+    for path in sorted(annotations.glob("avqa-*.json")):
+        asked.update(music_avqa.read_annotations(path)["video_id"])
+    ids = sorted(set(videos) | set(scenes) | set(solos) | asked)
     out = []
     for vid in ids:
         scene = scenes.get(vid, {})
+        labels = list(scene.get("instruments", [])) or ([solos[vid]] if vid in solos else [])
         out.append(
             ClipEntry(
                 clip_id=vid,
                 path=videos.get(vid),
-                labels=list(scene.get("instruments", [])),
+                labels=labels,
                 stems=[raw / s for s in scene.get("stems", [])],
             )
         )

@@ -13,6 +13,7 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from avtrust.datasets.adapters import SAFE_ID, ClipEntry, list_clips
+from avtrust.datasets.download.youtube import failure_reasons
 from avtrust.errors import MediaError
 from avtrust.media.probe import decodes_cleanly, probe
 
@@ -93,10 +94,14 @@ def index_dataset(
                 unit="clip",
             )
         )
+    # Clips a download source could not fetch: their rejects say why.
+    download_failures = failure_reasons(raw_dir)
     rows, rejects = [], []
     for entry, (info, reason) in zip(entries, results, strict=True):
         path = str(entry.path) if entry.path else ""
         if reason is not None:
+            if entry.path is None and entry.clip_id in download_failures:
+                reason = f"{reason} (download failed: {download_failures[entry.clip_id]})"
             rejects.append(
                 {
                     "clip_id": _printable(entry.clip_id),

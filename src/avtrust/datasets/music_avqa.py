@@ -11,6 +11,12 @@ Format (the released ``avqa-{train,val,test}.json`` of GeWu-Lab/MUSIC-AVQA): a J
 ``anser``, and the slots ``<Object> <LR> <FL> <TH> <LRer> <LL> <BA>`` of ``question_content``
 are filled, in order of appearance, from ``templ_values``. The project's synthetic corpus writes
 this same format, so one reader serves both.
+
+Solo lists (which videos show one instrument playing alone, needed to compose
+AV-ConfuseBench scenes from real data) use the layout of the MUSIC dataset's
+``MUSIC_solo_videos.json`` / ``MUSIC21_solo_videos.json`` (Zhao et al., ECCV 2018;
+github.com/roudimit/MUSIC_dataset), ``{"videos": {"<instrument>": ["<video id>", ...]}}``,
+with the ids of the video files at hand (:func:`read_solo_videos`).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import pandas as pd
 from avtrust.datasets.records import (
     annotation_error,
     dump_json,
+    load_json,
     load_json_records,
     records_of,
     require,
@@ -160,3 +167,40 @@ def write_annotations(
             }
         )
     return write_text_atomic(path, dump_json(out))
+
+
+def read_solo_videos(path: str | os.PathLike) -> dict[str, str]:
+    """Map video id to instrument from a solo list ``{"videos": {instrument: [ids]}}``.
+
+    Instrument names are written as the questions spell them (``acoustic_guitar`` ->
+    ``acoustic guitar``). A video listed under two instruments is an error.
+    """
+    data = load_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get("videos"), dict):
+        raise AnnotationError(
+            f'{path}: expected {{"videos": {{"<instrument>": ["<video id>", ...]}}}} '
+            "(the MUSIC dataset's solo list layout)"
+        )
+    solos: dict[str, str] = {}
+    for index, (instrument, ids) in enumerate(data["videos"].items()):
+        ids = require_str_list({instrument: ids}, instrument, path, index)
+        name = instrument.replace("_", " ").strip()
+        if not name:
+            raise annotation_error(path, index, instrument, "empty instrument name")
+        for video_id in ids:
+            if solos.setdefault(video_id, name) != name:
+                raise annotation_error(
+                    path,
+                    index,
+                    instrument,
+                    f"video {video_id!r} is also listed as {solos[video_id]!r}",
+                )
+    return solos
+
+
+def write_solo_videos(solos: Mapping[str, str], path: str | os.PathLike) -> Path:
+    """Write a solo list (video id -> instrument) in the MUSIC dataset's layout."""
+    videos: dict[str, list[str]] = {}
+    for video_id, instrument in solos.items():
+        videos.setdefault(instrument.replace(" ", "_"), []).append(video_id)
+    return write_text_atomic(path, dump_json({"videos": dict(sorted(videos.items()))}))

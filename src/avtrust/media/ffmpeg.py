@@ -145,3 +145,14 @@ def decode_frames(path: str | os.PathLike, width: int, height: int) -> np.ndarra
     )
     data = run(stream, what=f"decoding video of {path}")
     return np.frombuffer(data, dtype=np.uint8).reshape(-1, height, width, 3).copy()
+
+
+def decode_audio_segment(
+    path: str | os.PathLike, start_s: float, duration_s: float, sample_rate: int
+) -> np.ndarray:
+    """``duration_s`` seconds of the first audio stream from ``start_s``, mono float32."""
+    stream = ffmpeg.input(str(path), ss=start_s, t=duration_s).output(
+        "pipe:", format="f32le", ac=1, ar=sample_rate, map="0:a:0"
+    )
+    data = run(stream, what=f"decoding audio of {path} at {start_s}+{duration_s} s")
+    return np.frombuffer(data, dtype="<f4").copy()

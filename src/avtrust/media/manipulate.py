@@ -236,3 +236,35 @@ def replace_soundtrack(
         original = fit_length(decode_audio(video_src, sample_rate), n)
         audio = mix_at_snr(original, sound, snr_db)
     _encode_with_audio(video_src, audio, sample_rate, dst, audio_codec)
+
+
+def trim(
+    src: PathLike,
+    dst: PathLike,
+    start_s: float,
+    duration_s: float,
+    *,
+    video_codec: dict,
+    audio_codec: dict,
+    sample_rate: int,
+) -> None:
+    """The segment ``[start_s, start_s + duration_s)`` of ``src``, re-encoded.
+
+    Seeking on the input while transcoding makes the cut exact (stream copy could only
+    cut at key frames). Whichever of the video and audio streams ``src`` has are kept.
+    """
+    info = probe(src)
+    if start_s >= info.duration:
+        raise MediaError(f"{src}: segment starts at {start_s} s, after the end ({info.duration} s)")
+    clip = ffmpeg.input(str(src), ss=start_s, t=duration_s)
+    streams, args = [], {}
+    if info.has_video:
+        streams.append(clip.video)
+        args.update(pix_fmt="yuv420p", **video_codec)
+    if info.has_audio:
+        streams.append(clip.audio)
+        args.update(ar=sample_rate, **audio_codec)
+    if not streams:
+        raise MediaError(f"{src}: neither audio nor video to trim")
+    with atomic_output(dst) as tmp:
+        run(output(streams, tmp, **args), what=f"trim {src} at {start_s}+{duration_s} s")

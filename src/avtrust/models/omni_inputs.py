@@ -1,0 +1,446 @@
+"""Qwen2.5-Omni thinker inputs from media files, without torchvision.
+
+``Qwen2_5OmniProcessor`` needs a video processor that only exists with torchvision, and
+torchvision only ships CUDA builds for this stack (installing it breaks every lazy
+transformers import on CPU). :class:`OmniInputBuilder` therefore rebuilds what the
+processor does, step by step, from pieces that work on CPU:
+
+1. **audio** (16 kHz mono from ffmpeg) → ``WhisperFeatureExtractor(feature_size=128)``,
+   padded to 30 s with a frame mask (``feature_attention_mask``), as the processor does;
+   a clip gives ``((L - 1) // 2 + 1 - 2) // 2 + 1`` audio tokens for L valid mel frames
+   (25 per second);
+2. **video** → frames sampled at ``fps`` (2 by default; Qwen2-VL's frame-count rule),
+   scaled by ffmpeg so that both sides are multiples of 28 (patch 14 × merge 2) with the
+   area in [min_pixels, max_pixels], rescaled to [0, 1], normalised with the CLIP
+   mean/std and cut into 14×14×2 patches (Qwen2-VL's patchify: a temporal patch of 2
+   frames, patches ordered so that each 2×2 merge group is contiguous); one video has
+   ``t·h·w / 4`` tokens for a (t, h, w) patch grid, and ``video_second_per_grid`` =
+   temporal patch / fps;
+3. **placeholder expansion**: the prompt holds ``<|vision_bos|><|VIDEO|><|vision_eos|>``
+   for a clip with video and ``<|audio_bos|><|AUDIO|><|audio_eos|>`` for an audio-only
+   clip. ``<|AUDIO|>`` becomes one token per audio token. ``<|VIDEO|>`` becomes one token
+   per video token, or, with ``use_audio_in_video`` (a clip with both streams), the
+   processor's interleaving: ``<|audio_bos|>`` + per 2-second chunk (50 position ids at
+   25 per second) the chunk's video tokens then its audio tokens + ``<|audio_eos|>``.
+   The model's 3-D RoPE index expects exactly this layout.
+
+Where torchvision is available (GPU environments) :class:`OmniProcessorInputs` feeds the
+same decoded media and prompts through the real ``Qwen2_5OmniProcessor`` instead;
+:func:`input_builder` picks one.
+
+A batch must hold clips with the same streams (the model takes one
+``use_audio_in_video`` flag per batch); :func:`group_by_streams` splits a list.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from avtrust.models.media import read_audio, read_frames, streams
+
+PathLike = str | os.PathLike
+
+OMNI_SYSTEM = (
+    "You are Qwen, a virtual human developed by the Qwen Team, Alibaba Group, capable of "
+    "perceiving auditory and visual inputs, as well as generating text and speech."
+)
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+AUDIO_SAMPLE_RATE = 16000
+
+
+@dataclass(frozen=True)
+class VisionSettings:
+    """Video preprocessing of the Omni thinker (defaults: Qwen2.5-Omni's processor)."""
+
+    patch_size: int = 14
+    temporal_patch_size: int = 2
+    merge_size: int = 2
+    min_pixels: int = 128 * 28 * 28
+    max_pixels: int = 768 * 28 * 28
+    fps: float = 2.0
+    min_frames: int = 4
+    max_frames: int = 768
+    image_mean: tuple[float, ...] = CLIP_MEAN
+    image_std: tuple[float, ...] = CLIP_STD
+
+    @property
+    def factor(self) -> int:
+        return self.patch_size * self.merge_size
+
+    @classmethod
+    def from_dir(cls, path: PathLike) -> VisionSettings:
+        """Settings from a checkpoint's video (else image) preprocessor config."""
+        path = Path(path)
+        for name in ("video_preprocessor_config.json", "preprocessor_config.json"):
+            if (path / name).is_file():
+                cfg = json.loads((path / name).read_text())
+                break
+        else:
+            return cls()
+        size = cfg.get("size") or {}
+        kwargs = {
+            "patch_size": cfg.get("patch_size"),
+            "temporal_patch_size": cfg.get("temporal_patch_size"),
+            "merge_size": cfg.get("merge_size"),
+            "min_pixels": size.get("shortest_edge", cfg.get("min_pixels")),
+            "max_pixels": size.get("longest_edge", cfg.get("max_pixels")),
+            "fps": cfg.get("fps"),
+            "min_frames": cfg.get("min_frames"),
+            "max_frames": cfg.get("max_frames"),
+            "image_mean": tuple(cfg["image_mean"]) if "image_mean" in cfg else None,
+            "image_std": tuple(cfg["image_std"]) if "image_std" in cfg else None,
+        }
+        return cls(**{k: v for k, v in kwargs.items() if v is not None})
+
+
+def patchify(
+    frames: np.ndarray, patch_size: int, temporal_patch_size: int, merge_size: int
+) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """Qwen2-VL's patch layout for normalised frames (T, C, H, W).
+
+    Returns ``(grid_t·grid_h·grid_w, C·temporal·patch·patch)`` rows and the grid
+    ``(t, h, w)``. A frame count that is not a multiple of the temporal patch repeats
+    the last frame.
+    """
+    t, c, h, w = frames.shape
+    if h % (patch_size * merge_size) or w % (patch_size * merge_size):
+        raise ValueError(f"frame size {w}x{h} is not a multiple of {patch_size * merge_size}")
+    if pad := -t % temporal_patch_size:
+        frames = np.concatenate([frames, np.repeat(frames[-1:], pad, axis=0)], axis=0)
+        t += pad
+    gt, gh, gw = t // temporal_patch_size, h // patch_size, w // patch_size
+    patches = frames.reshape(
+        gt,
+        temporal_patch_size,
+        c,
+        gh // merge_size,
+        merge_size,
+        patch_size,
+        gw // merge_size,
+        merge_size,
+        patch_size,
+    ).transpose(0, 3, 6, 4, 7, 2, 1, 5, 8)
+    flat = patches.reshape(gt * gh * gw, c * temporal_patch_size * patch_size * patch_size)
+    return np.ascontiguousarray(flat), (gt, gh, gw)
+
+
+def normalise_frames(frames: np.ndarray, mean, std) -> np.ndarray:
+    """uint8 (T, H, W, 3) → float32 (T, 3, H, W), rescaled to [0, 1] and standardised."""
+    x = frames.astype(np.float32) / 255.0
+    x = (x - np.asarray(mean, dtype=np.float32)) / np.asarray(std, dtype=np.float32)
+    return x.transpose(0, 3, 1, 2)
+
+
+def audio_token_count(feature_frames: int) -> int:
+    """Audio tokens of the thinker for ``feature_frames`` valid mel frames."""
+    return ((feature_frames - 1) // 2 + 1 - 2) // 2 + 1
+
+
+def chunk_bounds(positions: Sequence[float], per_chunk: int) -> list[tuple[int, int]]:
+    """(start, end) slices of ``positions`` (increasing) per ``per_chunk`` position ids."""
+    bounds, start, chunk = [], 0, 1
+    for i, value in enumerate(positions):
+        if value >= chunk * per_chunk:
+            bounds.append((start, i))
+            start, chunk = i, chunk + 1
+    bounds.append((start, len(positions)))
+    return bounds
+
+
+def interleaved_placeholder(
+    grid: tuple[int, int, int],
+    merge_size: int,
+    second_per_grid: float,
+    n_audio: int,
+    tokens: dict[str, str],
+    position_id_per_seconds: int = 25,
+    seconds_per_chunk: float = 2.0,
+) -> str:
+    """What ``<|VIDEO|>`` becomes with ``use_audio_in_video``: 2-second chunks of video
+    tokens then audio tokens between audio bos/eos (the processor's layout)."""
+    gt, gh, gw = grid
+    per_frame = (gh // merge_size) * (gw // merge_size)
+    video_pos = np.repeat(np.arange(gt), per_frame) * second_per_grid * position_id_per_seconds
+    audio_pos = np.arange(n_audio)
+    per_chunk = int(position_id_per_seconds * seconds_per_chunk)
+    video_chunks = chunk_bounds(video_pos, per_chunk)
+    audio_chunks = chunk_bounds(audio_pos, per_chunk)
+    parts = [tokens["audio_bos_token"]]
+    for j in range(max(len(video_chunks), len(audio_chunks))):
+        if j < len(video_chunks):
+            parts.append(tokens["video_token"] * (video_chunks[j][1] - video_chunks[j][0]))
+        if j < len(audio_chunks):
+            parts.append(tokens["audio_token"] * (audio_chunks[j][1] - audio_chunks[j][0]))
+    parts.append(tokens["audio_eos_token"])
+    return "".join(parts)
+
+
+def group_by_streams(paths: Sequence[PathLike]) -> dict[str, list[int]]:
+    """Positions of ``paths`` by stream kind (``"av"``, ``"a"``, ``"v"``), in order."""
+    groups: dict[str, list[int]] = {}
+    for i, path in enumerate(paths):
+        groups.setdefault(streams(path).kind, []).append(i)
+    return groups
+
+
+@dataclass
+class Media:
+    """The decoded streams of the clips of one batch."""
+
+    kind: str
+    audio: list[np.ndarray] = field(default_factory=list)
+    frames: list[np.ndarray] = field(default_factory=list)
+
+
+def chat_prompt(question: str, kind: str, tokens: dict[str, str], system: str) -> str:
+    """The Qwen2.5-Omni chat text with one unexpanded media placeholder."""
+    if "v" in kind:
+        media = tokens["vision_bos_token"] + tokens["video_token"] + tokens["vision_eos_token"]
+    elif "a" in kind:
+        media = tokens["audio_bos_token"] + tokens["audio_token"] + tokens["audio_eos_token"]
+    else:
+        media = ""
+    return (
+        f"<|im_start|>system\n{system}<|im_end|>\n"
+        f"<|im_start|>user\n{media}{question}<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
+
+
+class _Base:
+    """Shared by both builders: decoding, prompts, responses and labels."""
+
+    def __init__(self, tokenizer, vision: VisionSettings, system: str = OMNI_SYSTEM):
+        self.tokenizer = tokenizer
+        self.vision = vision
+        self.system = system
+        self.tokens = {
+            name: getattr(tokenizer, name)
+            for name in (
+                "audio_token",
+                "video_token",
+                "audio_bos_token",
+                "audio_eos_token",
+                "vision_bos_token",
+                "vision_eos_token",
+            )
+        }
+
+    def decode(self, paths: Sequence[PathLike]) -> Media:
+        infos = [streams(p) for p in paths]
+        kinds = {s.kind for s in infos}
+        if len(kinds) != 1:
+            raise ValueError(
+                f"a batch mixes clips with different streams ({sorted(kinds)}); "
+                "split it with group_by_streams()"
+            )
+        media = Media(kind=kinds.pop())
+        v = self.vision
+        for s in infos:
+            if s.has_audio:
+                media.audio.append(read_audio(s.path, AUDIO_SAMPLE_RATE, s.info))
+            if s.has_video:
+                media.frames.append(
+                    read_frames(
+                        s.path,
+                        fps=v.fps,
+                        factor=v.factor,
+                        min_pixels=v.min_pixels,
+                        max_pixels=v.max_pixels,
+                        temporal_patch_size=v.temporal_patch_size,
+                        min_frames=v.min_frames,
+                        max_frames=v.max_frames,
+                        info=s.info,
+                    )
+                )
+        return media
+
+    def prompts(self, questions: Sequence[str], kind: str) -> list[str]:
+        return [chat_prompt(q, kind, self.tokens, self.system) for q in questions]
+
+    def add_labels(self, batch: dict, prompt_lengths: Sequence[int]) -> dict:
+        """Labels that score only the responses: prompt and padding positions are -100."""
+        import torch
+
+        ids = batch["input_ids"]
+        labels = torch.full_like(ids, -100)
+        for i, n in enumerate(prompt_lengths):
+            valid = int(batch["attention_mask"][i].sum())
+            start = ids.shape[1] - valid if self.tokenizer.padding_side == "left" else 0
+            labels[i, start + n : start + valid] = ids[i, start + n : start + valid]
+        batch["labels"] = labels
+        return batch
+
+    @staticmethod
+    def with_responses(prompts: list[str], responses: Sequence[str] | None) -> list[str]:
+        if responses is None:
+            return prompts
+        if len(responses) != len(prompts):
+            raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
+        return [p + r + "<|im_end|>\n" for p, r in zip(prompts, responses, strict=True)]
+
+
+class OmniInputBuilder(_Base):
+    """Thinker inputs built on CPU without torchvision (see the module docstring)."""
+
+    def __init__(
+        self,
+        tokenizer,
+        feature_extractor,
+        vision: VisionSettings,
+        *,
+        position_id_per_seconds: int = 25,
+        seconds_per_chunk: float = 2.0,
+        system: str = OMNI_SYSTEM,
+    ):
+        super().__init__(tokenizer, vision, system)
+        self.feature_extractor = feature_extractor
+        self.position_id_per_seconds = position_id_per_seconds
+        self.seconds_per_chunk = seconds_per_chunk
+
+    @classmethod
+    def from_pretrained(cls, path: PathLike, tokenizer=None, config=None) -> OmniInputBuilder:
+        from transformers import AutoTokenizer, WhisperFeatureExtractor
+
+        tokenizer = tokenizer or AutoTokenizer.from_pretrained(str(path))
+        if (Path(path) / "preprocessor_config.json").is_file():
+            fe = WhisperFeatureExtractor.from_pretrained(str(path))
+        else:
+            fe = WhisperFeatureExtractor(feature_size=128)
+        kwargs = {}
+        if config is not None:
+            kwargs = {
+                "position_id_per_seconds": config.position_id_per_seconds,
+                "seconds_per_chunk": config.seconds_per_chunk,
+            }
+        return cls(tokenizer, fe, VisionSettings.from_dir(path), **kwargs)
+
+    def __call__(
+        self,
+        paths: Sequence[PathLike],
+        questions: Sequence[str],
+        responses: Sequence[str] | None = None,
+        *,
+        use_audio_in_video: bool = True,
+    ) -> dict:
+        import torch
+
+        if len(paths) != len(questions):
+            raise ValueError(f"{len(paths)} clips but {len(questions)} questions")
+        media = self.decode(paths)
+        interleave = use_audio_in_video and media.kind == "av"
+        v = self.vision
+        batch: dict = {}
+        n_audio: list[int] = []
+        if media.audio:
+            feats = self.feature_extractor(
+                media.audio,
+                sampling_rate=AUDIO_SAMPLE_RATE,
+                return_attention_mask=True,
+                padding="max_length",
+                return_tensors="pt",
+            )
+            batch["input_features"] = feats["input_features"]
+            batch["feature_attention_mask"] = feats["attention_mask"]
+            n_audio = [audio_token_count(int(n)) for n in feats["attention_mask"].sum(-1)]
+        grids: list[tuple[int, int, int]] = []
+        if media.frames:
+            rows = []
+            for frames in media.frames:
+                x = normalise_frames(frames, v.image_mean, v.image_std)
+                flat, grid = patchify(x, v.patch_size, v.temporal_patch_size, v.merge_size)
+                rows.append(flat)
+                grids.append(grid)
+            batch["pixel_values_videos"] = torch.from_numpy(np.concatenate(rows))
+            batch["video_grid_thw"] = torch.tensor(grids, dtype=torch.long)
+            batch["video_second_per_grid"] = torch.tensor(
+                [v.temporal_patch_size / v.fps] * len(grids), dtype=torch.float32
+            )
+        texts = []
+        for i, prompt in enumerate(self.prompts(questions, media.kind)):
+            texts.append(self._expand(prompt, i, media.kind, grids, n_audio, interleave))
+        full = self.with_responses(texts, responses)
+        enc = self.tokenizer(full, return_tensors="pt", padding=True)
+        batch["input_ids"] = enc["input_ids"]
+        batch["attention_mask"] = enc["attention_mask"]
+        batch["use_audio_in_video"] = interleave
+        if responses is not None:
+            self.add_labels(batch, [len(self.tokenizer(t)["input_ids"]) for t in texts])
+        return batch
+
+    def _expand(self, prompt, i, kind, grids, n_audio, interleave) -> str:
+        t, v = self.tokens, self.vision
+        if "v" in kind:
+            if interleave:
+                filler = interleaved_placeholder(
+                    grids[i],
+                    v.merge_size,
+                    v.temporal_patch_size / v.fps,
+                    n_audio[i],
+                    t,
+                    self.position_id_per_seconds,
+                    self.seconds_per_chunk,
+                )
+            else:
+                gt, gh, gw = grids[i]
+                filler = t["video_token"] * (gt * gh * gw // v.merge_size**2)
+            return prompt.replace(t["video_token"], filler, 1)
+        if "a" in kind:
+            return prompt.replace(t["audio_token"], t["audio_token"] * n_audio[i], 1)
+        return prompt
+
+
+class OmniProcessorInputs(_Base):
+    """Thinker inputs through the real ``Qwen2_5OmniProcessor`` (needs torchvision)."""
+
+    def __init__(self, processor, vision: VisionSettings, system: str = OMNI_SYSTEM):
+        super().__init__(processor.tokenizer, vision, system)
+        self.processor = processor
+
+    def __call__(self, paths, questions, responses=None, *, use_audio_in_video: bool = True):
+        media = self.decode(paths)
+        interleave = use_audio_in_video and media.kind == "av"
+        texts = self.prompts(questions, media.kind)
+        kwargs = {"return_tensors": "pt", "padding": True}
+        if media.frames:
+            kwargs["videos"] = media.frames
+            kwargs["videos_kwargs"] = {"fps": self.vision.fps, "do_sample_frames": False}
+        if media.audio:
+            kwargs["audio"] = media.audio
+        if interleave:
+            kwargs["load_audio_from_video"] = True
+            kwargs["audio_from_video_indices"] = list(range(len(media.frames)))
+        batch = dict(self.processor(text=self.with_responses(texts, responses), **kwargs))
+        batch["use_audio_in_video"] = interleave
+        if responses is not None:
+            # Prompt lengths after expansion: the prompts alone through the processor.
+            lengths = self.processor(text=texts, **kwargs)["attention_mask"].sum(-1).tolist()
+            self.add_labels(batch, lengths)
+        return batch
+
+
+def torchvision_available() -> bool:
+    from transformers.utils import is_torchvision_available
+
+    return is_torchvision_available()
+
+
+def input_builder(path: PathLike, mode: str = "auto", tokenizer=None, config=None):
+    """The thinker's input builder: ``builtin`` (CPU, no torchvision), ``processor``
+    (the real Qwen2_5OmniProcessor) or ``auto`` (the processor where torchvision is
+    installed, else builtin)."""
+    if mode == "processor" or (mode == "auto" and torchvision_available()):
+        from transformers import AutoProcessor
+
+        processor = AutoProcessor.from_pretrained(str(path))
+        return OmniProcessorInputs(processor, VisionSettings.from_dir(path))
+    if mode not in ("auto", "builtin"):
+        raise ValueError(f"unknown input builder {mode!r} (auto, builtin, processor)")
+    return OmniInputBuilder.from_pretrained(path, tokenizer=tokenizer, config=config)

@@ -1,0 +1,119 @@
+"""The OpenAI-compatible endpoint adapter against a local server (127.0.0.1 only).
+
+The API key comes from an environment variable, reaches the server in the
+Authorization header, and appears nowhere else: not in logs, repr, errors or the
+prepared model folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from avtrust.models import registry
+from avtrust.models.http import OpenAIEndpoint
+from avtrust.models.registry import ModelError
+
+SECRET = "sk-test-7f3a9c1e-not-a-real-key"
+ENV = "AVTRUST_TEST_API_KEY"
+
+
+class Handler(BaseHTTPRequestHandler):
+    requests: list[dict] = []
+    status = 200
+
+    def do_POST(self):  # noqa: N802 (http.server's naming)
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        Handler.requests.append(
+            {"path": self.path, "auth": self.headers.get("Authorization"), "body": body}
+        )
+        if Handler.status != 200:
+            # Some servers echo the key they rejected; the adapter must scrub it.
+            payload = {"error": {"message": f"Incorrect API key provided: {SECRET}"}}
+        else:
+            text = body["messages"][-1]["content"][-1]["text"]
+            payload = {"choices": [{"message": {"role": "assistant", "content": f"echo: {text}"}}]}
+        data = json.dumps(payload).encode()
+        self.send_response(Handler.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):  # keep the test output clean
+        pass
+
+
+@pytest.fixture
+def server():
+    Handler.requests, Handler.status = [], 200
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def spec(server):
+    models = {
+        "served": {
+            "adapter": "openai_http",
+            "source": "http",
+            "location": server,
+            "model": "gpt-4o-mini",
+            "api_key_env": ENV,
+        }
+    }
+    return registry.spec_from_config("served", models)
+
+
+def test_chat_with_media_sends_the_key_only_in_the_header(
+    spec, tmp_path, monkeypatch, caplog, clips
+):
+    monkeypatch.setenv(ENV, SECRET)
+    caplog.set_level(logging.DEBUG)
+    folder = registry.prepare(spec, tmp_path / "served")
+    assert SECRET not in (folder / "avtrust_model.json").read_text()
+    endpoint = registry.load(folder)
+    assert isinstance(endpoint, OpenAIEndpoint)
+    replies = endpoint.generate([clips["violin"].path, None], ["Is there a violin?", "Hi"])
+    assert replies == ["echo: Is there a violin?", "echo: Hi"]
+    first, second = Handler.requests
+    assert first["path"] == "/v1/chat/completions"
+    assert first["auth"] == f"Bearer {SECRET}"
+    assert first["body"]["model"] == "gpt-4o-mini"
+    kinds = [part["type"] for part in first["body"]["messages"][-1]["content"]]
+    assert "image_url" in kinds and "input_audio" in kinds and kinds[-1] == "text"
+    image = next(p for p in first["body"]["messages"][-1]["content"] if p["type"] == "image_url")
+    assert image["image_url"]["url"].startswith("data:image/jpeg;base64,/9j/")  # JPEG SOI
+    assert [p["type"] for p in second["body"]["messages"][-1]["content"]] == ["text"]
+    assert SECRET not in repr(endpoint) and SECRET not in caplog.text
+    assert "chat/completions" in caplog.text  # requests are logged, without the key
+
+
+def test_errors_never_show_the_key(spec, monkeypatch, caplog):
+    monkeypatch.setenv(ENV, SECRET)
+    Handler.status = 401
+    endpoint = OpenAIEndpoint.from_spec(spec)
+    with pytest.raises(ModelError) as info:
+        endpoint.chat([{"role": "user", "content": [{"type": "text", "text": "hi"}]}])
+    assert "HTTP 401" in str(info.value) and "***" in str(info.value)
+    assert SECRET not in str(info.value) and SECRET not in caplog.text
+
+
+def test_missing_key_names_the_variable(spec, monkeypatch):
+    monkeypatch.delenv(ENV, raising=False)
+    with pytest.raises(ModelError, match=f"environment variable {ENV} is not set"):
+        OpenAIEndpoint.from_spec(spec).generate([None], ["hi"])
+    assert Handler.requests == []
+
+
+def test_only_http_urls_are_accepted():
+    with pytest.raises(ModelError, match="not http"):
+        OpenAIEndpoint("file:///etc/passwd", "m", ENV)
