@@ -39,6 +39,11 @@ SAMPLE_FIELDS = [
     ("snr_db", pa.float64()),  # m2: null = soundtrack replaced outright
 ]
 SAMPLE_SCHEMA = pa.schema(SAMPLE_FIELDS)
+# The columns that identify a sample and what a model is shown; derived tables (pairs,
+# reference reasoning) start with these.
+_CORE = ("id", "bench", "task", "source_dataset", "media_path", "has_audio", "has_video",
+         "question", "options")  # fmt: skip
+SAMPLE_CORE_FIELDS = [f for f in SAMPLE_FIELDS if f[0] in _CORE]
 # The plan adds the manipulation to run; `op_args` is canonical JSON.
 PLAN_SCHEMA = pa.schema([*SAMPLE_FIELDS, ("op", pa.string()), ("op_args", pa.string())])
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
 from avtrust.models.media import read_audio
-from avtrust.models.registry import ModelSpec, resolve_device, torch_dtype
+from avtrust.models.registry import ModelSpec, load_with_processor
 
 PathLike = str | os.PathLike
 
@@ -28,15 +27,9 @@ class AudioLLM:
 
     @classmethod
     def load(cls, path: PathLike, *, spec: ModelSpec | None = None, device: str = "cpu"):
-        from transformers import AutoProcessor, Qwen2AudioForConditionalGeneration
+        from transformers import Qwen2AudioForConditionalGeneration
 
-        remote = bool(spec and spec.trust_remote_code)
-        processor = AutoProcessor.from_pretrained(str(Path(path)), trust_remote_code=remote)
-        model = Qwen2AudioForConditionalGeneration.from_pretrained(
-            str(path), dtype=torch_dtype(spec.dtype if spec else "auto"), trust_remote_code=remote
-        )
-        device = resolve_device(device)
-        return cls(model.to(device).eval(), processor, device)
+        return cls(*load_with_processor(Qwen2AudioForConditionalGeneration, path, spec, device))
 
     @property
     def sample_rate(self) -> int:

@@ -257,6 +257,23 @@ def torch_dtype(name: str):
         raise ModelError(f"unknown dtype {name!r}") from None
 
 
+def load_with_processor(model_class, path, spec: ModelSpec | None, device: str):
+    """(model on ``device`` in eval mode, processor, device) from a prepared folder.
+
+    The shared loading path of the processor-based adapters (CLAP, Qwen2-Audio):
+    ``trust_remote_code`` only when the config entry turns it on.
+    """
+    from transformers import AutoProcessor
+
+    remote = bool(spec and spec.trust_remote_code)
+    processor = AutoProcessor.from_pretrained(str(path), trust_remote_code=remote)
+    model = model_class.from_pretrained(
+        str(path), dtype=torch_dtype(spec.dtype if spec else "auto"), trust_remote_code=remote
+    )
+    device = resolve_device(device)
+    return model.to(device).eval(), processor, device
+
+
 def resolve_device(device: str) -> str:
     """``auto`` → cuda when available, else cpu."""
     if device != "auto":

@@ -27,19 +27,12 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from avtrust import data_files
+from avtrust.bench.samples import SAMPLE_CORE_FIELDS
 from avtrust.scoring.similarity import avsm, beta_from_similarity, cosine, visual_caption
 
 PAIR_SCHEMA = pa.schema(
     [
-        ("id", pa.string()),
-        ("bench", pa.string()),
-        ("task", pa.string()),
-        ("source_dataset", pa.string()),
-        ("media_path", pa.string()),
-        ("has_audio", pa.bool_()),
-        ("has_video", pa.bool_()),
-        ("question", pa.string()),
-        ("options", pa.list_(pa.string())),
+        *SAMPLE_CORE_FIELDS,
         ("chosen", pa.string()),
         ("rejected", pa.string()),
         ("video_corrupted_path", pa.string()),

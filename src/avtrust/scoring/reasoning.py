@@ -32,19 +32,11 @@ import numpy as np
 import pyarrow as pa
 
 from avtrust import data_files
-from avtrust.bench.samples import derive_seed
+from avtrust.bench.samples import SAMPLE_CORE_FIELDS, derive_seed
 
 REFERENCE_SCHEMA = pa.schema(
     [
-        ("id", pa.string()),
-        ("bench", pa.string()),
-        ("task", pa.string()),
-        ("source_dataset", pa.string()),
-        ("media_path", pa.string()),
-        ("has_audio", pa.bool_()),
-        ("has_video", pa.bool_()),
-        ("question", pa.string()),
-        ("options", pa.list_(pa.string())),
+        *SAMPLE_CORE_FIELDS,
         ("answer", pa.string()),
         ("prompt", pa.string()),
         ("visual_labels", pa.list_(pa.string())),
