@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 from conftest import REPO, planned_jobs, run_snakemake, write_config
 
 pytestmark = pytest.mark.workflow
@@ -83,3 +84,15 @@ def test_config_errors_name_the_key_before_any_job(tmp_path, edit, named):
     assert proc.returncode != 0
     assert named in proc.stdout
     assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
+
+
+def test_slurm_profile_plans_and_names_only_existing_rules(tmp_path):
+    profile = REPO / "profiles" / "slurm"
+    proc = run_snakemake(tmp_path, "-n", "--profile", str(profile))
+    assert planned_jobs(proc)["manipulate_shard"] == 22
+    rules = set(run_snakemake(tmp_path, "--list-rules").stdout.split())
+    settings = yaml.safe_load((profile / "config.yaml").read_text())
+    named = set(settings["set-resources"]) | set(settings["set-threads"])
+    assert named <= rules, f"profile names unknown rules: {sorted(named - rules)}"
+    for gpu_rule in ("score_pairs", "reference_reasoning"):
+        assert settings["set-resources"][gpu_rule]["gpu_model"] == "a800"
