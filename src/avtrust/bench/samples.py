@@ -44,6 +44,7 @@ SAMPLE_SCHEMA = pa.schema(SAMPLE_FIELDS)
 _CORE = ("id", "bench", "task", "source_dataset", "media_path", "has_audio", "has_video",
          "question", "options")  # fmt: skip
 SAMPLE_CORE_FIELDS = [f for f in SAMPLE_FIELDS if f[0] in _CORE]
+CORE_NAMES = [name for name, _ in SAMPLE_CORE_FIELDS]
 # The plan adds the manipulation to run; `op_args` is canonical JSON.
 PLAN_SCHEMA = pa.schema([*SAMPLE_FIELDS, ("op", pa.string()), ("op_args", pa.string())])
 

@@ -27,7 +27,7 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from avtrust import data_files
-from avtrust.bench.samples import SAMPLE_CORE_FIELDS
+from avtrust.bench.samples import CORE_NAMES, SAMPLE_CORE_FIELDS
 from avtrust.scoring.similarity import avsm, beta_from_similarity, cosine, visual_caption
 
 PAIR_SCHEMA = pa.schema(
@@ -175,15 +175,7 @@ def score_pairs(
         s_audio = avsm(audio, audio_a, cache.t(cap), cache.t(cap_a))
         rows.append(
             {
-                "id": s["id"],
-                "bench": s["bench"],
-                "task": s["task"],
-                "source_dataset": s["source_dataset"],
-                "media_path": s["media_path"],
-                "has_audio": s["has_audio"],
-                "has_video": s["has_video"],
-                "question": s["question"],
-                "options": s["options"],
+                **{name: s[name] for name in CORE_NAMES},
                 "chosen": s["answer"],
                 "rejected": rejected,
                 "video_corrupted_path": cf["video_corrupted_path"],

@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 
 from avtrust import data_files
-from avtrust.bench.samples import SAMPLE_CORE_FIELDS, derive_seed
+from avtrust.bench.samples import CORE_NAMES, SAMPLE_CORE_FIELDS, derive_seed
 
 REFERENCE_SCHEMA = pa.schema(
     [
@@ -117,15 +117,7 @@ def reference_reasoning(
     for i, s in enumerate(samples):
         rows.append(
             {
-                "id": s["id"],
-                "bench": s["bench"],
-                "task": s["task"],
-                "source_dataset": s["source_dataset"],
-                "media_path": s["media_path"],
-                "has_audio": s["has_audio"],
-                "has_video": s["has_video"],
-                "question": s["question"],
-                "options": s["options"],
+                **{name: s[name] for name in CORE_NAMES},
                 "answer": s["answer"],
                 "prompt": policy_prompt(s["question"], s["options"]),
                 "visual_labels": visual_labels.get(s["id"], []),
