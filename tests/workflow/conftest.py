@@ -32,6 +32,13 @@ def write_config(path: Path, edit) -> Path:
     return path
 
 
+def scale_samples(config: dict, factor: int) -> None:
+    """Multiply every generated task's sample count by ``factor``."""
+    for bench in ("avtrustbench", "avconfusebench"):
+        for task in config["benchmark"][bench].values():
+            task["samples"] *= factor
+
+
 def planned_jobs(proc) -> dict[str, int]:
     """Job counts per rule from a dry run's 'Job stats' table."""
     counts, in_table = {}, False

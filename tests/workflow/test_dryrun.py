@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest import REPO, planned_jobs, run_snakemake, write_config
+from conftest import REPO, planned_jobs, run_snakemake, scale_samples, write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -23,9 +23,7 @@ def test_job_count_depends_on_shards_not_samples(tmp_path):
     def scale(factor, shards):
         def edit(config):
             config["benchmark"]["shards"] = shards
-            for bench in ("avtrustbench", "avconfusebench"):
-                for task in config["benchmark"][bench].values():
-                    task["samples"] *= factor
+            scale_samples(config, factor)
 
         return edit
 

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import TINY, planned_jobs, run_snakemake, write_config
+from conftest import TINY, planned_jobs, run_snakemake, scale_samples, write_config
 
 from avtrust.media.probe import probe
 from avtrust.models import registry
@@ -138,9 +138,7 @@ def test_scoring_jobs_depend_on_shards_not_samples(tmp_path):
     def edit(shards, factor):
         def apply(config):
             config["scoring"]["shards"] = shards
-            for bench in ("avtrustbench", "avconfusebench"):
-                for task in config["benchmark"][bench].values():
-                    task["samples"] *= factor
+            scale_samples(config, factor)
 
         return apply
 
