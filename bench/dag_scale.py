@@ -27,25 +27,11 @@ from pathlib import Path
 
 import yaml
 
+from avtrust.dryrun import job_counts
+
 REPO = Path(__file__).resolve().parents[1]
 TARGET_S = 15.0
 TARGET_JOBS = 2000
-
-
-def job_counts(output: str) -> dict[str, int]:
-    """Job counts per rule from a dry run's 'Job stats' table."""
-    counts, in_table = {}, False
-    for line in output.splitlines():
-        if line.startswith("job ") and "count" in line:
-            in_table = True
-            continue
-        if in_table:
-            parts = line.split()
-            if not parts or parts[0] == "total":
-                break
-            if not parts[0].startswith("-"):
-                counts[parts[0]] = int(parts[1])
-    return counts
 
 
 def dry_run(configfile: Path | None) -> tuple[float, dict[str, int]]:

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from avtrust.dryrun import job_counts
+
 REPO = Path(__file__).resolve().parents[2]
 TINY = Path(__file__).with_name("tiny.yaml")
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
@@ -41,19 +43,7 @@ def scale_samples(config: dict, factor: int) -> None:
 
 def planned_jobs(proc) -> dict[str, int]:
     """Job counts per rule from a dry run's 'Job stats' table."""
-    counts, in_table = {}, False
-    for line in proc.stdout.splitlines():
-        if line.startswith("job ") and "count" in line:
-            in_table = True
-            continue
-        if in_table:
-            parts = line.split()
-            if not parts or parts[0] == "total":
-                break
-            if parts[0].startswith("-"):
-                continue
-            counts[parts[0]] = int(parts[1])
-    return counts
+    return job_counts(proc.stdout)
 
 
 @pytest.fixture(scope="session")
