@@ -15,6 +15,13 @@ include: "workflow/rules/questions.smk"
 include: "workflow/rules/common_score.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/score.smk"
+include: "workflow/rules/common_train.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/common_rlcomm.smk"
+include: "workflow/rules/rlcomm.smk"
+include: "workflow/rules/common_evaluate.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/aggregate.smk"
 
 
 rule all:

@@ -19,3 +19,9 @@ class ConfigError(AvtrustError, ValueError):
 
 class DownloadError(AvtrustError, RuntimeError):
     """A dataset file or folder could not be fetched; the message says what to do."""
+
+
+class StorageError(AvtrustError, OSError):
+    """An output could not be written for lack of space (full disk, quota); the message
+    names the file. Never recorded as a per-sample reject: the job stops, nothing is left
+    under the output's name, and a rerun once space is freed redoes it."""

@@ -9,9 +9,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 import sys
 import traceback
 from collections.abc import Iterator
+
+# Where a job ran: recorded in every rule log, so a cluster run shows which Slurm job
+# and which GPUs each step got (variables that are unset are left out).
+PLACEMENT_VARS = ("SLURM_JOB_ID", "SLURM_JOB_NODELIST", "SLURM_JOB_GPUS", "CUDA_VISIBLE_DEVICES")
+
+
+def placement() -> dict[str, str]:
+    """The host and the Slurm job / GPU variables that are set in this process."""
+    found = {name: os.environ[name] for name in PLACEMENT_VARS if name in os.environ}
+    return {"host": socket.gethostname(), **found}
 
 
 @contextlib.contextmanager
@@ -33,6 +45,7 @@ def rule_logging(smk) -> Iterator[logging.Logger]:
         sys.stderr = handle
         logger = logging.getLogger(rule)
         logger.info("wildcards: %s", dict(smk.wildcards.items()))
+        logger.info("placement: %s", placement())
         try:
             yield logger
         except BaseException:

@@ -49,6 +49,19 @@ def planned_jobs(proc) -> dict[str, int]:
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """The whole benchmark built once from tiny.yaml; returns the work directory."""
-    workdir = tmp_path_factory.mktemp("tiny")
-    run_snakemake(workdir, "--cores", "2")
+    return build_tiny(tmp_path_factory)
+
+
+def build_tiny(tmp_path_factory) -> Path:
+    """Run tiny.yaml locally once per session, in a fixed folder of the session's temp root.
+
+    tests/slurm compares its cluster run with this folder and calls this function too,
+    so whichever test directory runs first builds it and the other reuses it.
+    """
+    workdir = tmp_path_factory.getbasetemp() / "tiny-local"
+    done = workdir.with_name("tiny-local.done")
+    if not done.exists():
+        workdir.mkdir(exist_ok=True)
+        run_snakemake(workdir, "--cores", "2")
+        done.touch()
     return workdir

@@ -170,4 +170,7 @@ def benchmark_outputs():
     out.append("results/bench/hf/README.md")
     # models and score stages (models.smk, score.smk)
     out += model_outputs() + score_outputs()
+    out += evaluation_outputs()  # evaluate and aggregate stages (common_evaluate.smk)
+    out += rlcomm_outputs()  # RL-CoMM training (rlcomm.smk)
+    out += train_outputs()  # SFT, DPO, CAVPref training (train.smk)
     return out

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from avtrust.errors import AvtrustError, MediaError
+from avtrust.errors import AvtrustError, MediaError, StorageError
 from avtrust.media import manipulate
 from avtrust.media.probe import probe
 
@@ -71,6 +71,8 @@ def _execute(row: dict, media: dict) -> dict:
     dst = row["media_path"]
     try:
         run_op(row["op"], json.loads(row["op_args"]), dst, media)
+    except StorageError:
+        raise  # a full disk is not the sample's fault: stop the job, keep nothing
     except (AvtrustError, OSError, ValueError) as exc:
         return {
             "id": row["id"],

@@ -35,21 +35,37 @@ class ClipEntry:
     stems: list[Path] = field(default_factory=list)
     needs_audio: bool = True
     needs_video: bool = True
+    problem: str | None = None  # why the clip cannot be used whatever its file holds
 
 
-def _media_files(folder: Path) -> dict[str, Path]:
-    """Media files of ``folder`` by stem (first suffix in MEDIA_SUFFIXES order wins)."""
-    found: dict[str, Path] = {}
-    if not folder.is_dir():
-        return found
-    for path in sorted(folder.iterdir()):
-        if (
-            path.is_file()
-            and path.suffix.lower() in MEDIA_SUFFIXES
-            and not path.name.startswith(".")
-        ):
-            found.setdefault(path.stem, path)
-    return found
+class MediaFiles(dict):
+    """Media files of a folder by stem (the clip id), plus the ids that several files
+    claim (``v1.mp4`` and ``v1.mkv``): such a clip is rejected naming all of them, never
+    resolved by picking one silently."""
+
+    def __init__(self, folder: Path):
+        super().__init__()
+        claims: dict[str, list[Path]] = {}
+        if folder.is_dir():
+            for path in sorted(folder.iterdir()):
+                if (
+                    path.is_file()
+                    and path.suffix.lower() in MEDIA_SUFFIXES
+                    and not path.name.startswith(".")
+                ):
+                    claims.setdefault(path.stem, []).append(path)
+        self.duplicates = {k: v for k, v in claims.items() if len(v) > 1}
+        self.update({k: v[0] for k, v in claims.items()})
+
+    def problem(self, clip_id: str) -> str | None:
+        if clip_id not in self.duplicates:
+            return None
+        names = ", ".join(p.name for p in self.duplicates[clip_id])
+        return f"duplicate clip id: several media files share it ({names})"
+
+
+def _media_files(folder: Path) -> MediaFiles:
+    return MediaFiles(folder)
 
 
 def _music_avqa(raw: Path) -> list[ClipEntry]:
@@ -83,6 +99,7 @@ def _music_avqa(raw: Path) -> list[ClipEntry]:
                 path=videos.get(vid),
                 labels=labels,
                 stems=[raw / s for s in scene.get("stems", [])],
+                problem=videos.problem(vid),
             )
         )
     return out
@@ -96,7 +113,10 @@ def _avqa(raw: Path) -> list[ClipEntry]:
         for vid, answer in zip(frame["video_id"], frame["answer"], strict=True):
             labels.setdefault(vid, set()).add(answer)
     ids = sorted(set(videos) | set(labels))
-    return [ClipEntry(vid, videos.get(vid), sorted(labels.get(vid, ()))) for vid in ids]
+    return [
+        ClipEntry(vid, videos.get(vid), sorted(labels.get(vid, ())), problem=videos.problem(vid))
+        for vid in ids
+    ]
 
 
 def _audioset(raw: Path) -> list[ClipEntry]:
@@ -108,13 +128,17 @@ def _audioset(raw: Path) -> list[ClipEntry]:
         for clip, mids in zip(frame["clip_id"], frame["labels"], strict=True):
             labels[clip] = [names.get(m, m) for m in mids]
     ids = sorted(set(videos) | set(labels))
-    return [ClipEntry(cid, videos.get(cid), labels.get(cid, [])) for cid in ids]
+    return [
+        ClipEntry(cid, videos.get(cid), labels.get(cid, []), problem=videos.problem(cid))
+        for cid in ids
+    ]
 
 
 def _folder(raw: Path) -> list[ClipEntry]:
     out = []
     for label_dir in sorted(p for p in raw.iterdir() if p.is_dir()) if raw.is_dir() else []:
-        for stem, path in _media_files(label_dir).items():
+        files = _media_files(label_dir)
+        for stem, path in files.items():
             out.append(
                 ClipEntry(
                     f"{label_dir.name}.{stem}",
@@ -122,6 +146,7 @@ def _folder(raw: Path) -> list[ClipEntry]:
                     [label_dir.name],
                     needs_audio=True,
                     needs_video=False,
+                    problem=files.problem(stem),
                 )
             )
     return out

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import logging
 import re
-import tempfile
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
@@ -47,9 +46,9 @@ import soundfile
 from tqdm import tqdm
 
 from avtrust.datasets.synthetic import rng_for
-from avtrust.errors import MediaError
+from avtrust.errors import MediaError, StorageError
 from avtrust.io import write_json_atomic
-from avtrust.media.ffmpeg import atomic_output, decode_audio_segment, output, run
+from avtrust.media.ffmpeg import atomic_output, decode_audio_segment, output, run, scratch_file
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +190,7 @@ def compose_scene(
     dst = raw / "videos" / f"{plan.video_id}.mp4"
     with (
         atomic_output(dst) as tmp,
-        tempfile.NamedTemporaryFile(suffix=".f32", dir=dst.parent) as pcm,
+        scratch_file(dst, ".f32") as pcm,
     ):
         pcm.write(mix.tobytes())
         pcm.flush()
@@ -250,6 +249,8 @@ def compose(
     def one(plan: ScenePlan) -> dict | None:
         try:
             return compose_scene(plan, raw, options, media)
+        except StorageError:
+            raise  # a full disk is not the scene's fault: stop the job
         except (MediaError, OSError, soundfile.SoundFileError) as exc:
             log.warning("%s: left out: %s", plan.video_id, exc)
             return None

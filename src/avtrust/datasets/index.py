@@ -56,6 +56,8 @@ def _check(entry: ClipEntry, decode_check: bool) -> tuple[dict | None, str | Non
     """(manifest row fields, None) for a usable clip, (None, reason) otherwise."""
     if not SAFE_ID.match(entry.clip_id):
         return None, "unsafe clip id (allowed: letters, digits, '_', '-', '.'; no '..')"
+    if entry.problem:
+        return None, entry.problem
     if entry.path is None:
         return None, "listed in the annotations but no media file found"
     if _printable(str(entry.path)) != str(entry.path):

@@ -18,7 +18,8 @@ from pathlib import Path
 import ffmpeg
 import numpy as np
 
-from avtrust.errors import MediaError
+from avtrust.errors import MediaError, StorageError
+from avtrust.io import atomic_path, mentions_no_space, remove_stale_scratch, scratch_prefix
 
 # Flags that make ffmpeg's output depend only on its inputs: no encoder version
 # string, no creation time, no copied metadata. Needed for byte-identical rebuilds.
@@ -61,27 +62,42 @@ def run(stream, *, input_bytes: bytes | None = None, what: str = "ffmpeg") -> by
             "ffmpeg is not installed or not on PATH (Debian/Ubuntu: apt-get install ffmpeg)"
         ) from exc
     if proc.returncode != 0:
-        message = stderr_lines(proc.stderr)[-5:]
-        raise MediaError(f"{what} failed (exit {proc.returncode}): " + " | ".join(message))
+        message = " | ".join(stderr_lines(proc.stderr)[-5:])
+        if mentions_no_space(message):  # an environment failure, never a bad input
+            raise StorageError(f"{what} failed: {message}; free space and rerun")
+        raise MediaError(f"{what} failed (exit {proc.returncode}): " + message)
     return proc.stdout
 
 
 @contextlib.contextmanager
 def atomic_output(dst: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``dst``; rename it to ``dst`` on success."""
+    """Yield a temporary path next to ``dst`` (same suffix, so ffmpeg picks the container
+    from it); rename it to ``dst`` on success. Stale scratch of ``dst`` is removed first."""
     dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=dst.suffix, dir=dst.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
+    with atomic_path(dst, suffix=dst.suffix) as tmp_path:
+        try:
+            yield tmp_path
+        except StorageError as exc:  # ffmpeg names its inputs; the user needs the output
+            raise StorageError(f"{dst}: cannot write it: {exc}") from exc
         if not tmp_path.exists() or tmp_path.stat().st_size == 0:
             raise MediaError(f"ffmpeg wrote nothing for {dst}")
-        tmp_path.chmod(0o644)  # mkstemp creates 0600; outputs are shared on clusters
-        os.replace(tmp_path, dst)
-    finally:
-        tmp_path.unlink(missing_ok=True)
+
+
+def scratch_file(dst: str | os.PathLike, suffix: str, tag: str = "pcm"):
+    """A named temporary file beside ``dst`` (e.g. raw audio ffmpeg reads), deleted on
+    close; a stale one that a killed job left is removed first."""
+    remove_stale_scratch(dst, tag)
+    return tempfile.NamedTemporaryFile(
+        prefix=scratch_prefix(dst, tag), suffix=suffix, dir=Path(dst).parent
+    )
+
+
+def scratch_dir(dst: str | os.PathLike, tag: str = "work"):
+    """A temporary folder beside ``dst`` for intermediate files, removed on exit; a stale
+    one that a killed job left is removed first."""
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_scratch(dst, tag)
+    return tempfile.TemporaryDirectory(prefix=scratch_prefix(dst, tag), dir=Path(dst).parent)
 
 
 def output(stream_inputs, dst: Path, **kwargs):
@@ -119,9 +135,7 @@ def encode_clip(
             codec_args.update(pix_fmt="yuv420p", **video_codec)
             stdin = np.ascontiguousarray(frames, dtype=np.uint8).tobytes()
         if audio is not None:
-            raw = stack.enter_context(
-                tempfile.NamedTemporaryFile(suffix=".f32", dir=tmp_dst.parent)
-            )
+            raw = stack.enter_context(scratch_file(dst, ".f32"))
             raw.write(np.asarray(audio, dtype="<f4").tobytes())
             raw.flush()
             inputs.append(ffmpeg.input(raw.name, format="f32le", ac=1, ar=sample_rate).audio)

@@ -17,7 +17,14 @@ import numpy as np
 import soundfile
 
 from avtrust.errors import MediaError
-from avtrust.media.ffmpeg import atomic_output, decode_audio, output, run
+from avtrust.media.ffmpeg import (
+    atomic_output,
+    decode_audio,
+    output,
+    run,
+    scratch_dir,
+    scratch_file,
+)
 from avtrust.media.probe import probe
 
 PathLike = str | os.PathLike
@@ -126,7 +133,7 @@ def swap_stitch(src1: PathLike, src2: PathLike, dst: PathLike, copy: bool | None
     ``copy`` as in :func:`concat`: the two halves match exactly when the clips do.
     """
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=Path(dst).parent) as tmpdir:
+    with scratch_dir(dst) as tmpdir:
         first = Path(tmpdir) / "first.mp4"
         second = Path(tmpdir) / "second.mp4"
         combine(src1, src2, first)
@@ -139,7 +146,7 @@ def _encode_with_audio(
 ) -> None:
     """Copy the video stream of ``video_src`` and encode ``audio`` as its soundtrack."""
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(suffix=".f32", dir=Path(dst).parent) as raw:
+    with scratch_file(dst, ".f32") as raw:
         raw.write(np.asarray(audio, dtype="<f4").tobytes())
         raw.flush()
         v = ffmpeg.input(str(video_src)).video

@@ -37,8 +37,8 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from avtrust.errors import AvtrustError, ConfigError
-from avtrust.io import dumps_json
+from avtrust.errors import AvtrustError, ConfigError, StorageError
+from avtrust.io import dumps_json, is_disk_full, remove_stale_scratch, scratch_prefix, storage_error
 
 PathLike = str | os.PathLike
 MANIFEST = "avtrust_model.json"
@@ -162,7 +162,8 @@ def prepare(spec: ModelSpec, out_dir: PathLike, *, seed: int = 0, log=None) -> P
     """
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    remove_stale_scratch(out_dir)  # what a killed earlier attempt left
+    tmp = Path(tempfile.mkdtemp(prefix=scratch_prefix(out_dir), dir=out_dir.parent))
     try:
         manifest = {**spec.as_dict(), "path": "."}
         if spec.source == "tiny":
@@ -188,8 +189,10 @@ def prepare(spec: ModelSpec, out_dir: PathLike, *, seed: int = 0, log=None) -> P
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and not isinstance(exc, StorageError) and is_disk_full(exc):
+            raise storage_error(out_dir, exc) from exc
         raise
     return out_dir
 

@@ -29,7 +29,6 @@ captions are made of). Files: ``<media_root>/<task>/<id>.v.<ext>`` (V') and
 from __future__ import annotations
 
 import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -38,8 +37,9 @@ import pyarrow as pa
 from tqdm import tqdm
 
 from avtrust.bench.samples import PartnerPool, derive_seed
-from avtrust.errors import AvtrustError, MediaError
+from avtrust.errors import AvtrustError, MediaError, StorageError
 from avtrust.media import manipulate
+from avtrust.media.ffmpeg import scratch_dir
 from avtrust.media.probe import probe
 
 PathLike = str | os.PathLike
@@ -192,7 +192,7 @@ def _source(spec, tmpdir: Path, n: list[int]) -> str:
 
 def run_steps(steps: list, dst: str) -> None:
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=Path(dst).parent) as tmp:
+    with scratch_dir(dst) as tmp:
         n = [0]
         for step in steps:
             op, *args = step
@@ -229,6 +229,8 @@ def _execute(row: dict, partners: Partners, seed: int, media_root: str) -> dict:
             info = probe(plan[key])
             if not (info.has_audio or info.has_video):
                 raise MediaError(f"{plan[key]}: no stream left")
+    except StorageError:
+        raise  # a full disk is not the sample's fault: stop the job, keep nothing
     except (AvtrustError, OSError, ValueError, KeyError, IndexError) as exc:
         return _failed(row, f"{type(exc).__name__}: {exc}")
     return {**{f.name: None for f in COUNTERFACTUAL_SCHEMA}, **plan, "ok": True, "error": None}

@@ -48,7 +48,7 @@ from tqdm import tqdm
 from avtrust.datasets import audioset, avqa
 from avtrust.datasets.adapters import SAFE_ID
 from avtrust.datasets.download import fetch_annotations, place
-from avtrust.errors import AvtrustError, DownloadError, MediaError
+from avtrust.errors import AvtrustError, DownloadError, MediaError, StorageError
 from avtrust.io import write_json_atomic, write_parquet_atomic
 from avtrust.media.manipulate import trim
 
@@ -349,6 +349,8 @@ def _download_one(
                 sample_rate=media["sample_rate"],
             )
             return _status(row, True, "downloaded", path=str(dst), attempts=attempt)
+        except StorageError:
+            raise  # a full disk is not the video's fault: stop the job, record nothing
         except _Unavailable as exc:
             write_json_atomic(marker, {"kind": "unavailable", "reason": str(exc)})
             return _status(row, False, "unavailable", str(exc), attempts=attempt)

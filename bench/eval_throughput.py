@@ -1,0 +1,119 @@
+"""Evaluation throughput on the tiny Omni thinker: batched vs. one-by-one generation, and
+option log-likelihood scoring vs. generation.
+
+All three runs answer the same multiple-choice questions about the same clips, through
+the code of the evaluate stage (``avtrust.evaluate.infer.run_shard``):
+
+- **one-by-one**: ``batch_size 1``, greedy generation (the baseline);
+- **batched**: ``--batch-size`` samples per model call (target: ≥ 4× the baseline);
+- **loglik**: every option of every sample of a batch scored in one forward pass.
+
+The clips (audio+video, synthetic, ``--seconds`` long) and the tiny model are built in a
+temporary folder first (untimed). ``--model`` names a prepared model folder instead
+(``resources/models/omni``), e.g. a real Qwen2.5-Omni-3B on a GPU (``--device cuda``).
+
+    .venv/bin/python bench/eval_throughput.py
+    .venv/bin/python bench/eval_throughput.py --samples 64 --batch-size 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from avtrust.evaluate.infer import Predictor, Settings, run_shard
+from avtrust.media.ffmpeg import encode_clip
+from avtrust.media.synthesis import catalog, render_frames, synthesize_audio
+from avtrust.models.registry import ModelSpec, load, prepare
+
+TARGET_RATIO = 4.0
+INSTRUMENTS = ["violin", "cello", "piano", "guitar", "flute", "trumpet"]
+
+
+def make_clips(folder: Path, n: int, seconds: float, seed: int = 0) -> list[dict]:
+    """``n`` audio+video clips and a multiple-choice question about each."""
+    cat, rng, rows = catalog(), np.random.default_rng(seed), []
+    for i in range(n):
+        name = INSTRUMENTS[i % len(INSTRUMENTS)]
+        path = folder / f"clip{i}.mp4"
+        encode_clip(
+            path,
+            render_frames([cat[name]], seconds, 8, 64, 48, rng),
+            synthesize_audio(cat[name], seconds, 16000, rng),
+            fps=8,
+            sample_rate=16000,
+            video_codec={"vcodec": "libx264", "preset": "veryfast", "crf": 23, "threads": 1},
+            audio_codec={"acodec": "aac", "b:a": "64k"},
+        )
+        options = [name, *[x for x in INSTRUMENTS if x != name][:2], "Audio is missing"]
+        rows.append(
+            {
+                "id": f"s{i:04d}",
+                "bench": "avtrustbench",
+                "task": "MCIT",
+                "category": None,
+                "media_path": str(path),
+                "has_audio": True,
+                "has_video": True,
+                "question": "Which instrument is playing?",
+                "options": options,
+                "answer": name,
+                "answer_index": 0,
+            }  # fmt: skip
+        )
+    return rows
+
+
+def timed(predictor, rows, settings, state: Path) -> float:
+    start = time.perf_counter()
+    run_shard(predictor, rows, settings, model_id="bench", state_dir=state)
+    elapsed = time.perf_counter() - start
+    shutil.rmtree(state, ignore_errors=True)
+    return len(rows) / elapsed
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--samples", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-new-tokens", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=1.0)
+    parser.add_argument("--model", help="a prepared model folder (default: build the tiny one)")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="eval_bench."))
+    try:
+        rows = make_clips(tmp, args.samples, args.seconds)
+        folder = args.model
+        if folder is None:
+            spec = ModelSpec("omni", "qwen2_5_omni_thinker", "tiny", "Qwen/Qwen2.5-Omni-3B")
+            folder = prepare(spec, tmp / "omni", seed=0)
+        predictor = Predictor(load(folder, device=args.device))
+        common = {"max_new_tokens": args.max_new_tokens}
+        # warm-up (first-call allocations, lazy imports), untimed
+        run_shard(predictor, rows[:2], Settings(batch_size=2, **common), model_id="warm",
+                  state_dir=tmp / "warm")  # fmt: skip
+        single = timed(predictor, rows, Settings(batch_size=1, **common), tmp / "s1")
+        batched = timed(predictor, rows, Settings(batch_size=args.batch_size, **common), tmp / "s2")
+        loglik = timed(predictor, rows, Settings(modes=("loglik",), batch_size=args.batch_size),
+                       tmp / "s3")  # fmt: skip
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"samples: {args.samples}, batch size {args.batch_size}, "
+          f"max_new_tokens {args.max_new_tokens}, device {args.device}")  # fmt: skip
+    print(f"one-by-one generation : {single:8.2f} samples/s")
+    print(f"batched generation    : {batched:8.2f} samples/s  ({batched / single:.2f}x one-by-one;"
+          f" target >= {TARGET_RATIO:.0f}x: {'met' if batched / single >= TARGET_RATIO else 'NOT met'})")  # fmt: skip  # noqa: E501
+    print(f"batched loglik        : {loglik:8.2f} samples/s  ({loglik / batched:.2f}x batched "
+          f"generation, {loglik / single:.2f}x one-by-one)")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

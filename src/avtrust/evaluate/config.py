@@ -1,0 +1,92 @@
+"""The ``evaluation`` config section: which models are evaluated, and where they live.
+
+Each entry of ``evaluation.models`` is one line, keyed by the name used in result paths
+(``results/predictions/<name>/``)::
+
+    evaluation:
+      models:
+        omni: {model: omni}            # zero-shot: a model under `models` (registry)
+        cavpref: {checkpoint: cavpref} # trained: results/checkpoints/cavpref/model
+
+Zero-shot models need an adapter that answers questions about clips
+(``qwen2_5_omni_thinker``, or ``openai_http`` for models served behind an
+OpenAI-compatible endpoint); a checkpoint is opened with
+``avtrust.train.checkpoint.load_policy``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from avtrust.errors import ConfigError
+
+EVAL_ADAPTERS = ("qwen2_5_omni_thinker", "openai_http")
+JUDGE_ADAPTERS = ("qwen2_5_omni_thinker", "openai_http")
+METHODS = (
+    "sft", "dpo", "cavpref", "cavpref_no_robust", "cavpref_no_av",
+    "rlcomm_warmup", "rlcomm_steprr", "rlcomm_ansco", "grpo_acc",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EvalModel:
+    name: str
+    kind: str  # zero-shot | checkpoint
+    registry_name: str | None
+    method: str | None
+    adapter: str
+
+    @property
+    def folder(self) -> str:
+        if self.kind == "checkpoint":
+            return f"results/checkpoints/{self.method}/model"
+        return f"resources/models/{self.registry_name}"
+
+
+def eval_models(evaluation: dict, models: dict, base_model: str = "omni") -> dict[str, EvalModel]:
+    """The evaluated models by name; ConfigError naming the key for a bad entry."""
+    out = {}
+    for name, entry in (evaluation.get("models") or {}).items():
+        where = f"config: evaluation.models.{name}"
+        entry = entry or {}
+        if ("model" in entry) == ("checkpoint" in entry):
+            raise ConfigError(f"{where}: give exactly one of `model` (zero-shot) or `checkpoint`")
+        if "model" in entry:
+            reg = entry["model"]
+            if reg not in models:
+                raise ConfigError(
+                    f"{where}.model = {reg!r} is not a model under `models` "
+                    f"({', '.join(sorted(models))})"
+                )
+            adapter = models[reg]["adapter"]
+            if adapter not in EVAL_ADAPTERS:
+                raise ConfigError(
+                    f"{where}.model = {reg!r} has adapter {adapter!r}; evaluation needs "
+                    f"{' or '.join(EVAL_ADAPTERS)}"
+                )
+            out[name] = EvalModel(name, "zero-shot", reg, None, adapter)
+        else:
+            method = entry["checkpoint"]
+            if method not in METHODS:
+                raise ConfigError(
+                    f"{where}.checkpoint = {method!r} is not a training method "
+                    f"({', '.join(METHODS)})"
+                )
+            out[name] = EvalModel(name, "checkpoint", base_model, method, "qwen2_5_omni_thinker")
+    judge = (evaluation.get("judge") or {}).get("model")
+    if judge is not None:
+        if judge not in models:
+            raise ConfigError(f"config: evaluation.judge.model = {judge!r} is not under `models`")
+        if models[judge]["adapter"] not in JUDGE_ADAPTERS:
+            raise ConfigError(
+                f"config: evaluation.judge.model = {judge!r} has adapter "
+                f"{models[judge]['adapter']!r}; a judge needs {' or '.join(JUDGE_ADAPTERS)}"
+            )
+    return out
+
+
+def config_hash(config: dict) -> str:
+    """SHA-256 of the whole config (canonical JSON), recorded with every run."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()

@@ -1,0 +1,358 @@
+"""Inference over one shard of a benchmark task: batched, resumable, both scoring modes.
+
+A shard's samples are ordered by stream kind (audio+video, audio only, video only) so
+every batch holds clips the model takes in one call, then cut into batches of
+``batch_size``. Two scoring modes:
+
+- ``generate``: greedy text, parsed by :mod:`avtrust.evaluate.parse`;
+- ``loglik``: the summed (or per-token mean) log-likelihood of every option as the
+  response, all options of all samples of a batch in **one** forward pass; the argmax
+  is the answer. Open-ended tasks (m2) have no options and are generated only.
+
+**Resuming.** Each finished batch is written atomically to
+``<state_dir>/batch-<n>.parquet`` next to ``fingerprint.json`` (a hash of the model,
+the sample ids in order and every setting that changes a prediction). A restarted shard
+reuses the batches whose fingerprint matches and computes only the rest; a changed
+setting discards the state. The state folder is *not* a declared output: the shard's
+Parquet appears only once all batches are done, so a killed job never leaves a partial
+result that a later stage could take for a complete one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from avtrust.evaluate.parse import LETTERS, OK, AnswerParser, Parsed, normalise
+from avtrust.io import write_json_atomic, write_parquet_atomic
+
+PathLike = str | os.PathLike
+MODES = ("generate", "loglik")
+OPEN = "open"  # status of open-ended replies (m2): judged later, never parsed
+CHOICE_PROMPT = "Answer with the option's letter from the given choices directly."
+LOGLIK_PROMPT = "Answer with the text of one option."
+YES_NO_PROMPT = "Answer yes or no."
+
+PREDICTION_SCHEMA = pa.schema(
+    [
+        ("model", pa.string()),
+        ("bench", pa.string()),
+        ("task", pa.string()),
+        ("id", pa.string()),
+        ("category", pa.string()),
+        ("mode", pa.string()),  # generate | loglik
+        ("kind", pa.string()),  # choice | yes_no | open
+        ("prompt", pa.string()),
+        ("raw", pa.string()),  # generated text; for loglik the chosen option
+        ("parsed", pa.string()),  # option text, yes/no, abstention key, or null
+        ("parsed_index", pa.int32()),
+        ("status", pa.string()),  # parse status (avtrust.evaluate.parse)
+        ("answer", pa.string()),
+        ("correct", pa.bool_()),  # null for open-ended answers (judged later)
+        ("option_logprobs", pa.list_(pa.float64())),
+        ("option_tokens", pa.list_(pa.int32())),
+        ("seconds", pa.float64()),  # this sample's share of its batch's wall time
+        ("batch", pa.int32()),
+        ("shard", pa.int32()),
+    ]
+)
+
+
+def task_kind(options: Sequence[str] | None) -> str:
+    """``open`` (no options: m2), ``yes_no`` (m1) or ``choice``."""
+    if not options:
+        return "open"
+    if {normalise(o) for o in options} <= {"yes", "no"}:
+        return "yes_no"
+    return "choice"
+
+
+def prompt_for(question: str, options: Sequence[str] | None, mode: str = "generate") -> str:
+    """The text the model gets with the clip."""
+    kind = task_kind(options)
+    if kind == "open":
+        return question
+    if kind == "yes_no":
+        return f"{question}\n{YES_NO_PROMPT}"
+    if mode == "loglik":
+        listed = "\n".join(f"- {o}" for o in options)
+        return f"{question}\nOptions:\n{listed}\n{LOGLIK_PROMPT}"
+    listed = "\n".join(f"{LETTERS[i]}. {o}" for i, o in enumerate(options))
+    return f"{question}\n{listed}\n{CHOICE_PROMPT}"
+
+
+def stream_kind(row: dict) -> str:
+    return ("a" if row.get("has_audio") else "") + ("v" if row.get("has_video") else "")
+
+
+def batches(rows: Sequence[dict], batch_size: int) -> list[list[int]]:
+    """Row positions grouped by stream kind (first-seen order), cut into batches."""
+    groups: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        groups.setdefault(stream_kind(row), []).append(i)
+    out = []
+    for positions in groups.values():
+        out += [positions[s : s + batch_size] for s in range(0, len(positions), batch_size)]
+    return out
+
+
+@dataclass
+class Settings:
+    """Everything besides the model and the samples that changes a prediction."""
+
+    modes: tuple[str, ...] = ("generate",)
+    batch_size: int = 4
+    max_new_tokens: int = 16
+    max_new_tokens_open: int = 64
+    loglik_norm: str = "sum"  # sum | mean (per response token)
+    wording: dict | None = None
+
+    def __post_init__(self):
+        unknown = [m for m in self.modes if m not in MODES]
+        if unknown or not self.modes:
+            raise ValueError(f"scoring modes {list(self.modes)}: expected some of {MODES}")
+        if self.loglik_norm not in ("sum", "mean"):
+            raise ValueError(f"loglik_norm {self.loglik_norm!r}: expected sum or mean")
+
+    def as_dict(self) -> dict:
+        return {
+            "modes": list(self.modes),
+            "batch_size": self.batch_size,
+            "max_new_tokens": self.max_new_tokens,
+            "max_new_tokens_open": self.max_new_tokens_open,
+            "loglik_norm": self.loglik_norm,
+            "wording": dict(sorted((self.wording or {}).items())),
+        }
+
+
+def modes_setting(mode: str) -> tuple[str, ...]:
+    """``evaluation.mode`` (generate | loglik | both) → the modes to run."""
+    return {"generate": ("generate",), "loglik": ("loglik",), "both": MODES}[mode]
+
+
+class Predictor:
+    """What inference needs from a model: batched generation and option log-likelihoods.
+
+    Wraps an :class:`avtrust.models.omni.OmniThinker` (zero-shot or a trained policy) or
+    an :class:`avtrust.models.http.OpenAIEndpoint` (generation only, one request per
+    sample). Any object with these two methods can stand in (tests, other adapters).
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.supports_loglik = hasattr(model, "sequence_logprobs")
+        tokenizer = getattr(model, "tokenizer", None)
+        if tokenizer is not None:
+            # Batched generation continues every row from its last prompt token: pad on
+            # the left (the thinker's labels and 3-D positions follow the attention mask).
+            tokenizer.padding_side = "left"
+
+    def generate(self, paths: list[str], prompts: list[str], max_new_tokens: int) -> list[str]:
+        if self.supports_loglik:  # OmniThinker: one batched call (the batch is homogeneous)
+            return self.model.generate(
+                paths, prompts, max_new_tokens=max_new_tokens, batch_size=max(len(paths), 1)
+            )
+        return self.model.generate(paths, prompts, max_new_tokens=max_new_tokens)
+
+    def option_logprobs(
+        self, paths: list[str], prompts: list[str], options: list[list[str]]
+    ) -> tuple[list[list[float]], list[list[int]]]:
+        """Summed log-prob and token count of every option of every sample, one forward."""
+        import torch
+
+        flat_paths, flat_prompts, flat_responses = [], [], []
+        for path, prompt, opts in zip(paths, prompts, options, strict=True):
+            for option in opts:
+                flat_paths.append(path)
+                flat_prompts.append(prompt)
+                flat_responses.append(option)
+        batch = self.model.inputs(flat_paths, flat_prompts, flat_responses)
+        with torch.inference_mode():
+            logp = self.model.sequence_logprobs(batch).float().cpu().tolist()
+        # Response tokens = labelled positions (the shifted targets of sequence_logprobs).
+        counts = (batch["labels"][:, 1:] != -100).sum(-1).cpu().tolist()
+        out_lp, out_n, k = [], [], 0
+        for opts in options:
+            out_lp.append(logp[k : k + len(opts)])
+            out_n.append([int(c) for c in counts[k : k + len(opts)]])
+            k += len(opts)
+        return out_lp, out_n
+
+
+def fingerprint(model_id: str, rows: Sequence[dict], settings: Settings) -> str:
+    payload = {
+        "model": model_id,
+        "ids": [r["id"] for r in rows],
+        "questions": [r["question"] for r in rows],
+        "options": [list(r["options"] or []) for r in rows],
+        "settings": settings.as_dict(),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _prepare_state(state_dir: Path, digest: str, log=None) -> None:
+    marker = state_dir / "fingerprint.json"
+    if marker.is_file():
+        if json.loads(marker.read_text()).get("fingerprint") == digest:
+            return
+        if log:
+            log.info("settings or samples changed: discarding the state in %s", state_dir)
+        shutil.rmtree(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(marker, {"fingerprint": digest})
+
+
+def _choose(lps: list[float], counts: list[int], norm: str) -> int:
+    scores = [lp / max(n, 1) for lp, n in zip(lps, counts, strict=True)] if norm == "mean" else lps
+    return max(range(len(scores)), key=lambda i: (scores[i], -i))
+
+
+def predict_batch(
+    predictor: Predictor,
+    rows: Sequence[dict],
+    settings: Settings,
+    parser: AnswerParser,
+    root: Path,
+    meta: dict,
+) -> list[dict]:
+    """Prediction rows (both modes where asked) for one homogeneous batch."""
+    paths = [str(root / r["media_path"]) for r in rows]
+    out: list[dict] = []
+
+    def record(row, mode, prompt, raw, parsed, lps=None, counts=None, seconds=0.0):
+        kind = task_kind(row["options"])
+        correct = None
+        if kind != "open":
+            correct = parsed.index is not None and parsed.index == row["answer_index"]
+            if kind == "yes_no" and parsed.index is None and parsed.answer is not None:
+                correct = parsed.answer == normalise(row["answer"])
+        out.append(
+            {
+                **meta,
+                "bench": row["bench"],
+                "task": row["task"],
+                "id": row["id"],
+                "category": row.get("category"),
+                "mode": mode,
+                "kind": kind,
+                "prompt": prompt,
+                "raw": raw,
+                "parsed": parsed.answer,
+                "parsed_index": parsed.index,
+                "status": parsed.status,
+                "answer": row["answer"],
+                "correct": correct,
+                "option_logprobs": lps,
+                "option_tokens": counts,
+                "seconds": seconds,
+            }
+        )
+
+    if "generate" in settings.modes:
+        for kind_open in (False, True):
+            idx = [
+                i for i, r in enumerate(rows) if (task_kind(r["options"]) == "open") == kind_open
+            ]
+            if not idx:
+                continue
+            prompts = [prompt_for(rows[i]["question"], rows[i]["options"]) for i in idx]
+            start = time.perf_counter()
+            texts = predictor.generate(
+                [paths[i] for i in idx],
+                prompts,
+                settings.max_new_tokens_open if kind_open else settings.max_new_tokens,
+            )
+            share = (time.perf_counter() - start) / len(idx)
+            for i, prompt, text in zip(idx, prompts, texts, strict=True):
+                if kind_open:  # descriptions are judged (avtrust.evaluate.judge), not parsed
+                    parsed = Parsed(None, None, OPEN)
+                else:
+                    parsed = parser.parse(text, rows[i]["options"])
+                record(rows[i], "generate", prompt, text, parsed, seconds=share)
+    if "loglik" in settings.modes and predictor.supports_loglik:
+        idx = [i for i, r in enumerate(rows) if task_kind(r["options"]) != "open"]
+        if idx:
+            prompts = [prompt_for(rows[i]["question"], rows[i]["options"], "loglik") for i in idx]
+            options = [list(rows[i]["options"]) for i in idx]
+            start = time.perf_counter()
+            lps, counts = predictor.option_logprobs([paths[i] for i in idx], prompts, options)
+            share = (time.perf_counter() - start) / len(idx)
+            for j, i in enumerate(idx):
+                best = _choose(lps[j], counts[j], settings.loglik_norm)
+                parsed = Parsed(best, options[j][best], OK)
+                record(rows[i], "loglik", prompts[j], options[j][best], parsed, lps[j],
+                       counts[j], share)  # fmt: skip
+    return out
+
+
+def run_shard(
+    predictor: Predictor,
+    rows: Sequence[dict],
+    settings: Settings,
+    *,
+    model_id: str,
+    state_dir: PathLike,
+    root: PathLike = ".",
+    shard: int = 0,
+    log=None,
+    progress: Callable | None = None,
+) -> pa.Table:
+    """Predictions for ``rows``; finished batches are kept in ``state_dir`` (see module)."""
+    from tqdm import tqdm
+
+    state_dir = Path(state_dir)
+    _prepare_state(state_dir, fingerprint(model_id, rows, settings), log)
+    parser = AnswerParser(settings.wording)
+    if "loglik" in settings.modes and not predictor.supports_loglik and log:
+        log.warning("model %s cannot score log-likelihoods: generation only", model_id)
+    plan = batches(rows, settings.batch_size)
+    tables, reused = [], 0
+    for b, positions in enumerate(tqdm(plan, desc=f"{model_id} shard {shard}", mininterval=5)):
+        part = state_dir / f"batch-{b:05d}.parquet"
+        if part.is_file():
+            tables.append(pq.read_table(part))
+            reused += 1
+            continue
+        meta = {"model": model_id, "batch": b, "shard": shard}
+        out = predict_batch(predictor, [rows[i] for i in positions], settings, parser,
+                            Path(root), meta)  # fmt: skip
+        table = pa.Table.from_pylist(out, schema=PREDICTION_SCHEMA)
+        write_parquet_atomic(part, table)
+        tables.append(table)
+        if progress:
+            progress(b)
+    if log:
+        log.info("%d batches (%d reused from an interrupted run)", len(plan), reused)
+    if not tables:
+        return PREDICTION_SCHEMA.empty_table()
+    table = pa.concat_tables(tables)
+    order = sorted(
+        range(table.num_rows),
+        key=lambda k: (table["id"][k].as_py(), table["mode"][k].as_py()),
+    )
+    return table.take(order)
+
+
+def merge_shards(paths: Sequence[PathLike]) -> pa.Table:
+    """The shards of a task as one table, ordered by sample id and mode."""
+    tables = [pq.read_table(p) for p in paths]
+    table = pa.concat_tables(tables) if tables else PREDICTION_SCHEMA.empty_table()
+    table = table.cast(PREDICTION_SCHEMA)
+    return table.sort_by([("id", "ascending"), ("mode", "ascending")])
+
+
+def shard_rows(rows: Sequence[dict], shard: int, shards: int) -> list[dict]:
+    """The rows of shard ``shard`` of ``shards`` (row number modulo shards, as the
+    manipulation stage assigns them)."""
+    if not 0 <= shard < shards:
+        raise ValueError(f"shard {shard} is not in [0, {shards})")
+    return [r for i, r in enumerate(rows) if i % shards == shard]

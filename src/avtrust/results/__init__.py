@@ -1,0 +1,1 @@
+"""Results: the DuckDB database, the papers' tables and the plots."""

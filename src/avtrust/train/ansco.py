@@ -1,0 +1,138 @@
+"""Answer-centred confidence optimisation (Ans-CO), the last RL-CoMM stage.
+
+Loss of a batch of target responses (teacher-forced after the prompt and media):
+
+    L = NLL + mean_i λ_i · H̄_i
+
+- NLL: the mean negative log-likelihood of all response tokens of the batch;
+- H̄_i: the mean entropy of the next-token distribution over sample i's **answer
+  tokens** only (the tokens carrying the text between ``<answer>`` and ``</answer>``;
+  0 for a sample without answer tokens); no other token is touched by this term;
+- λ_i = λ (0.5 in the paper), or 0 when the sample's answer uncertainty u_i exceeds
+  the threshold (0.75).
+
+**Answer uncertainty u** (the paper does not spell it out; defined here): the policy
+(the Step-RR checkpoint) samples K completions per training sample (K = the GRPO group
+size, 6), and u = 1 − (count of the most frequent answer) / K, answers compared after
+:func:`avtrust.train.rewards.normalise_answer`; a completion with no answer counts as
+its own outcome, so it never agrees with anything. u = 0 when all K agree; with K = 6,
+u > 0.75 means no two completions give the same answer. Why this one: it measures the
+disagreement of the model's *final answers* over its own reasoning paths (what Ans-CO
+is about), needs no option list (so it also works for open-ended answers), reuses the
+sampled completions that also provide the targets, and is 1 − "max prob over sampled
+answers", which reads directly against the 0.75 threshold. Pushing the entropy of the
+answer tokens down on a sample the model is that unsure about would only make it
+confidently wrong, hence λ = 0 there.
+
+**Targets**: per sample, the first sampled completion (in sampling order) that is
+well-formed with the correct answer; when none is, the warm-up formatted response
+(reference ``<a-think>``, the ``<v-think>`` from the labels, the ground-truth answer).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from avtrust.train.rewards import normalise_answer
+
+
+def answer_span(text: str) -> tuple[int, int] | None:
+    """Character span of the answer: after the first ``<answer>``, up to the first
+    ``</answer>`` after it (the whole rest of the text when it is not closed)."""
+    start = text.find("<answer>")
+    if start < 0:
+        return None
+    start += len("<answer>")
+    end = text.find("</answer>", start)
+    return start, len(text) if end < 0 else end
+
+
+def token_char_spans(token_ids: Sequence[int], tokenizer) -> tuple[str, list[tuple[int, int]]]:
+    """The decoded text of ``token_ids`` and each token's character span in it (by
+    incremental decoding, so merges across the tag boundaries are exact)."""
+    spans, prev = [], 0
+    ids = list(token_ids)
+    for i in range(len(ids)):
+        cur = len(
+            tokenizer.decode(
+                ids[: i + 1], skip_special_tokens=False, clean_up_tokenization_spaces=False
+            )
+        )
+        spans.append((prev, cur))
+        prev = cur
+    text = tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+    return text, spans
+
+
+def mask_from_spans(spans: Sequence[tuple[int, int]], span: tuple[int, int] | None) -> list[bool]:
+    """True for tokens carrying at least one character of ``span``."""
+    if span is None:
+        return [False] * len(spans)
+    lo, hi = span
+    return [s < hi and e > lo and e > s for s, e in spans]
+
+
+def answer_token_mask(token_ids: Sequence[int], tokenizer) -> list[bool]:
+    """Answer tokens of a response given as token ids (see :func:`mask_from_spans`)."""
+    text, spans = token_char_spans(token_ids, tokenizer)
+    return mask_from_spans(spans, answer_span(text))
+
+
+def answer_uncertainty(answers: Sequence[str | None]) -> float:
+    """u = 1 − (count of the most frequent answer) / K over K sampled answers; None (no
+    answer) is a distinct outcome each time."""
+    if not answers:
+        raise ValueError("answer_uncertainty needs at least one sampled answer")
+    counts = Counter(normalise_answer(a) for a in answers if a)
+    top = max(counts.values(), default=0)
+    return 1.0 - max(top, 1) / len(answers)
+
+
+def entropy_weights(uncertainty, lam: float, threshold: float):
+    """λ_i: ``lam`` where u_i ≤ threshold, 0 where u_i > threshold (tensor in, out)."""
+    import torch
+
+    u = torch.as_tensor(uncertainty, dtype=torch.float32)
+    return torch.where(u > threshold, torch.zeros_like(u), torch.full_like(u, lam))
+
+
+def token_entropy(logits):
+    """Entropy of each position's next-token distribution, (B, T, V) → (B, T), float32."""
+    import torch
+
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    return -(logp.exp() * logp).sum(-1)
+
+
+def ansco_loss(logits, labels, answer_mask, weights):
+    """Ans-CO loss of one batch.
+
+    ``logits`` (B, T, V) from the model on ``input_ids``; ``labels`` (B, T) = the input
+    ids on response tokens, -100 elsewhere; ``answer_mask`` (B, T) bool, True on the
+    answer tokens of ``input_ids`` (a subset of the labelled ones); ``weights`` (B,) the
+    λ_i. Position t predicts token t + 1, so both masks are shifted by one.
+
+    Returns ``(loss, stats)`` with stats ``nll``, ``answer_entropy`` (mean over answer
+    tokens of the batch, detached) and ``entropy_term`` (mean_i λ_i·H̄_i).
+    """
+    import torch
+
+    target = labels[:, 1:]
+    valid = target != -100
+    amask = answer_mask[:, 1:].bool() & valid
+    logits = logits[:, :-1].float()
+    logp = torch.log_softmax(logits, dim=-1)
+    picked = torch.gather(logp, 2, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    nll = -(picked * valid).sum() / valid.sum().clamp(min=1)
+    ent = -(logp.exp() * logp).sum(-1)
+    count = amask.sum(-1)
+    per_sample = (ent * amask).sum(-1) / count.clamp(min=1)
+    w = torch.as_tensor(weights, dtype=per_sample.dtype, device=per_sample.device)
+    entropy_term = (w * per_sample).mean()
+    stats = {
+        "nll": nll.detach(),
+        "entropy_term": entropy_term.detach(),
+        "answer_entropy": ((ent * amask).sum() / amask.sum().clamp(min=1)).detach(),
+    }
+    return nll + entropy_term, stats

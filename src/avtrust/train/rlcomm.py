@@ -1,0 +1,499 @@
+"""RL-CoMM stages and the GRPO baseline: warm-up SFT → Step-RR GRPO → Ans-CO.
+
+One stage per training job, described by a JSON *spec* (written by the rule's thin
+script, run in every process by ``python -m avtrust.train.rlcomm <spec.json>`` under
+``accelerate launch``):
+
+- ``warmup`` (``rlcomm_warmup``): issue 5's :class:`~avtrust.train.trainers.SFTTrainer`
+  on the formatted warm-up pairs (``results/score/rlcomm/warmup_sft.parquet``);
+- ``grpo`` (``rlcomm_steprr``: rewards format + arr + avc; ``grpo_acc``: format +
+  accuracy): :class:`~avtrust.train.grpo.AVGRPOTrainer` from the warm-up checkpoint on
+  the training samples of ``reference.parquet`` (prompt, clip, answer, reference
+  embedding); the embedding model is loaded once per process;
+- ``ansco`` (``rlcomm_ansco``): from the Step-RR checkpoint, targets and answer
+  uncertainties are prepared once (:func:`prepare_ansco_targets`, in the job before
+  the launch; cached in the resume state), then :class:`AnsCOTrainer` minimises
+  NLL + λ_i·answer entropy (:mod:`avtrust.train.ansco`).
+
+Every stage trains LoRA adapters (or all weights) on the policy it starts from and
+writes the merged full weights (``adapter: false`` in ``avtrust_checkpoint.json``), so
+the next stage and :func:`~avtrust.train.checkpoint.load_policy` load it alone.
+Step-RR without Ans-CO (the paper's ablation row) is the ``rlcomm_steprr`` checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from avtrust.io import write_json_atomic
+from avtrust.train.ansco import answer_token_mask, answer_uncertainty, entropy_weights
+from avtrust.train.rewards import parse, well_formed
+
+PathLike = str | os.PathLike
+# TRL metric name -> log.jsonl key
+LOG_KEYS = {
+    "reward": "reward_mean",
+    "rewards/r_format/mean": "reward_format",
+    "rewards/r_arr/mean": "reward_arr",
+    "rewards/r_avc/mean": "reward_avc",
+    "rewards/r_acc/mean": "reward_acc",
+    "accuracy": "accuracy",
+    "answer_entropy": "answer_entropy",
+    "entropy": "entropy",
+    "completions/mean_length": "completion_length",
+    "nll": "nll",
+    "entropy_term": "entropy_term",
+}
+TARGETS = "ansco_targets.json"
+
+
+def _rank0() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def load_start_policy(spec: dict):
+    """The policy a stage starts from: the previous stage's checkpoint or the base."""
+    from avtrust.models import registry
+    from avtrust.train.checkpoint import load_policy
+
+    if spec.get("init_dir"):
+        return load_policy(spec["init_dir"], device="cpu", models_root=spec["models_root"])
+    return registry.load(spec["base_dir"], device="cpu")
+
+
+def grpo_rows(reference_path: PathLike) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    cols = ["id", "media_path", "prompt", "answer", "options", "reference_embedding"]
+    rows = pq.read_table(reference_path, columns=cols).to_pylist()
+    if not rows:
+        raise ValueError(f"{str(reference_path)!r} holds no RL-CoMM training samples")
+    return rows
+
+
+def training_args(spec: dict, cls):
+    """A TrainingArguments (or GRPOConfig) of the stage's settings."""
+    s = spec["settings"]
+    kwargs = {
+        "output_dir": spec["state_dir"],
+        "learning_rate": s["learning_rate"],
+        "max_steps": s["max_steps"],
+        "per_device_train_batch_size": s["batch_size"],
+        "gradient_accumulation_steps": s.get("grad_accum", 1),
+        "logging_steps": 1,
+        "save_steps": s["save_steps"],
+        "save_total_limit": 2,
+        "report_to": "none",
+        "seed": spec["seed"],
+        "data_seed": spec["seed"],
+        "use_cpu": spec["device"] == "cpu",
+        "bf16": spec.get("precision") == "bf16",
+        "fp16": spec.get("precision") == "fp16",
+        "remove_unused_columns": False,
+        "disable_tqdm": False,
+        "max_grad_norm": s.get("max_grad_norm", 1.0),
+        "lr_scheduler_type": s.get("lr_scheduler", "constant"),
+        "warmup_steps": s.get("warmup_steps", 0),
+    }
+    if cls.__name__ == "GRPOConfig":
+        kwargs.update(
+            num_generations=s["group_size"],
+            max_completion_length=s["max_completion_length"],
+            temperature=s["temperature"],
+            beta=0.0,
+            loss_type=s.get("loss_type", "grpo"),
+            scale_rewards=s.get("scale_rewards", "group"),
+        )
+    return cls(**kwargs)
+
+
+def _policy_with_lora(policy, spec: dict):
+    from avtrust.train.config import LoraSettings
+    from avtrust.train.lora import apply_lora
+
+    lora = dict(spec["lora"])
+    lora["targets"] = tuple(lora["targets"])
+    return apply_lora(policy.model, LoraSettings(**lora))
+
+
+def _finish(spec: dict, trainer, model, extra: dict | None = None) -> None:
+    """Merged weights, log.jsonl, curve and metrics (rank 0 only)."""
+    from avtrust.train.checkpoint import finish_state, write_checkpoint
+    from avtrust.train.curves import final_metrics, write_log, write_metrics
+
+    trainer.accelerator.wait_for_everyone()
+    if not trainer.accelerator.is_main_process:
+        return
+    out = Path(spec["out_dir"])
+    model = trainer.accelerator.unwrap_model(model)
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    write_checkpoint(
+        model,
+        out / "model",
+        method=spec["method"],
+        base_model=spec["base_model"],
+        base_dir=spec["base_dir"],
+        adapter=False,
+        seed=spec["seed"],
+        steps=trainer.state.global_step,
+        config_hash=spec["config_hash"],
+    )
+    rows = rename_log(trainer.state.log_history)
+    write_log(rows, out / "log.jsonl")
+    plot_rlcomm_curves(rows, out / "curve.png", spec["method"])
+    write_metrics(
+        final_metrics(spec["method"], rows, trainer.state.global_step, extra), out / "metrics.json"
+    )
+    finish_state(spec["state_dir"], keep=spec.get("keep_state", False))
+
+
+def rename_log(history: list[dict]) -> list[dict]:
+    from avtrust.train.curves import log_rows
+
+    rows = []
+    for row in log_rows(history):
+        out = {"step": row["step"], "loss": row["loss"]}
+        for key, value in row.items():
+            if key in LOG_KEYS:
+                out[LOG_KEYS[key]] = value
+        rows.append(out)
+    return rows
+
+
+def plot_rlcomm_curves(rows: list[dict], path: PathLike, title: str) -> Path:
+    """Loss, mean reward and its components, accuracy and answer entropy per step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [r["step"] for r in rows]
+    panels = [
+        ("loss", ["loss", "nll"]),
+        ("reward", ["reward_mean", "reward_format", "reward_arr", "reward_avc", "reward_acc"]),
+        ("accuracy / entropy", ["accuracy", "answer_entropy"]),
+    ]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for ax, (name, keys) in zip(axes, panels, strict=True):
+        for key in keys:
+            if any(key in r for r in rows):
+                ax.plot(steps, [r.get(key, float("nan")) for r in rows], marker="o", label=key)
+        ax.set_xlabel("step")
+        ax.set_title(f"{title}: {name}")
+        if ax.lines:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(path).with_name(Path(path).name + ".tmp.png")
+    fig.savefig(tmp, dpi=80, metadata={"Software": None})
+    plt.close(fig)
+    os.replace(tmp, path)
+    return Path(path)
+
+
+# -- stages -------------------------------------------------------------------------------
+
+
+def run_warmup(spec: dict, resume: str | None) -> None:
+    import pyarrow.parquet as pq
+    from datasets import Dataset
+    from transformers import TrainingArguments
+
+    from avtrust.train.data import SequenceEncoder, cache_decoding
+    from avtrust.train.trainers import SFTCollator, SFTTrainer
+
+    policy = load_start_policy(spec)
+    rope_index = policy.model.get_rope_index
+    cache_decoding(policy.builder, spec["settings"].get("media_cache", 64))
+    model = _policy_with_lora(policy, spec)
+    rows = pq.read_table(spec["data"], columns=["media_path", "prompt", "response"]).to_pylist()
+    trainer = SFTTrainer(
+        model=model,
+        args=training_args(spec, TrainingArguments),
+        train_dataset=Dataset.from_list(rows),
+        data_collator=SFTCollator(SequenceEncoder(policy.builder, rope_index)),
+    )
+    trainer.train(resume_from_checkpoint=resume)
+    _finish(spec, trainer, model)
+
+
+def run_grpo(spec: dict, resume: str | None) -> None:
+    from datasets import Dataset
+    from trl import GRPOConfig
+
+    from avtrust.models import registry
+    from avtrust.train.grpo import AVGRPOTrainer
+    from avtrust.train.rewards import StepRewards
+
+    s = spec["settings"]
+    policy = load_start_policy(spec)
+    reasoning = any(r in ("arr", "avc") for r in s["rewards"])
+    embedder = registry.load(spec["embedder_dir"], device=spec["device"]) if reasoning else None
+    scorer = StepRewards(embedder, omega=s["omega"], batch_size=s.get("embed_batch_size", 64))
+    model = _policy_with_lora(policy, spec)
+    trainer = AVGRPOTrainer(
+        model,
+        scorer.functions(s["rewards"]),
+        training_args(spec, GRPOConfig),
+        train_dataset=Dataset.from_list(grpo_rows(spec["data"])),
+        builder=policy.builder,
+        seeded_generation=s.get("seeded_generation", False),
+    )
+    trainer.train(resume_from_checkpoint=resume)
+    _finish(spec, trainer, model)
+
+
+def prepare_ansco_targets(spec: dict, log=None) -> list[dict]:
+    """Targets and answer uncertainties of every training sample (module docstring of
+    :mod:`avtrust.train.ansco`), from K completions sampled from the start policy."""
+    import pyarrow.parquet as pq
+    import torch
+
+    from avtrust.bench.samples import derive_seed
+    from avtrust.scoring.reasoning import v_think
+    from avtrust.train.grpo import MediaCache, media_token_ids
+    from avtrust.train.rewards import is_correct
+
+    cache = Path(spec["state_dir"]) / TARGETS
+    if cache.is_file():
+        return json.loads(cache.read_text())
+    s = spec["settings"]
+    policy = load_start_policy(spec)
+    media = MediaCache(policy.builder, 8)
+    tok = policy.tokenizer
+    table = pq.read_table(spec["data"]).to_pylist()
+    template = "<a-think>{a}</a-think> <v-think>{v}</v-think> <answer>{ans}</answer>"
+    out = []
+    from tqdm import tqdm
+
+    for row in tqdm(table, desc="Ans-CO targets", file=sys.stderr):
+        key = (row["media_path"], row["prompt"])
+        ids = torch.tensor([media.get(key)["prompt_ids"]])
+        torch.manual_seed(derive_seed(spec["seed"], "ansco", row["id"]) % 2**63)
+        with torch.no_grad():
+            gen = policy.model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                **media.batch([key], "cpu"),
+                do_sample=True,
+                temperature=s["temperature"],
+                max_new_tokens=s["max_completion_length"],
+                num_return_sequences=s["samples"],
+                suppress_tokens=media_token_ids(tok),
+            )
+        texts = tok.batch_decode(gen[:, ids.shape[1] :], skip_special_tokens=True)
+        answers = [parse(t).answer for t in texts]
+        u = answer_uncertainty(answers)
+        good = [
+            t.strip()
+            for t, a in zip(texts, answers, strict=True)
+            if well_formed(t) and is_correct(a, row["answer"], row["options"])
+        ]
+        if good:
+            response, origin = good[0], "sampled"
+        else:
+            vt = v_think(row["visual_labels"], row["has_video"])
+            response = template.format(a=row["reference_a_think"], v=vt, ans=row["answer"])
+            origin = "reference"
+        out.append(
+            {
+                "media_path": row["media_path"],
+                "prompt": row["prompt"],
+                "response": response,
+                "uncertainty": u,
+                "origin": origin,
+            }
+        )
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(cache, out)
+    if log:
+        n = sum(r["origin"] == "sampled" for r in out)
+        log.info("Ans-CO targets: %d sampled, %d reference", n, len(out) - n)
+    return out
+
+
+class AnsCOCollator:
+    """SFT batches plus ``answer_mask`` (answer tokens of each response) and λ_i."""
+
+    def __init__(self, encoder, lam: float, threshold: float):
+        from avtrust.train.trainers import SFTCollator
+
+        self.sft = SFTCollator(encoder)
+        self.encoder = encoder
+        self.lam = lam
+        self.threshold = threshold
+
+    def __call__(self, rows: list[dict]) -> dict:
+        import torch
+
+        enc = self.encoder(
+            [r["media_path"] for r in rows],
+            [r["prompt"] for r in rows],
+            [r["response"] for r in rows],
+        )
+        batch = enc.batch
+        tok = self.encoder.builder.tokenizer
+        mask = torch.zeros_like(batch["labels"], dtype=torch.bool)
+        for b in range(mask.shape[0]):
+            where = (batch["labels"][b] != -100).nonzero().squeeze(-1)
+            flags = answer_token_mask(batch["labels"][b, where].tolist(), tok)
+            mask[b, where] = torch.tensor(flags, dtype=torch.bool)
+        u = [0.0] * len(rows)
+        for i, r in enumerate(rows):
+            u[enc.rows[i]] = r["uncertainty"]
+        batch["answer_mask"] = mask
+        batch["entropy_weight"] = entropy_weights(u, self.lam, self.threshold)
+        return batch
+
+
+def _ansco_trainer_class():
+    from avtrust.train.ansco import ansco_loss
+    from avtrust.train.trainers import SFTTrainer
+
+    class AnsCOTrainer(SFTTrainer):
+        """NLL + λ_i·mean answer-token entropy (:func:`avtrust.train.ansco.ansco_loss`)."""
+
+        _stats: dict[str, list[float]] = {}
+
+        def _set_signature_columns_if_needed(self):
+            self._signature_columns = ["media_path", "prompt", "response", "uncertainty"]
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            labels = inputs.pop("labels")
+            mask = inputs.pop("answer_mask")
+            weights = inputs.pop("entropy_weight")
+            out = model(**inputs)
+            loss, stats = ansco_loss(out.logits, labels, mask, weights)
+            for k, v in stats.items():
+                self._stats.setdefault(k, []).append(float(v))
+            return (loss, out) if return_outputs else loss
+
+        def log(self, logs, *args, **kwargs):
+            if "loss" in logs:
+                for k, v in self._stats.items():
+                    logs[k] = float(np.mean(v)) if v else float("nan")
+                self._stats = {}
+            super().log(logs, *args, **kwargs)
+
+    return AnsCOTrainer
+
+
+def run_ansco(spec: dict, resume: str | None) -> None:
+    from datasets import Dataset
+    from transformers import TrainingArguments
+
+    from avtrust.train.data import SequenceEncoder, cache_decoding
+
+    s = spec["settings"]
+    targets = json.loads((Path(spec["state_dir"]) / TARGETS).read_text())
+    policy = load_start_policy(spec)
+    rope_index = policy.model.get_rope_index
+    cache_decoding(policy.builder, s.get("media_cache", 64))
+    model = _policy_with_lora(policy, spec)
+    rows = [{k: r[k] for k in ("media_path", "prompt", "response", "uncertainty")} for r in targets]
+    collator = AnsCOCollator(
+        SequenceEncoder(policy.builder, rope_index), s["lam"], s["u_threshold"]
+    )
+    trainer = _ansco_trainer_class()(
+        model=model,
+        args=training_args(spec, TrainingArguments),
+        train_dataset=Dataset.from_list(rows),
+        data_collator=collator,
+    )
+    trainer.train(resume_from_checkpoint=resume)
+    gated = sum(r["uncertainty"] > s["u_threshold"] for r in targets)
+    _finish(spec, trainer, model, {"samples": len(targets), "gated_samples": gated})
+
+
+STAGES = {"warmup": run_warmup, "grpo": run_grpo, "ansco": run_ansco}
+
+
+def run(spec: dict) -> None:
+    """Run one stage in this process (one of the launched processes)."""
+    from avtrust.train.checkpoint import last_checkpoint
+
+    if spec["stage"] not in STAGES:
+        raise ValueError(f"unknown RL-CoMM stage {spec['stage']!r} ({', '.join(STAGES)})")
+    import torch
+
+    torch.set_num_threads(max(1, int(spec.get("threads", 1))))
+    STAGES[spec["stage"]](spec, last_checkpoint(spec["state_dir"]))
+
+
+METHODS = {
+    "rlcomm_warmup": ("warmup", "warmup", None),
+    "rlcomm_steprr": ("grpo", "steprr", ["format", "arr", "avc"]),
+    "rlcomm_ansco": ("ansco", "ansco", None),
+    "grpo_acc": ("grpo", "grpo_acc", ["format", "accuracy"]),
+}
+
+
+def stage_spec(method: str, rlcomm: dict, *, seed: int, **paths) -> dict:
+    """The JSON spec of ``method`` from the ``rlcomm`` config section and the paths."""
+    from avtrust.train.config import config_hash
+
+    if method not in METHODS:
+        raise ValueError(f"unknown RL-CoMM method {method!r} ({', '.join(METHODS)})")
+    stage, section, rewards = METHODS[method]
+    settings = dict(rlcomm[section])
+    if rewards:
+        settings["rewards"] = rewards
+    if stage == "ansco":
+        settings.setdefault("samples", rlcomm["steprr"]["group_size"])
+    spec = {
+        "stage": stage,
+        "method": method,
+        "seed": seed,
+        "device": rlcomm["device"],
+        "precision": rlcomm["precision"],
+        "threads": rlcomm["threads"],
+        "processes": rlcomm["processes"],
+        "keep_state": rlcomm["keep_state"],
+        "lora": rlcomm["lora"],
+        "settings": settings,
+        "models_root": str(Path(paths["base_dir"]).parent),
+        **{k: (str(v) if v is not None else None) for k, v in paths.items()},
+    }
+    # the run's identity: what it trains on and how (not where its state lives)
+    spec["config_hash"] = config_hash({k: v for k, v in spec.items() if k != "state_dir"})
+    return spec
+
+
+def train_stage(spec: dict, log=None) -> None:
+    """In the job: resume state, Ans-CO targets (one process), then the launch."""
+    from avtrust.train.checkpoint import prepare_state
+    from avtrust.train.launch import accelerate_argv, launch, launch_env, topology
+
+    prepare_state(spec["state_dir"], spec["config_hash"], log)
+    if spec["stage"] == "ansco":
+        prepare_ansco_targets(spec, log)
+    spec_path = Path(spec["state_dir"]) / "spec.json"
+    write_json_atomic(spec_path, spec)
+    cpu = spec["device"] == "cpu"
+    argv = accelerate_argv(
+        [str(spec_path)],
+        topology(spec["processes"]),
+        precision=spec["precision"],
+        cpu=cpu,
+        module="avtrust.train.rlcomm",
+    )
+    launch(argv, launch_env(cpu, spec["threads"]), log)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m avtrust.train.rlcomm <spec.json>", file=sys.stderr)
+        return 2
+    run(json.loads(Path(args[0]).read_text()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

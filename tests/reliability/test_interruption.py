@@ -1,0 +1,179 @@
+"""SIGKILL each stage mid-way, resume as a user would, and compare with an uninterrupted run.
+
+Each case copies the uninterrupted tiny build (``tiny_run``), forces the stage's rules to
+run again for all of the stage's outputs (the targets are the stage's own outputs: the
+rerun must redo exactly the killed jobs) (``--forcerun``: Snakemake deletes each output just
+before its job starts), and kills the whole process group (snakemake, job scripts, ffmpeg)
+as soon as the stage has started writing: a new log of the stage, a new file in its output
+folder, or the hidden scratch folder of a model. Then:
+
+- every file under the stage's folders that has its final name at the moment of the kill is
+  byte-identical to the reference (writers are atomic: a later stage can only ever see a
+  complete file), except inside a ``directory()`` output whose job was killed, which
+  Snakemake must then refuse to use (it asks for ``--rerun-incomplete``);
+- the rerun (``--unlock`` for the stale lock, ``--rerun-incomplete`` when asked) gives
+  byte-identical files, with no scratch file left anywhere under results/ or resources/.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from reliability_harness import SCRATCH, digests, kill_when, newer_than, resume
+
+pytestmark = pytest.mark.workflow
+
+
+def _files(ref: Path, pattern: str) -> list[str]:
+    return sorted(p.relative_to(ref).as_posix() for p in ref.glob(pattern))
+
+
+def _new_log(folder: str) -> Callable[[Path, float], bool]:
+    return lambda work, t0: bool(newer_than(work / "logs" / folder, t0, ".log"))
+
+
+def _new_file(folder: str) -> Callable[[Path, float], bool]:
+    return lambda work, t0: any(p.is_file() for p in newer_than(work / folder, t0))
+
+
+def _new_scratch(folder: str) -> Callable[[Path, float], bool]:
+    return lambda work, t0: any(SCRATCH.match(p.name) for p in newer_than(work / folder, t0))
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    rules: tuple[str, ...]
+    targets: Callable[[Path], list[str]]  # from the reference build
+    folders: tuple[str, ...]  # compared byte for byte after the rerun
+    started: Callable[[Path, float], bool]  # kill as soon as this holds
+    directory_outputs: bool = False  # outputs are directory(): partial ones are flagged
+
+
+BENCH = "results/bench"
+STAGES = [
+    Stage(
+        "fetch",
+        ("fetch_synthetic",),
+        lambda ref: _files(ref, "resources/raw/*"),
+        ("resources/raw",),
+        _new_file("resources/raw"),
+        directory_outputs=True,
+    ),
+    Stage(
+        "index",
+        ("index_dataset",),
+        lambda ref: _files(ref, "results/manifest/*.parquet"),
+        ("results/manifest",),
+        _new_log("index"),
+    ),
+    Stage(
+        "plan",
+        ("plan_task",),
+        lambda ref: _files(ref, "results/plan/*/*.parquet"),
+        ("results/plan",),
+        _new_log("plan"),
+    ),
+    Stage(
+        "manipulate",
+        ("manipulate_shard",),
+        lambda ref: _files(ref, "results/media/*/*/shards/*.parquet"),
+        ("results/media",),
+        _new_file("results/media"),
+    ),
+    Stage(
+        "build_questions",
+        ("build_questions",),
+        lambda ref: (
+            _files(ref, f"{BENCH}/avtrustbench/*.parquet")
+            + _files(ref, f"{BENCH}/avconfusebench/*.parquet")
+        ),
+        (f"{BENCH}/avtrustbench", f"{BENCH}/avconfusebench"),
+        _new_log("build_questions"),
+    ),
+    Stage(
+        "export",
+        ("export_official", "export_hf"),
+        lambda ref: _files(ref, f"{BENCH}/official/**/*.json") + [f"{BENCH}/hf/README.md"],
+        (f"{BENCH}/official", f"{BENCH}/hf"),
+        _new_log("export"),
+    ),
+    Stage(
+        "models",
+        ("prepare_model",),
+        lambda ref: _files(ref, "resources/models/*"),
+        ("resources/models",),
+        _new_scratch("resources/models"),
+    ),
+    Stage(  # killed while the counterfactual V'/A' media are being written
+        "score_media",
+        ("counterfactual_media",),
+        lambda ref: _files(ref, "results/score/counterfactual/*.parquet"),
+        ("results/score/counterfactual", "results/score/media"),
+        _new_file("results/score/media"),
+    ),
+    Stage(  # killed while the models score pairs and write reference reasoning
+        "score_models",
+        ("score_pairs", "reference_reasoning"),
+        lambda ref: _files(ref, "results/score/*/shards/*.parquet"),
+        ("results/score/cavpref/shards", "results/score/rlcomm/shards"),
+        lambda work, t0: _new_log("score/pairs")(work, t0) or _new_log("score/reference")(work, t0),
+    ),
+    Stage(
+        "score_tables",
+        ("split_samples", "cavpref_pairs", "rlcomm_data"),
+        lambda ref: (
+            ["results/score/split.parquet"]
+            + _files(ref, "results/score/cavpref/*.parquet")
+            + _files(ref, "results/score/rlcomm/*.parquet")
+        ),
+        ("results/score",),
+        lambda work, t0: any(p.parent.name == "score" for p in newer_than(work / "logs/score", t0)),
+    ),
+]
+
+
+def _scratch_files(workdir: Path) -> list[str]:
+    return sorted(
+        p.relative_to(workdir).as_posix()
+        for folder in ("results", "resources")
+        for p in (workdir / folder).rglob("*")
+        if SCRATCH.match(p.name)
+    )
+
+
+@pytest.mark.parametrize("stage", STAGES, ids=lambda s: s.name)
+def test_killed_stage_resumes_to_identical_outputs(tiny_run, tmp_path, stage):
+    work = tmp_path / "work"
+    shutil.copytree(tiny_run, work, symlinks=True)  # copy2: modification times kept
+    targets = stage.targets(tiny_run)
+    assert targets, f"the reference build has no outputs for {stage.name}"
+    reference = digests(tiny_run, list(stage.folders))
+
+    status = kill_when(
+        work, ["--forcerun", *stage.rules, "--", *targets], lambda t0: stage.started(work, t0)
+    )
+    assert status == -9, f"{stage.name}: the run ended (exit {status}) before it was killed"
+
+    # What a later stage could read right after the kill: complete files only.
+    at_kill = digests(work, list(stage.folders))
+    torn = sorted(
+        path
+        for path, digest in at_kill.items()
+        if not SCRATCH.match(Path(path).name) and reference.get(path) != digest
+    )
+    if stage.directory_outputs:
+        incomplete = sorted({"/".join(p.split("/")[:3]) for p in torn})
+    else:
+        assert torn == [], f"{stage.name}: files under their final name differ: {torn}"
+
+    resumed = resume(work, targets)
+    if stage.directory_outputs and incomplete:
+        # A partly written directory() output is never taken as done.
+        assert "--rerun-incomplete" in resumed.steps, (incomplete, resumed.output[-3000:])
+    assert digests(work, list(stage.folders)) == reference
+    assert _scratch_files(work) == []

@@ -1,0 +1,164 @@
+"""The CAVPref objective on hand-computed numbers (avtrust.train.losses)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from avtrust.train.losses import (
+    LossSettings,
+    aggregate,
+    cavpref_loss,
+    dpo_term,
+    robust_mean,
+)
+
+
+def s(z: float) -> float:
+    """−log σ(z) by hand."""
+    return math.log1p(math.exp(-z))
+
+
+# Two samples. Sample 0: Δ(y_w|V,A) = 1, Δ(y_l|V,A) = −1, Δ(y_w|V',A) = −0.5,
+# Δ(y_w|V,A') = 0.5. Sample 1: Δw = 0, Δl = 0.4, ΔV' = 0.2, ΔA' = −0.6.
+POLICY = {
+    "chosen": torch.tensor([-10.0, -5.0]),
+    "rejected": torch.tensor([-12.0, -6.6]),
+    "video": torch.tensor([-9.5, -4.8]),
+    "audio": torch.tensor([-8.5, -6.6]),
+}
+REF = {
+    "chosen": torch.tensor([-11.0, -5.0]),
+    "rejected": torch.tensor([-11.0, -7.0]),
+    "video": torch.tensor([-9.0, -5.0]),
+    "audio": torch.tensor([-9.0, -6.0]),
+}
+BETA = {
+    "text": torch.tensor([0.5, 0.2]),
+    "video": torch.tensor([1.0, 0.1]),
+    "audio": torch.tensor([0.3, 0.7]),
+}
+
+
+def hand_terms():
+    l_y = [s(0.5 * (1 - -1)), s(0.2 * (0 - 0.4))]
+    l_v = [s(1.0 * (1 - -0.5)), s(0.1 * (0 - 0.2))]
+    l_a = [s(0.3 * (1 - 0.5)), s(0.7 * (0 - -0.6))]
+    return l_y, l_v, l_a
+
+
+def test_dpo_term_matches_hand_computation():
+    l_y, l_v, l_a = hand_terms()
+    got = dpo_term(
+        BETA["text"], POLICY["chosen"], REF["chosen"], POLICY["rejected"], REF["rejected"]
+    )
+    assert got.tolist() == pytest.approx(l_y, abs=1e-6)
+    assert got[0].item() == pytest.approx(0.3132617, abs=1e-6)  # log(1 + e^-1)
+    got_v = dpo_term(BETA["video"], POLICY["chosen"], REF["chosen"], POLICY["video"], REF["video"])
+    assert got_v.tolist() == pytest.approx(l_v, abs=1e-6)
+
+
+def test_total_without_robustness_is_the_weighted_mean():
+    l_y, l_v, l_a = hand_terms()
+    eta, gamma = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+    loss, metrics = cavpref_loss(
+        POLICY, REF, BETA, eta, gamma, LossSettings(av_terms=True, robust=False)
+    )
+    expected = sum(l_y) / 2 + (l_v[0] * 1 + l_v[1] * 0) / 2 + (l_a[0] * 0 + l_a[1] * 1) / 2
+    assert loss.item() == pytest.approx(expected, abs=1e-6)
+    assert metrics["accuracy"] == 0.5  # sample 0 prefers y_w, sample 1 y_l
+    assert metrics["loss_video"] == pytest.approx(sum(l_v) / 2, abs=1e-6)
+
+
+def test_eta_gamma_switch_terms_per_task():
+    l_y, l_v, l_a = hand_terms()
+    settings = LossSettings(av_terms=True, robust=False)
+    zero = torch.zeros(2)
+    base, _ = cavpref_loss(POLICY, REF, BETA, zero, zero, settings)
+    assert base.item() == pytest.approx(sum(l_y) / 2, abs=1e-6)
+    # Only sample 1's task has η = 1 (e.g. MVIT): only its L_V enters.
+    video_only, _ = cavpref_loss(POLICY, REF, BETA, torch.tensor([0.0, 1.0]), zero, settings)
+    assert video_only.item() - base.item() == pytest.approx(l_v[1] / 2, abs=1e-6)
+    audio_only, _ = cavpref_loss(POLICY, REF, BETA, zero, torch.tensor([1.0, 0.0]), settings)
+    assert audio_only.item() - base.item() == pytest.approx(l_a[0] / 2, abs=1e-6)
+
+
+def test_reduces_to_standard_dpo_when_eta_gamma_zero_and_lambda_large():
+    zero = torch.zeros(2)
+    beta = dict.fromkeys(("text", "video", "audio"), 0.1)
+    settings = LossSettings(
+        av_terms=True, robust=True, lambda_text=1e6, lambda_video=1e6, lambda_audio=1e6
+    )
+    policy = {k: v.double() for k, v in POLICY.items()}  # λ = 1e6 needs float64
+    ref = {k: v.double() for k, v in REF.items()}
+    loss, _ = cavpref_loss(policy, ref, beta, zero.double(), zero.double(), settings)
+    # Standard DPO (sigmoid loss) by hand: mean of −log σ(β·(Δw − Δl)).
+    dpo = (s(0.1 * 2.0) + s(0.1 * -0.4)) / 2
+    assert loss.item() == pytest.approx(dpo, abs=1e-5)
+    plain, _ = cavpref_loss(
+        POLICY, REF, beta, zero, zero, LossSettings(av_terms=False, robust=False)
+    )
+    assert plain.item() == pytest.approx(dpo, abs=1e-6)
+
+
+def test_robust_aggregate_bounds_and_limits():
+    x = torch.tensor([0.2, 1.5, 0.7, 3.0], dtype=torch.float64)
+    mean, top = x.mean().item(), x.max().item()
+    for lam in (0.05, 0.5, 1.0, 5.0, 50.0):
+        assert robust_mean(x, lam).item() >= mean - 1e-6  # worst case ≥ average
+        assert robust_mean(x, lam).item() <= top + 1e-6
+    # λ → ∞: the mean; λ → 0: the max (hand: λ·log mean exp(x/λ)).
+    assert robust_mean(x, 1e5).item() == pytest.approx(mean, abs=1e-3)
+    assert robust_mean(x, 1e-3).item() == pytest.approx(top, abs=1e-2)
+    lam = 1.0
+    hand = lam * math.log(sum(math.exp(v / lam) for v in x.tolist()) / 4)
+    assert robust_mean(x, lam).item() == pytest.approx(hand, abs=1e-6)
+    # Monotone in λ: a smaller λ weighs the worst samples more.
+    values = [robust_mean(x, lam).item() for lam in (0.1, 0.3, 1.0, 3.0, 10.0)]
+    assert values == sorted(values, reverse=True)
+
+
+def test_robust_total_is_at_least_the_mean_total():
+    eta, gamma = torch.tensor([1.0, 1.0]), torch.tensor([1.0, 0.0])
+    robust, _ = cavpref_loss(POLICY, REF, BETA, eta, gamma, LossSettings(robust=True))
+    mean, _ = cavpref_loss(POLICY, REF, BETA, eta, gamma, LossSettings(robust=False))
+    assert robust.item() > mean.item()
+
+
+def test_per_sample_beta_is_used():
+    """β from the pairs file is applied sample by sample, not averaged."""
+    settings = LossSettings(av_terms=False, robust=False)
+    zero = torch.zeros(2)
+    per_sample, _ = cavpref_loss(POLICY, REF, BETA, zero, zero, settings)
+    swapped = {**BETA, "text": BETA["text"].flip(0)}
+    other, _ = cavpref_loss(POLICY, REF, swapped, zero, zero, settings)
+    assert per_sample.item() == pytest.approx((s(0.5 * 2) + s(0.2 * -0.4)) / 2, abs=1e-6)
+    assert other.item() == pytest.approx((s(0.2 * 2) + s(0.5 * -0.4)) / 2, abs=1e-6)
+
+
+def test_data_parallel_surrogate_matches_global_gradient():
+    """Two 'processes' holding halves of a batch: the surrogate's value is the global
+    aggregate, and the DDP average of their gradients is the global gradient."""
+    full = torch.tensor([0.3, 2.0, 1.1, 0.6], requires_grad=True)
+    for lam in (None, 0.7):
+        ref_value = aggregate(full, lam)
+        (ref_grad,) = torch.autograd.grad(ref_value, full)
+        grads, values = [], []
+        for rank in (0, 1):
+            local = full.detach()[2 * rank : 2 * rank + 2].clone().requires_grad_(True)
+
+            def gather(t, rank=rank):
+                return slice(2 * rank, 2 * rank + 2), full.detach()
+
+            value = aggregate(local, lam, gather, world_size=2)
+            (g,) = torch.autograd.grad(value, local)
+            grads.append(g)
+            values.append(value.item())
+        assert values[0] == pytest.approx(ref_value.item()) and values[1] == pytest.approx(
+            values[0]
+        )
+        # DDP averages parameter gradients; here each rank's block belongs to it alone,
+        # so the averaged gradient of the block is g_rank / world_size.
+        assert torch.allclose(torch.cat(grads) / 2, ref_grad, atol=1e-6)

@@ -1,0 +1,240 @@
+"""Metric maths on hand-made predictions, the DuckDB views on a fixture database, and
+incremental aggregation (avtrust.evaluate.metrics, avtrust.results)."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from avtrust.evaluate.infer import PREDICTION_SCHEMA
+from avtrust.evaluate.judge import JUDGE_SCHEMA
+from avtrust.evaluate.metrics import model_metrics
+from avtrust.io import write_json_atomic, write_parquet_atomic
+from avtrust.results import db
+from avtrust.results.tables import export_tables, with_paper_rows
+
+
+def pred(model, bench, task, i, correct, *, mode="generate", category=None, parsed=None,
+         status="ok", kind="choice"):  # fmt: skip
+    return {"model": model, "bench": bench, "task": task, "id": f"{task}-{i}",
+            "category": category, "mode": mode, "kind": kind, "raw": parsed or "x",
+            "parsed": parsed, "status": status, "correct": correct}  # fmt: skip
+
+
+def predictions(model, shift=0):
+    rows = []
+    # MCIT: 3 of 4 right, one unparseable; MAT: 1 of 2 right
+    for i, ok in enumerate([True, True, True, False]):
+        rows.append(pred(model, "avtrustbench", "MCIT", i, ok,
+                         status="ok" if ok else "unparseable"))  # fmt: skip
+    rows += [
+        pred(model, "avtrustbench", "MAT", 0, True),
+        pred(model, "avtrustbench", "MAT", 1, shift == 0),
+    ]
+    # m1: answers no, no, yes, unparseable -> acc 50, yes-rate 25
+    for i, (parsed, status) in enumerate(
+        [("no", "ok"), ("no", "ok"), ("yes", "ok"), (None, "unparseable")]
+    ):
+        rows.append(pred(model, "avconfusebench", "m1", i, parsed == "no", parsed=parsed,
+                         status=status, kind="yes_no"))  # fmt: skip
+    # MUSIC-AVQA: AV Existential 2/2, Audio Counting 0/1, AV Counting 1/1 -> Count pooled 50
+    for i, (cat, ok) in enumerate(
+        [
+            ("Audio-Visual/Existential", True),
+            ("Audio-Visual/Existential", True),
+            ("Audio/Counting", False),
+            ("Audio-Visual/Counting", True),
+        ]
+    ):
+        rows.append(pred(model, "qa", "MUSIC-AVQA", i, ok, category=cat))
+    rows += [pred(model, "qa", "AVQA", 0, True), pred(model, "qa", "AVQA", 1, False)]
+    rows.append(pred(model, "avtrustbench", "MCIT", 0, False, mode="loglik"))
+    return rows
+
+
+def verdicts(model):
+    base = {"model": model, "mode": "generate", "judge": "j", "attempts": 1, "snr_db": None}
+    return [
+        {**base, "id": "a", "sound_type": "wind", "a_score": 5, "v_score": 4, "error": None,
+         "audio_match": True},
+        {**base, "id": "b", "sound_type": "rain", "a_score": 1, "v_score": 2, "error": None,
+         "audio_match": False},
+        {**base, "id": "c", "sound_type": "rain", "a_score": None, "v_score": None, "attempts": 3,
+         "error": "malformed", "audio_match": True},
+    ]  # fmt: skip
+
+
+def metric(table, task, name, category=None, mode="generate"):
+    for r in table.to_pylist():
+        if (r["task"], r["metric"], r["category"], r["mode"]) == (task, name, category, mode):
+            return r["value"], r["n"]
+    raise KeyError((task, name, category))
+
+
+def test_metric_maths():
+    t = model_metrics(predictions("m"), verdicts("m"))
+    assert metric(t, "MCIT", "accuracy") == (75.0, 4)
+    assert metric(t, "MCIT", "unparseable") == (25.0, 4)
+    assert metric(t, "MCIT", "accuracy", mode="loglik") == (0.0, 1)
+    assert metric(t, "m1", "accuracy") == (50.0, 4)
+    assert metric(t, "m1", "yes_rate") == (25.0, 4)
+    assert metric(t, "MUSIC-AVQA", "accuracy") == (75.0, 4)
+    assert metric(t, "MUSIC-AVQA", "accuracy", "Exist") == (100.0, 2)
+    assert metric(t, "MUSIC-AVQA", "accuracy", "Count") == (50.0, 2)
+    assert metric(t, "MUSIC-AVQA", "accuracy", "Audio/Counting") == (0.0, 1)
+    # m2: judged 2 of 3: A mean 3.0, A% = 6/(5*2) = 60; V mean 3.0, V% 60; 1 failure
+    assert metric(t, "m2", "a_score") == (3.0, 2)
+    assert metric(t, "m2", "a_acc") == (60.0, 2)
+    assert metric(t, "m2", "v_acc") == (60.0, 2)
+    assert metric(t, "m2", "judge_failed") == (1.0, 3)
+    assert metric(t, "m2", "audio_match")[0] == pytest.approx(200 / 3)
+    assert metric(t, "m2", "audio_match", "rain") == (50.0, 2)
+
+
+def write_model(tmp_path, model, shift=0, method=None):
+    folder = tmp_path / "files"
+    full = [{f.name: r.get(f.name) for f in PREDICTION_SCHEMA} for r in predictions(model, shift)]
+    p = write_parquet_atomic(
+        folder / f"{model}.pred.parquet", pa.Table.from_pylist(full, schema=PREDICTION_SCHEMA)
+    )
+    v = write_parquet_atomic(
+        folder / f"{model}.judge.parquet",
+        pa.Table.from_pylist(verdicts(model), schema=JUDGE_SCHEMA),
+    )
+    m = write_parquet_atomic(
+        folder / f"{model}.metrics.parquet",
+        model_metrics(predictions(model, shift), verdicts(model)),
+    )
+    r = write_json_atomic(folder / f"{model}.run.json", {
+        "model": model, "kind": "checkpoint" if method else "zero-shot", "method": method,
+        "base_model": "omni", "checkpoint": None, "adapter": "qwen2_5_omni_thinker",
+        "config_hash": "abc", "seed": 1, "modes": "both", "evaluated_at": "2025-01-01T00:00:00Z",
+        "n_predictions": len(full)})  # fmt: skip
+    return {"predictions": [p], "judgements": [v], "metrics": [m], "runs": [r]}
+
+
+def sources(files_by_model):
+    out = {}
+    for model, files in files_by_model.items():
+        for table, paths in files.items():
+            out.setdefault(table, {})[model] = paths
+    return out
+
+
+def rows(path, sql):
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_views_on_a_fixture_database(tmp_path):
+    path = tmp_path / "r.duckdb"
+    db.ingest(
+        path,
+        sources(
+            {
+                "zs": write_model(tmp_path, "zs"),
+                "cavpref": write_model(tmp_path, "cavpref", 1, "cavpref"),
+            }
+        ),
+    )
+    avt = rows(path, 'SELECT model, mode, "MCIT", "MAT", "CAT", "Avg" FROM avtrustbench')
+    assert avt == [
+        ("cavpref", "generate", 75.0, 50.0, None, 62.5),
+        ("cavpref", "loglik", 0.0, None, None, 0.0),
+        ("zs", "generate", 75.0, 100.0, None, 87.5),
+        ("zs", "loglik", 0.0, None, None, 0.0),
+    ]
+    # cavpref table: zero-shot rows first, then the methods in paper order
+    assert [r[:2] for r in rows(path, "SELECT model, mode FROM cavpref")] == [
+        ("zs", "generate"),
+        ("zs", "loglik"),
+        ("cavpref", "generate"),
+        ("cavpref", "loglik"),
+    ]
+    main = rows(
+        path,
+        'SELECT model, "AV Exist", "A Count", "Exist", "Count", "Avg", "AVQA" '
+        "FROM rlcomm_main WHERE mode = 'generate'",
+    )
+    assert main == [
+        ("cavpref", 100.0, 0.0, 100.0, 50.0, 75.0, 50.0),
+        ("zs", 100.0, 0.0, 100.0, 50.0, 75.0, 50.0),
+    ]
+    conf = rows(
+        path,
+        'SELECT model, mode, "Acc", "Yes-rate", "A-Acc", "A-Acc %", "V-Acc %", "Judge failures" '
+        "FROM avconfusebench WHERE model = 'zs'",
+    )
+    assert conf == [("zs", "generate", 50.0, 25.0, 3.0, 60.0, 60.0, 1.0)]
+    ab = rows(
+        path,
+        'SELECT model, "MUSIC-AVQA", "AVQA", "m1 Acc", "Yes-rate", "A-Acc %" '
+        "FROM rlcomm_ablation WHERE mode = 'generate'",
+    )
+    assert ab == [("zs", 75.0, 50.0, 50.0, 25.0, 60.0)]  # cavpref is not an RL-CoMM row
+    con = duckdb.connect(str(path), read_only=True)
+    written = export_tables(con, tmp_path / "tables", ["avtrustbench", "avconfusebench"])
+    con.close()
+    assert len(written) == 6
+    md = (tmp_path / "tables" / "avtrustbench.md").read_text()
+    assert "| zs | generate | 75.0 | – | – | – | – | – | – | 100.0 | – | 87.5 |" in md
+    csv = (tmp_path / "tables" / "avtrustbench.csv").read_text().splitlines()
+    assert csv[0] == "model,mode,MCIT,ICIT,MVIT,MAIT,COT-Stitch,COT-Swap,CAT,MAT,MVT,Avg"
+    assert csv[3] == "zs,generate,75.0000,,,,,,,100.0000,,87.5000"
+    assert (
+        "\\begin{tabular}{llrrrrrrrrrr}" in (tmp_path / "tables" / "avtrustbench.tex").read_text()
+    )
+
+
+def test_adding_a_model_changes_only_its_rows(tmp_path):
+    path = tmp_path / "r.duckdb"
+    a = write_model(tmp_path, "a")
+    assert db.ingest(path, sources({"a": a}))["metrics"] == ["a"]
+    before = rows(path, "SELECT * FROM metrics WHERE model = 'a' ORDER BY ALL")
+    changed = db.ingest(path, sources({"a": a, "b": write_model(tmp_path, "b", 1)}))
+    assert changed == {"predictions": ["b"], "judgements": ["b"], "metrics": ["b"], "runs": ["b"]}
+    assert rows(path, "SELECT * FROM metrics WHERE model = 'a' ORDER BY ALL") == before
+    assert {r[0] for r in rows(path, "SELECT DISTINCT seq FROM metrics WHERE model = 'a'")} == {1}
+    assert {r[0] for r in rows(path, "SELECT DISTINCT seq FROM metrics WHERE model = 'b'")} == {2}
+    # nothing changed: nothing re-ingested; a model dropped from the config: its rows go
+    assert db.ingest(path, sources({"a": a, "b": write_model(tmp_path, "b", 1)})) == {}
+    assert db.ingest(path, sources({"b": write_model(tmp_path, "b", 1)}))["metrics"] == ["a"]
+    assert rows(path, "SELECT DISTINCT model FROM predictions") == [("b",)]
+
+
+def test_paper_rows_are_shown_beside_matching_rows():
+    columns = ["model", "mode", "MCIT", "Avg"]
+    ours = [
+        ["omni", "generate", 10.0, 10.0],
+        ["omni", "loglik", 20.0, 20.0],
+        ["other", "generate", 1.0, 1.0],
+    ]
+    entry = {"model": "omni", "label": "Omni (paper)", "values": {"MCIT": 42.0}}
+    paper = {"tables": {"avtrustbench": {"source": "arXiv 2501.02135, Table 1", "rows": [entry]}}}
+    out, note = with_paper_rows("avtrustbench", columns, ours, paper)
+    assert out[1] == ["Omni (paper)", "paper", 42.0, None]
+    assert len(out) == 4 and note == "Paper rows: arXiv 2501.02135, Table 1."
+    with pytest.raises(ValueError, match="Bogus"):
+        with_paper_rows(
+            "avtrustbench",
+            columns,
+            ours,
+            {"tables": {"avtrustbench": {"rows": [{"model": "omni", "values": {"Bogus": 1}}]}}},
+        )
+
+
+def test_shipped_paper_numbers_file_has_every_table_and_no_invented_rows():
+    from avtrust import data_files
+    from avtrust.results.views import VIEWS
+
+    paper = data_files.load("paper_numbers")
+    assert set(paper["tables"]) == set(VIEWS)
+    for spec in paper["tables"].values():
+        assert spec["source"] and spec["rows"] == []
+    json.dumps(paper)

@@ -1,0 +1,248 @@
+"""RL-CoMM rewards, answer-token masks and the Ans-CO loss on hand-written cases.
+
+The embedding model here is built for the test: every text maps to a chosen unit
+vector, so each cosine similarity is known exactly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from avtrust.train.ansco import (
+    ansco_loss,
+    answer_span,
+    answer_token_mask,
+    answer_uncertainty,
+    entropy_weights,
+    mask_from_spans,
+)
+from avtrust.train.rewards import StepRewards, is_correct, parse, well_formed
+
+REF = np.array([1.0, 0.0, 0.0])
+
+
+def unit(angle_cos: float) -> list[float]:
+    """A unit vector whose cosine with REF (and with e1) is ``angle_cos``."""
+    return [angle_cos, math.sqrt(1 - angle_cos**2), 0.0]
+
+
+class TableEmbedder:
+    """Embeds by table look-up; counts calls and texts."""
+
+    def __init__(self, table: dict[str, list[float]]):
+        self.table = table
+        self.calls: list[list[str]] = []
+
+    def embed(self, texts, batch_size=64):
+        self.calls.append(list(texts))
+        return np.array([self.table[t] for t in texts], dtype=np.float32)
+
+
+def completion(a="close", v="saw e1", ans="yes") -> str:
+    return f"<a-think>{a}</a-think> <v-think>{v}</v-think> <answer>{ans}</answer>"
+
+
+TABLE = {
+    "close": unit(0.9),  # cos 0.9 with the reference and with "saw e1"
+    "far": unit(0.5),
+    "saw e1": [1.0, 0.0, 0.0],
+    "saw e3": [0.0, 0.0, 1.0],
+    "x": [0.0, 1.0, 0.0],
+    "y": [0.0, 1.0, 0.0],
+}
+
+
+def score(completions, answers, options=None, omega=0.8):
+    rewards = StepRewards(TableEmbedder(TABLE), omega=omega)
+    refs = [REF.tolist()] * len(completions)
+    return rewards.score(completions, answers, refs, options), rewards
+
+
+@pytest.mark.parametrize(
+    "text, ok",
+    [
+        (completion(), True),
+        ("  " + completion() + "\n", True),
+        (completion(ans=""), True),  # format only: an empty answer is still well-formed
+        ("<a-think>x</a-think> <answer>yes</answer>", False),  # v-think missing
+        ("<v-think>x</v-think> <a-think>y</a-think> <answer>yes</answer>", False),  # order
+        ("<a-think>x</a-think> <v-think>y</v-think> <answer>yes", False),  # unclosed
+        (completion() + " <answer>no</answer>", False),  # answer twice
+        ("Sure! " + completion(), False),  # text outside the tags
+        ("yes", False),
+    ],
+)
+def test_format_reward(text, ok):
+    assert well_formed(text) is ok
+    out, _ = score([text], ["yes"])
+    assert out["format"][0] == float(ok)
+
+
+def test_answers_correct_wrong_and_empty():
+    assert parse(completion(ans="  ")).answer is None
+    assert is_correct("Yes.", "yes")
+    assert is_correct("The answer is: cello.", "cello", ["violin", "cello"])
+    assert not is_correct("cello or violin", "cello", ["violin", "cello"])
+    assert not is_correct("cellos", "cello", ["violin", "cello"])
+    assert not is_correct(None, "yes")
+    out, _ = score(
+        [completion(ans="yes"), completion(ans="no"), completion(ans=""), "no tags"],
+        ["yes"] * 4,
+    )
+    assert out["accuracy"].tolist() == [1.0, 0.0, 0.0, 0.0]
+
+
+def test_reasoning_reward_threshold_omega():
+    texts = [
+        completion(a="close", v="saw e1", ans="yes"),  # correct, sim 0.9 > 0.8
+        completion(a="far", v="saw e1", ans="yes"),  # correct, sim 0.5
+        completion(a="close", v="saw e1", ans="no"),  # wrong answer
+        "<v-think>saw e1</v-think> <answer>yes</answer>",  # no a-think
+    ]
+    out, _ = score(texts, ["yes"] * 4)
+    assert out["arr"].tolist() == [1.0, 0.0, 0.0, 0.0]
+    np.testing.assert_allclose(out["sim_reference"][:3], [0.9, 0.5, 0.9], atol=1e-6)
+    assert np.isnan(out["sim_reference"][3])
+    # ω above 0.9: the close a-think no longer passes; the threshold is strict.
+    assert score(texts, ["yes"] * 4, omega=0.95)[0]["arr"].tolist() == [0.0] * 4
+    assert score(texts[:1], ["yes"], omega=0.9)[0]["arr"].tolist() == [0.0]
+
+
+def test_av_consistency_reward_cases():
+    texts = [
+        completion(a="close", v="saw e1", ans="yes"),  # correct: 1 + I, I = 0.9
+        completion(a="close", v="saw e1", ans="no"),  # wrong: I = 0.9
+        completion(a="close", v="saw e3", ans="no"),  # wrong, orthogonal: I = 0
+        completion(a="close", v="saw e1", ans=""),  # no answer: 0
+        "<a-think>close</a-think> <answer>yes</answer>",  # correct, no v-think: 1 + 0
+    ]
+    out, _ = score(texts, ["yes"] * 5)
+    np.testing.assert_allclose(out["avc"], [1.9, 0.9, 0.0, 0.0, 1.0], atol=1e-6)
+    np.testing.assert_allclose(
+        out["format"] + out["arr"] + out["avc"], [3.9, 1.9, 1.0, 1.0, 2.0], atol=1e-6
+    )
+
+
+def test_one_batched_embedding_call_shared_by_the_components():
+    texts = [completion(a="close", v="saw e1"), completion(a="close", v="saw e3")] * 3
+    rewards = StepRewards(TableEmbedder(TABLE), omega=0.8)
+    refs = [REF.tolist()] * len(texts)
+    funcs = rewards.functions(["format", "arr", "avc"])
+    assert [f.__name__ for f in funcs] == ["r_format", "r_arr", "r_avc"]
+    values = [
+        f(
+            prompts=["p"] * 6,
+            completions=texts,
+            completion_ids=None,
+            answer=["yes"] * 6,
+            reference_embedding=refs,
+        )
+        for f in funcs
+    ]
+    assert values[1] == [1.0] * 6 and len(values[2]) == 6
+    calls = rewards.embedder.calls
+    assert len(calls) == 1 and sorted(calls[0]) == ["close", "saw e1", "saw e3"]
+
+
+def test_accuracy_baseline_needs_no_embedder():
+    acc = StepRewards(None).functions(["format", "accuracy"])
+    assert [f.__name__ for f in acc] == ["r_format", "r_acc"]
+    got = acc[1](
+        prompts=["p", "p"],
+        completions=[completion(ans="yes"), completion(ans="no")],
+        answer=["yes", "yes"],
+    )
+    assert got == [1.0, 0.0]
+    with pytest.raises(ValueError, match="need an embedding model"):
+        StepRewards(None).score([completion()], ["yes"], [REF.tolist()])
+    with pytest.raises(ValueError, match="unknown reward 'kl'"):
+        StepRewards(None).functions(["kl"])
+
+
+# -- answer tokens and Ans-CO ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from avtrust.models.tokenizer import qwen_tokenizer
+
+    return qwen_tokenizer()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        completion(ans="yes"),
+        completion(ans="a cello and a violin"),
+        "<a-think>x</a-think><v-think>y</v-think>"
+        "<answer>Mismatch in audio and video</answer><|im_end|>",
+    ],
+)
+def test_answer_mask_covers_exactly_the_answer(tokenizer, text):
+    enc = tokenizer(text, return_offsets_mapping=True)
+    ids, offsets = enc["input_ids"], enc["offset_mapping"]
+    mask = answer_token_mask(ids, tokenizer)
+    lo, hi = answer_span(text)
+    # independent check through the tokenizer's own offsets: a token is an answer token
+    # iff it carries a character of the answer
+    assert mask == [s < hi and e > lo for s, e in offsets]
+    masked = [i for i, m in enumerate(mask) if m]
+    assert masked == list(range(masked[0], masked[-1] + 1))  # one contiguous run
+    assert offsets[masked[0]][0] <= lo and offsets[masked[-1]][1] >= hi
+    masked_text = tokenizer.decode([ids[i] for i in masked])
+    assert text[lo:hi] in masked_text
+    # nothing but the answer and, where BPE merged them, characters of the tags
+    assert set(masked_text.replace(text[lo:hi], "", 1)) <= set("<>/answer")
+    # spans built by hand
+    assert mask_from_spans([(0, 2), (2, 5), (5, 9)], (3, 5)) == [False, True, False]
+    assert mask_from_spans([(0, 2), (2, 2)], None) == [False, False]
+
+
+def test_no_answer_tag_no_answer_tokens(tokenizer):
+    ids = tokenizer("<a-think>x</a-think> nothing else")["input_ids"]
+    assert not any(answer_token_mask(ids, tokenizer))
+
+
+def test_answer_uncertainty():
+    assert answer_uncertainty(["yes"] * 6) == 0.0
+    assert answer_uncertainty(["Yes", "yes.", "no", "no", "no", "no"]) == pytest.approx(1 / 3)
+    assert answer_uncertainty(["a", "b", "c", "d", "e", "f"]) == pytest.approx(5 / 6)
+    # completions without an answer never agree with each other
+    assert answer_uncertainty([None] * 6) == pytest.approx(5 / 6)
+    assert answer_uncertainty([None, None, None, None, "a", "a"]) == pytest.approx(2 / 3)
+
+
+def test_uncertainty_gate():
+    w = entropy_weights([0.0, 0.5, 0.75, 0.76, 0.9], lam=0.5, threshold=0.75)
+    assert w.tolist() == [0.5, 0.5, 0.5, 0.0, 0.0]
+
+
+def test_entropy_term_acts_on_answer_tokens_only():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    b, t, v = 2, 6, 11
+    logits = torch.randn(b, t, v, requires_grad=True)
+    labels = torch.randint(0, v, (b, t))
+    labels[:, :2] = -100  # prompt
+    answer = torch.zeros(b, t, dtype=torch.bool)
+    answer[0, 3:5] = True  # sample 0: tokens 3, 4 are the answer; sample 1: none
+    loss, stats = ansco_loss(logits, labels, answer, torch.tensor([0.5, 0.5]))
+    nll_only, _ = ansco_loss(logits, labels, answer, torch.tensor([0.0, 0.0]))
+    logp = torch.log_softmax(logits.detach(), -1)
+    ent = -(logp.exp() * logp).sum(-1)
+    # token t is predicted at position t - 1: the answer tokens 3, 4 from positions 2, 3
+    expected = 0.5 * ent[0, 2:4].mean() / 2  # mean over the batch of λ_i·H̄_i
+    torch.testing.assert_close(loss - nll_only, expected)
+    torch.testing.assert_close(stats["answer_entropy"], ent[0, 2:4].mean())
+    (loss - nll_only).backward()
+    grad = logits.grad.abs().sum(-1)
+    assert torch.all(grad[0, 2:4] > 0)
+    outside = torch.ones_like(grad, dtype=torch.bool)
+    outside[0, 2:4] = False
+    assert torch.all(grad[outside] == 0)  # zero outside the answer
+    # the u gate: λ = 0 for the sample removes its entropy term entirely
+    gated, _ = ansco_loss(logits, labels, answer, entropy_weights([0.9, 0.1], 0.5, 0.75))
+    torch.testing.assert_close(gated, nll_only)

@@ -1,0 +1,289 @@
+"""Training on the tiny Omni thinker: batches, AV inputs, gradients, β, checkpoints,
+the launcher's argument list and the config dataclasses."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from avtrust.errors import ConfigError
+from avtrust.models import registry
+from avtrust.train import checkpoint
+from avtrust.train.config import PreferenceSettings, method_settings
+from avtrust.train.data import SequenceEncoder, cache_decoding, pair_rows, sequence_logps
+from avtrust.train.launch import Topology, accelerate_argv, first_host, topology, visible_gpus
+from avtrust.train.run import build_trainer, finish, make_spec
+
+OMNI = {
+    "omni": {
+        "adapter": "qwen2_5_omni_thinker",
+        "source": "tiny",
+        "location": "Qwen/Qwen2.5-Omni-3B",
+    }
+}
+TRAINING = {
+    "model": "omni",
+    "methods": ["cavpref"],
+    "device": "cpu",
+    "defaults": {
+        "learning_rate": 2e-2,
+        "max_steps": 2,
+        "batch_size": 2,
+        "save_steps": 1,
+        "lora": {"enabled": True, "r": 4, "alpha": 8, "targets": ["q_proj", "v_proj"]},
+    },
+    "sft": {},
+    "dpo": {"beta": 0.1},
+    "cavpref": {"lambda_text": 1.0, "lambda_video": 1.0, "lambda_audio": 0.8},
+    "cavpref_no_robust": {"robust": False},
+    "cavpref_no_av": {"av_terms": False},
+    "cavpref_full": {"lora": {"enabled": False}},
+}
+
+
+@pytest.fixture(scope="module")
+def omni_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train_models")
+    return registry.prepare(registry.spec_from_config("omni", OMNI), root / "omni", seed=3)
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory, clips):
+    """Pairs rows in the pairs-file schema: an A+V clip, V' and A' (MAT-like: A' is a
+    silent clip), per-row β, η, γ."""
+    c = {k: str(v.path) for k, v in clips.items()}
+    common = {
+        "question": "What is playing?",
+        "options": ["a violin", "Mismatch in audio and video"],
+    }
+    rows = [
+        {
+            **common,
+            "id": "p0",
+            "task": "MVIT",
+            "media_path": c["violin"],
+            "chosen": "Mismatch in audio and video",
+            "rejected": "a violin",
+            "video_corrupted_path": c["cello"],
+            "audio_corrupted_path": c["piano_wide"],
+            **{"eta": 1.0, "gamma": 0.0, "beta_text": 0.3, "beta_video": 0.5, "beta_audio": 0.7},
+        },
+        {
+            "question": "Is there sound?",
+            "options": ["yes", "Audio is missing"],
+            "id": "p1",
+            "task": "MAT",
+            "media_path": c["cello"],
+            "chosen": "Audio is missing",
+            "rejected": "yes",
+            "video_corrupted_path": c["violin"],
+            "audio_corrupted_path": c["video_only"],
+            **{"eta": 0.0, "gamma": 1.0, "beta_text": 0.9, "beta_video": 0.2, "beta_audio": 0.4},
+        },
+    ]
+    path = tmp_path_factory.mktemp("pairs") / "pairs.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    return path
+
+
+def spec_for(method, omni_dir, pairs, tmp_path, training=TRAINING):
+    settings = method_settings(training, method, seed=5)
+    names = {
+        "model": "model",
+        "jsonl": "log.jsonl",
+        "curve": "curve.png",
+        "metrics": "metrics.json",
+    }
+    outputs = {k: tmp_path / "out" / v for k, v in names.items()}
+    return make_spec(
+        settings=settings,
+        model_dir=omni_dir,
+        base_model="omni",
+        inputs={"pairs": pairs},
+        state_dir=tmp_path / "state",
+        outputs=outputs,
+    )
+
+
+# -- batches ---------------------------------------------------------------------------
+
+
+def test_one_batch_mixing_stream_kinds_equals_separate_forwards(omni_dir, clips):
+    omni = registry.load(omni_dir)
+    enc = SequenceEncoder(cache_decoding(omni.builder), omni.model.get_rope_index)
+    paths = [clips["violin"].path, clips["audio_only"].path, clips["video_only"].path]
+    prompts = ["What plays?", "Is it a flute?", "What is seen?"]
+    responses = ["a violin", "yes", "Audio is missing"]
+    e = enc(paths, prompts, responses)
+    assert sorted(e.rows) == [0, 1, 2]
+    with torch.no_grad():
+        merged = sequence_logps(omni.model, e.batch)[e.rows]
+        for i in range(3):
+            alone = omni.sequence_logprobs(omni.inputs([paths[i]], [prompts[i]], [responses[i]]))
+            assert merged[i].item() == pytest.approx(alone.item(), abs=1e-4)
+
+
+def test_pairs_file_beta_reaches_the_batch_per_sample(omni_dir, pairs, tmp_path):
+    rows = pair_rows(pairs)
+    assert [r["prompt"].splitlines()[1] for r in rows][0].startswith("Options: a violin")
+    trainer, _ = build_trainer(spec_for("cavpref", omni_dir, pairs, tmp_path))
+    batch = trainer.collator([trainer.train_dataset[0], trainer.train_dataset[1]])
+    assert batch["beta"].flatten().tolist() == pytest.approx([0.3, 0.5, 0.7, 0.9, 0.2, 0.4])
+    assert batch["eta"].tolist() == [1.0, 0.0] and batch["gamma"].tolist() == [0.0, 1.0]
+    assert batch["index"].shape == (2, 4) and batch["ref"].shape == (2, 4)
+    # Calibrated β enters the loss sample by sample: changing one sample's β_text
+    # changes the loss; a fixed-β trainer (DPO) ignores the column.
+    model = trainer.model
+    with torch.no_grad():
+        base = trainer.compute_loss(model, batch).item()
+        changed = {**batch, "beta": batch["beta"].clone()}
+        changed["beta"][1, 0] = 0.1
+        # At initialisation every Δ is 0 whatever β: move the policy first.
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(0.05 * torch.randn_like(p))
+        base = trainer.compute_loss(model, batch).item()
+        assert trainer.compute_loss(model, changed).item() != pytest.approx(base, abs=1e-7)
+        trainer.fixed_beta = 0.1
+        assert trainer.compute_loss(model, changed).item() == pytest.approx(
+            trainer.compute_loss(model, batch).item(), abs=1e-7
+        )
+
+
+def test_audio_and_video_reach_the_model_in_the_loss(omni_dir, pairs, tmp_path):
+    trainer, _ = build_trainer(spec_for("cavpref", omni_dir, pairs, tmp_path))
+    batch = trainer.collator([trainer.train_dataset[0], trainer.train_dataset[1]])
+    model = trainer.model
+    for p in model.parameters():
+        if p.requires_grad:
+            p.data.add_(0.05 * torch.randn_like(p))
+    with torch.no_grad():
+        base = trainer.compute_loss(model, batch).item()
+        for key in ("pixel_values_videos", "input_features"):
+            changed = {**batch, "model": dict(batch["model"])}
+            changed["model"][key] = batch["model"][key] + torch.randn_like(batch["model"][key])
+            assert trainer.compute_loss(model, changed).item() != pytest.approx(base, abs=1e-6), key
+
+
+@pytest.mark.parametrize("method", ["cavpref", "cavpref_full"])
+def test_gradients_only_for_lora_parameters_when_lora_is_on(omni_dir, pairs, tmp_path, method):
+    trainer, _ = build_trainer(spec_for(method, omni_dir, pairs, tmp_path))
+    batch = trainer.collator([trainer.train_dataset[0], trainer.train_dataset[1]])
+    model = trainer.model
+    # A non-zero LoRA B (fresh adapters start at B = 0) so that A gets gradients too.
+    for name, p in model.named_parameters():
+        if "lora_B" in name:
+            p.data.normal_(0, 0.1)
+    trainer.compute_loss(model, batch).backward()
+    named = dict(model.named_parameters())
+    lora = {n: p for n, p in named.items() if "lora_" in n}
+    if method == "cavpref":
+        assert lora and all(p.grad is not None and p.grad.abs().sum() > 0 for p in lora.values())
+        assert all(p.grad is None for n, p in named.items() if "lora_" not in n)
+    else:
+        assert not lora
+        lm = {n: p for n, p in named.items() if "language_model.layers" in n}
+        assert lm and all(p.grad is not None and p.grad.abs().sum() > 0 for p in lm.values())
+        towers = [p for n, p in named.items() if "audio_tower.layers" in n or "visual.blocks" in n]
+        assert towers and all(p.grad is not None for p in towers)
+
+
+# -- training, reference pass, checkpoint ---------------------------------------------
+
+
+def test_train_writes_outputs_and_load_policy_applies_the_adapter(omni_dir, pairs, tmp_path, clips):
+    spec = spec_for("cavpref", omni_dir, pairs, tmp_path)
+    trainer, _ = build_trainer(spec)
+    assert trainer.reference_passes == 1
+    trainer.train()
+    assert trainer.reference_passes == 1  # precomputed once, not per step
+    metrics = finish(trainer, spec, 2)
+    assert metrics["steps"] == 2 and metrics["final_loss"] is not None
+    out = spec["outputs"]
+    meta = checkpoint.read_meta(out["model"])
+    assert meta["adapter"] is True and meta["base_model"] == "omni" and meta["steps"] == 2
+    assert (tmp_path / "out" / "model" / "adapter_config.json").is_file()
+    lines = (tmp_path / "out" / "log.jsonl").read_text().splitlines()
+    assert len(lines) == 2 and '"step": 1' in lines[0]
+    assert (tmp_path / "out" / "curve.png").read_bytes()[:4] == b"\x89PNG"
+    # The cached reference log-probs serve a rebuilt trainer: no second pass.
+    again, _ = build_trainer(spec)
+    assert again.reference_passes == 0
+    # load_policy gives the trained policy: same log-probs as the trainer's model.
+    policy = checkpoint.load_policy(out["model"])
+    assert type(policy).__name__ == "OmniThinker"
+    batch = policy.inputs([clips["violin"].path], ["What is playing?"], ["a violin"])
+    base = registry.load(omni_dir)
+    trained = trainer.model.eval()
+    with torch.no_grad():
+        got = policy.sequence_logprobs(batch).item()
+        want = sequence_logps(trained, batch).item()
+        assert got == pytest.approx(want, abs=1e-4)
+        assert got != pytest.approx(base.sequence_logprobs(batch).item(), abs=1e-4)
+
+
+def test_resume_state_is_discarded_under_another_config(tmp_path):
+    state = tmp_path / "state"
+    assert checkpoint.prepare_state(state, "aaa") is None
+    (state / "checkpoint-3").mkdir()
+    (state / "checkpoint-3" / "trainer_state.json").write_text("{}")
+    (state / "checkpoint-5").mkdir()  # incomplete: no trainer_state.json
+    assert checkpoint.prepare_state(state, "aaa") == str(state / "checkpoint-3")
+    assert checkpoint.prepare_state(state, "bbb") is None
+    assert not (state / "checkpoint-3").exists()
+    checkpoint.finish_state(state, keep=False)
+    assert not state.exists()
+
+
+def test_load_policy_names_a_missing_checkpoint(tmp_path):
+    with pytest.raises(checkpoint.CheckpointError, match="avtrust_checkpoint.json"):
+        checkpoint.load_policy(tmp_path)
+
+
+# -- config and launcher --------------------------------------------------------------
+
+
+def test_method_settings_merge_defaults_family_and_method():
+    s = method_settings(TRAINING, "cavpref_no_robust", seed=9)
+    assert isinstance(s, PreferenceSettings)
+    assert (s.family, s.robust, s.av_terms, s.beta, s.lambda_audio) == (
+        "cavpref",
+        False,
+        True,
+        "calibrated",
+        0.8,
+    )
+    assert s.seed == 9 and s.lora.targets == ("q_proj", "v_proj") and s.max_steps == 2
+    dpo = method_settings(TRAINING, "dpo", seed=9)
+    assert (dpo.beta, dpo.av_terms, dpo.robust) == (0.1, False, False)
+    assert method_settings(TRAINING, "cavpref_no_av", 1).av_terms is False
+    with pytest.raises(ConfigError, match="unknown key"):
+        method_settings({**TRAINING, "sft": {"beta": 0.1}}, "sft", 1)
+    with pytest.raises(ConfigError, match="no method 'grpo'"):
+        method_settings(TRAINING, "grpo", 1)
+
+
+def test_accelerate_argv_and_topology():
+    env = {"SLURM_GPUS_ON_NODE": "4", "SLURM_NNODES": "2", "SLURM_NODEID": "1",
+           "SLURM_JOB_NODELIST": "gpu[03-04]"}  # fmt: skip
+    topo = topology(0, env)
+    assert topo == Topology(processes=4, machines=2, machine_rank=1, main_address="gpu03")
+    argv = accelerate_argv(
+        ["--spec", "s.json"], topo, precision="bf16", config_file="config/accelerate/zero2.yaml"
+    )
+    assert argv[1:3] == ["-m", "accelerate.commands.launch"]
+    assert argv[argv.index("--num_processes") + 1] == "8"
+    assert argv[argv.index("--machine_rank") + 1] == "1"
+    assert argv[argv.index("--mixed_precision") + 1] == "bf16"
+    assert argv[argv.index("--config_file") + 1] == "config/accelerate/zero2.yaml"
+    assert argv[-4:] == ["-m", "avtrust.train.run", "--spec", "s.json"]
+    assert all(isinstance(a, str) for a in argv)
+    cpu = accelerate_argv([], topology(2, {}), cpu=True)
+    assert "--multi_gpu" in cpu and "--cpu" not in cpu  # gloo via ACCELERATE_USE_CPU
+    assert topology(0, {"CUDA_VISIBLE_DEVICES": "0,1"}).processes == 2
+    assert topology(0, {}).processes == 1 and visible_gpus({"SLURM_GPUS_ON_NODE": "a800:2"}) == 2
+    assert first_host("node7") == "node7" and first_host("a[1,3],b") == "a1"
+    with pytest.raises(ConfigError, match="precision"):
+        accelerate_argv([], topo, precision="fp8")

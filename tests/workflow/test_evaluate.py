@@ -1,0 +1,86 @@
+"""The evaluate and aggregate stages in the tiny end-to-end build."""
+
+from __future__ import annotations
+
+import csv
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from conftest import TINY, run_snakemake
+
+from avtrust.results.views import VIEWS
+from avtrust.scoring.split import split_of
+
+pytestmark = pytest.mark.workflow
+
+CONFIG = yaml.safe_load(TINY.read_text())
+EVAL = CONFIG["evaluation"]
+TASKS = [(b, t) for b, ts in EVAL["tasks"].items() for t in ts]
+
+
+def test_predictions_cover_the_test_split_in_both_modes(tiny_run):
+    for bench, task in TASKS:
+        samples = pq.read_table(tiny_run / f"results/bench/{bench}/{task}.parquet").to_pylist()
+        test = {
+            r["id"]
+            for r in samples
+            if split_of(CONFIG["seed"], bench, r["id"], CONFIG["scoring"]["train_fraction"])
+            == "test"
+        }
+        preds = pq.read_table(tiny_run / f"results/predictions/omni/{bench}/{task}.parquet")
+        rows = preds.to_pylist()
+        modes = {"generate"} if task == "m2" else {"generate", "loglik"}
+        assert {(r["id"], r["mode"]) for r in rows} == {(i, m) for i in test for m in modes}
+        for r in rows:
+            assert r["raw"] is not None and r["seconds"] >= 0
+            if r["mode"] == "loglik":  # the argmax option, from one log-prob per option
+                lps = r["option_logprobs"]
+                assert r["status"] == "ok" and len(lps) >= 2
+                assert lps[r["parsed_index"]] == max(lps)
+    qa = pq.read_table(tiny_run / "results/qa/music_avqa.parquet")
+    assert qa.num_rows == EVAL["qa_sets"]["music_avqa"]["samples"]
+
+
+def test_database_tables_and_metrics_agree_with_predictions(tiny_run):
+    con = duckdb.connect(str(tiny_run / "results/results.duckdb"), read_only=True)
+    try:
+        counts = dict(
+            con.execute(
+                "SELECT task, count(*) FROM predictions WHERE mode = 'generate' GROUP BY task"
+            ).fetchall()
+        )
+        assert set(counts) == {t for _, t in TASKS} | {"MUSIC-AVQA", "AVQA"}
+        recomputed = con.execute(
+            "SELECT 100.0 * avg(CASE WHEN correct THEN 1 ELSE 0 END) FROM predictions "
+            "WHERE task = 'MAT' AND mode = 'generate'"
+        ).fetchone()[0]
+        stored = con.execute("SELECT \"MAT\" FROM avtrustbench WHERE mode = 'generate'").fetchone()
+        assert stored[0] == pytest.approx(recomputed)
+        run = con.execute("SELECT kind, base_model, config_hash, seed FROM runs").fetchall()
+        assert run == [("zero-shot", "omni", run[0][2], CONFIG["seed"])] and len(run[0][2]) == 64
+        # the tiny judge writes random text: every judgement is a recorded failure
+        failed = con.execute(
+            "SELECT count(*), count(error) FROM judgements WHERE model = 'omni'"
+        ).fetchone()
+        assert failed[0] > 0
+    finally:
+        con.close()
+
+
+def test_tables_and_plots_are_written(tiny_run):
+    for view in VIEWS:
+        for ext in ("md", "tex", "csv"):
+            assert (tiny_run / f"results/tables/{view}.{ext}").stat().st_size > 0
+    rows = list(csv.reader((tiny_run / "results/tables/avtrustbench.csv").open()))
+    assert rows[0][:3] == ["model", "mode", "MCIT"]
+    assert [r[:2] for r in rows[1:]] == [["omni", "generate"], ["omni", "loglik"]]
+    for name in ("task_accuracy", "m1_yes_rate", "training_curves"):
+        assert (tiny_run / f"results/plots/{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report(tiny_run):
+    run_snakemake(tiny_run, "--report", "report.html")
+    html = (tiny_run / "report.html").read_text(errors="replace")
+    assert "task_accuracy.png" in html and "avtrustbench.csv" in html

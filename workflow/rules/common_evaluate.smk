@@ -1,0 +1,128 @@
+# Constants, config checks and input functions of the evaluate and aggregate stages
+# (evaluate.smk, aggregate.smk), next to common.smk and common_score.smk.
+
+from avtrust.evaluate.config import config_hash, eval_models
+from avtrust.evaluate.samples import QA_BENCH, QA_TASKS
+from avtrust.results.views import VIEWS
+
+if "evaluation" not in config:
+    raise ValueError(
+        "config: the `evaluation` section is missing (see config/config.yaml)"
+    )
+EVAL = config["evaluation"]
+EVAL_MODELS = eval_models(EVAL, config["models"])
+EVAL_SHARDS = list(range(EVAL["shards"]))
+JUDGE = EVAL["judge"]["model"]
+
+
+def check_qa_sets():
+    """QA sets of the datasets this run declares (a QA set of a dataset the run does
+    not use is left out, so one `evaluation` section serves configs with fewer datasets).
+    """
+    seen = {}
+    names = [n for n in EVAL["qa_sets"] if n in config["datasets"]]
+    for name in names:
+        where = f"config: evaluation.qa_sets.{name}"
+        fmt = config["datasets"][name]["format"]
+        if fmt not in QA_TASKS:
+            raise ValueError(
+                f"{where}: format {fmt!r} has no QA set ({', '.join(QA_TASKS)})"
+            )
+        if fmt in seen:
+            raise ValueError(f"{where}: {seen[fmt]!r} already gives the {fmt} QA set")
+        seen[fmt] = name
+    return {QA_TASKS[config["datasets"][n]["format"]]: n for n in names}
+
+
+QA_SETS = check_qa_sets()  # task (MUSIC-AVQA, AVQA) -> dataset
+# Tasks evaluated: evaluation.tasks (default: every task of the run) + the QA sets.
+EVAL_TASKS = {
+    bench: [t for t in tasks if t in EVAL.get("tasks", {}).get(bench, tasks)]
+    for bench, tasks in BENCH_TASKS.items()
+}
+EVAL_TASKS[QA_BENCH] = list(QA_SETS)
+
+
+def eval_table(bench, task):
+    if bench == QA_BENCH:
+        return f"results/qa/{QA_SETS[task]}.parquet"
+    return f"results/bench/{bench}/{task}.parquet"
+
+
+def evaluate_inputs(wildcards):
+    out = {
+        "samples": eval_table(wildcards.bench, wildcards.task),
+        "model": EVAL_MODELS[wildcards.model].folder,
+    }
+    if wildcards.bench != QA_BENCH and EVAL["split"] != "all":
+        out["split"] = f"{SCORE}/split.parquet"
+    return out
+
+
+def qa_inputs(wildcards):
+    return {
+        "manifest": f"results/manifest/{wildcards.dataset}.parquet",
+        "raw": f"{RAW}/{wildcards.dataset}",
+    }
+
+
+def prediction_files(model):
+    return [
+        f"results/predictions/{model}/{bench}/{task}.parquet"
+        for bench, tasks in EVAL_TASKS.items()
+        for task in tasks
+    ]
+
+
+def has_m2():
+    return "m2" in EVAL_TASKS["avconfusebench"]
+
+
+def metrics_inputs(wildcards):
+    out = {"predictions": prediction_files(wildcards.model)}
+    if has_m2():
+        out["judge"] = f"results/judge/{wildcards.model}/m2.parquet"
+    return out
+
+
+def judge_inputs(wildcards):
+    out = {
+        "predictions": f"results/predictions/{wildcards.model}/avconfusebench/m2.parquet",
+        "samples": "results/bench/avconfusebench/m2.parquet",
+    }
+    if JUDGE is not None:
+        out["judge"] = model_dir(JUDGE)
+    return out
+
+
+def aggregate_inputs(wildcards):
+    models = list(EVAL_MODELS)
+    return {
+        "samples": [eval_table(b, t) for b, ts in EVAL_TASKS.items() for t in ts],
+        "predictions": [p for m in models for p in prediction_files(m)],
+        "judge": [f"results/judge/{m}/m2.parquet" for m in models] if has_m2() else [],
+        "metrics": [f"results/metrics/{m}.parquet" for m in models],
+        "runs": [f"results/metrics/{m}.run.json" for m in models],
+    }
+
+
+def training_logs():
+    """log.jsonl of every evaluated checkpoint's training run (contracts.md)."""
+    methods = sorted({m.method for m in EVAL_MODELS.values() if m.kind == "checkpoint"})
+    return {m: f"results/checkpoints/{m}/log.jsonl" for m in methods}
+
+
+TABLE_FILES = expand(
+    "results/tables/{view}.{ext}", view=VIEWS, ext=["md", "tex", "csv"]
+)
+PLOT_FILES = [
+    "results/plots/task_accuracy.png",
+    "results/plots/m1_yes_rate.png",
+    "results/plots/training_curves.png",
+]
+
+
+def evaluation_outputs():
+    if not EVAL_MODELS:
+        return []
+    return ["results/results.duckdb"] + TABLE_FILES + PLOT_FILES

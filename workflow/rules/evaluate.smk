@@ -1,0 +1,127 @@
+# Evaluate stage: every model of evaluation.models on every benchmark task (test split)
+# and the plain QA sets, evaluation.shards jobs per (model, task), batched and resumable;
+# then the m2 judge and the metrics of each model. Input functions: common_evaluate.smk.
+
+
+rule qa_set:
+    input:
+        unpack(qa_inputs),
+    output:
+        samples="results/qa/{dataset}.parquet",
+    log:
+        "logs/evaluate/qa_set/{dataset}.log",
+    wildcard_constraints:
+        dataset=one_of(QA_SETS.values()),
+    conda:
+        "../../envs/core.yaml"
+    params:
+        format=lambda wc: config["datasets"][wc.dataset]["format"],
+        samples=lambda wc: EVAL["qa_sets"][wc.dataset]["samples"],
+        seed=config["seed"],
+    script:
+        "../scripts/qa_set.py"
+
+
+rule evaluate_shard:
+    input:
+        unpack(evaluate_inputs),
+    output:
+        predictions="results/predictions/{model}/{bench}/{task}.shards/{shard}.parquet",
+    log:
+        "logs/evaluate/{model}/{bench}/{task}.{shard}.log",
+    wildcard_constraints:
+        model=one_of(EVAL_MODELS),
+        bench=one_of(EVAL_TASKS),
+        task=one_of(t for ts in EVAL_TASKS.values() for t in ts),
+    conda:
+        "../../envs/models.yaml"
+    threads: EVAL["threads"]
+    resources:
+        gpu=EVAL["gpus"],
+        mem_mb=16000,
+    params:
+        entry=lambda wc: EVAL_MODELS[wc.model],
+        shards=len(EVAL_SHARDS),
+        split=EVAL["split"],
+        state="results/eval_state/{model}/{bench}/{task}/{shard}",
+        settings={
+            k: EVAL[k]
+            for k in (
+                "mode",
+                "batch_size",
+                "max_new_tokens",
+                "max_new_tokens_open",
+                "loglik_norm",
+                "device",
+            )
+        },
+        wording=config["benchmark"].get("wording", {}),
+    script:
+        "../scripts/evaluate_shard.py"
+
+
+rule merge_predictions:
+    input:
+        shards=expand(
+            "results/predictions/{{model}}/{{bench}}/{{task}}.shards/{shard}.parquet",
+            shard=EVAL_SHARDS,
+        ),
+    output:
+        predictions="results/predictions/{model}/{bench}/{task}.parquet",
+    log:
+        "logs/evaluate/{model}/{bench}/{task}.merge.log",
+    wildcard_constraints:
+        model=one_of(EVAL_MODELS),
+        bench=one_of(EVAL_TASKS),
+        task=one_of(t for ts in EVAL_TASKS.values() for t in ts),
+    conda:
+        "../../envs/core.yaml"
+    script:
+        "../scripts/merge_predictions.py"
+
+
+rule judge_m2:
+    input:
+        unpack(judge_inputs),
+    output:
+        verdicts="results/judge/{model}/m2.parquet",
+    log:
+        "logs/evaluate/{model}/judge_m2.log",
+    wildcard_constraints:
+        model=one_of(EVAL_MODELS),
+    conda:
+        "../../envs/models.yaml"
+    threads: EVAL["threads"]
+    resources:
+        gpu=EVAL["gpus"] if JUDGE is not None else 0,
+        mem_mb=16000,
+    params:
+        judge=JUDGE,
+        retries=EVAL["judge"]["retries"],
+        retry_temperature=EVAL["judge"]["retry_temperature"],
+        max_new_tokens=EVAL["judge"]["max_new_tokens"],
+        device=EVAL["device"],
+        seed=config["seed"],
+    script:
+        "../scripts/judge_m2.py"
+
+
+rule model_metrics:
+    input:
+        unpack(metrics_inputs),
+    output:
+        metrics="results/metrics/{model}.parquet",
+        run="results/metrics/{model}.run.json",
+    log:
+        "logs/evaluate/{model}/metrics.log",
+    wildcard_constraints:
+        model=one_of(EVAL_MODELS),
+    conda:
+        "../../envs/core.yaml"
+    params:
+        entry=lambda wc: EVAL_MODELS[wc.model],
+        mode=EVAL["mode"],
+        seed=config["seed"],
+        config_hash=config_hash(config),
+    script:
+        "../scripts/model_metrics.py"

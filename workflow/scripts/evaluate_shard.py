@@ -1,0 +1,48 @@
+"""Predictions of one model on one shard of a task (rule evaluate_shard)."""
+
+import shutil
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's package
+
+import torch
+
+from avtrust.evaluate.infer import Predictor, Settings, modes_setting, run_shard, shard_rows
+from avtrust.evaluate.samples import eval_rows
+from avtrust.io import write_parquet_atomic
+from avtrust.logs import rule_logging
+from avtrust.models.registry import load
+
+with rule_logging(snakemake) as log:
+    torch.set_num_threads(snakemake.threads)
+    entry, s = snakemake.params.entry, snakemake.params.settings
+    rows = eval_rows(snakemake.input.samples, snakemake.input.get("split"), snakemake.params.split)
+    shard = int(snakemake.wildcards.shard)
+    rows = shard_rows(rows, shard, snakemake.params.shards)
+    log.info("%d samples in shard %d; loading %s", len(rows), shard, snakemake.input.model)
+    if entry.kind == "checkpoint":
+        from avtrust.train.checkpoint import load_policy
+
+        model = load_policy(snakemake.input.model, device=s["device"])
+    else:
+        model = load(snakemake.input.model, device=s["device"])
+    settings = Settings(
+        modes=modes_setting(s["mode"]),
+        batch_size=s["batch_size"],
+        max_new_tokens=s["max_new_tokens"],
+        max_new_tokens_open=s["max_new_tokens_open"],
+        loglik_norm=s["loglik_norm"],
+        wording=snakemake.params.wording,
+    )
+    table = run_shard(
+        Predictor(model),
+        rows,
+        settings,
+        model_id=snakemake.wildcards.model,
+        state_dir=snakemake.params.state,
+        shard=shard,
+        log=log,
+    )
+    write_parquet_atomic(snakemake.output.predictions, table)
+    shutil.rmtree(snakemake.params.state, ignore_errors=True)  # done: the state is spent
+    log.info("%d predictions", table.num_rows)

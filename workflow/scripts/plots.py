@@ -1,0 +1,20 @@
+"""Figures from the results database and the training logs (rule plots)."""
+
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's package
+
+import duckdb
+
+from avtrust.logs import rule_logging
+from avtrust.results.plots import task_bars, training_curves, yes_rate
+
+with rule_logging(snakemake) as log:
+    con = duckdb.connect(snakemake.input.db, read_only=True)
+    try:
+        task_bars(con, snakemake.output.tasks)
+        yes_rate(con, snakemake.output.yes_rate)
+    finally:
+        con.close()
+    training_curves(snakemake.params.logs, snakemake.output.curves)
+    log.info("plots written; training logs: %s", sorted(snakemake.params.logs) or "none")
