@@ -17,7 +17,13 @@ from collections.abc import Iterator
 
 # Where a job ran: recorded in every rule log, so a cluster run shows which Slurm job
 # and which GPUs each step got (variables that are unset are left out).
-PLACEMENT_VARS = ("SLURM_JOB_ID", "SLURM_JOB_NODELIST", "SLURM_JOB_GPUS", "CUDA_VISIBLE_DEVICES")
+PLACEMENT_VARS = (
+    "SLURM_JOB_ID",
+    "SLURM_JOB_NODELIST",
+    "SLURM_JOB_GPUS",  # batch step
+    "SLURM_STEP_GPUS",  # srun step (where Snakemake's Slurm jobs run the rule)
+    "CUDA_VISIBLE_DEVICES",
+)
 
 
 def placement() -> dict[str, str]:

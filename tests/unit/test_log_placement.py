@@ -5,11 +5,11 @@ from __future__ import annotations
 import socket
 from types import SimpleNamespace
 
-from avtrust.logs import placement, rule_logging
+from avtrust.logs import PLACEMENT_VARS, placement, rule_logging
 
 
 def test_placement_lists_only_the_variables_that_are_set(monkeypatch):
-    for name in ("SLURM_JOB_ID", "SLURM_JOB_NODELIST", "SLURM_JOB_GPUS", "CUDA_VISIBLE_DEVICES"):
+    for name in PLACEMENT_VARS:
         monkeypatch.delenv(name, raising=False)
     assert placement() == {"host": socket.gethostname()}
     monkeypatch.setenv("SLURM_JOB_ID", "42")

@@ -4,27 +4,16 @@ the same global batch, and a run killed after a checkpoint that resumes to the s
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from training_helpers import OMNI, RecordingLog, kill_after
 
 from avtrust.models import registry
 from avtrust.train.curves import read_log
 from avtrust.train.run import train_job
-
-OMNI = {
-    "omni": {
-        "adapter": "qwen2_5_omni_thinker",
-        "source": "tiny",
-        "location": "Qwen/Qwen2.5-Omni-3B",
-    }
-}
 
 
 def training(processes: int, batch_size: int, max_steps: int) -> dict:
@@ -122,31 +111,14 @@ def test_killed_run_resumes_from_its_last_checkpoint(setup):
         "import json, sys; from avtrust.train.run import train_job; "
         "train_job(**json.loads(sys.argv[1]))"
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, json.dumps(killed)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
     marker = root / "state" / "killed" / "checkpoint-2" / "trainer_state.json"
-    try:
-        while not marker.exists() and proc.poll() is None:
-            time.sleep(0.05)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    assert marker.exists() and proc.returncode == -signal.SIGKILL
+    status = kill_after(code, json.dumps(killed), marker)
+    assert marker.exists() and status == -signal.SIGKILL
     assert not (root / "killed" / "metrics.json").exists()
 
-    messages = []
-
-    class Log:
-        def info(self, msg, *args):
-            messages.append(msg % args)
-
-    train_job(**killed, log=Log())
-    assert any(m.startswith("resume from") and "checkpoint-" in m for m in messages)
+    log = RecordingLog()
+    train_job(**killed, log=log)
+    assert any(m.startswith("resume from") and "checkpoint-" in m for m in log.messages)
     a = read_log(plain["outputs"]["jsonl"])
     b = read_log(killed["outputs"]["jsonl"])
     assert [r["step"] for r in b] == [1, 2, 3, 4, 5]

@@ -35,7 +35,7 @@ with rule_logging(snakemake) as log:
         wording=snakemake.params.wording,
     )
     table = run_shard(
-        Predictor(model),
+        Predictor(model, threads=snakemake.threads, cache=s["batch_size"]),
         rows,
         settings,
         model_id=snakemake.wildcards.model,

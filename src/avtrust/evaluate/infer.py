@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 
 from avtrust.evaluate.parse import LETTERS, OK, AnswerParser, Parsed, normalise
 from avtrust.io import write_json_atomic, write_parquet_atomic
+from avtrust.models.media_cache import cache_decoding
 
 PathLike = str | os.PathLike
 MODES = ("generate", "loglik")
@@ -147,14 +148,16 @@ class Predictor:
     sample). Any object with these two methods can stand in (tests, other adapters).
     """
 
-    def __init__(self, model):
+    def __init__(self, model, *, threads: int = 1, cache: int = 64):
         self.model = model
         self.supports_loglik = hasattr(model, "sequence_logprobs")
-        tokenizer = getattr(model, "tokenizer", None)
-        if tokenizer is not None:
-            # Batched generation continues every row from its last prompt token: pad on
-            # the left (the thinker's labels and 3-D positions follow the attention mask).
-            tokenizer.padding_side = "left"
+        builder = getattr(model, "builder", None)
+        if builder is not None:
+            # Each clip is probed, decoded and featurised once (shared by both scoring
+            # modes of a batch), the clips of a batch decoded by ``threads`` ffmpeg
+            # processes at a time. (OmniThinker.generate pads prompts on the left.)
+            cache_decoding(builder, max(cache, 1))
+            builder.workers = max(int(threads), 1)
 
     def generate(self, paths: list[str], prompts: list[str], max_new_tokens: int) -> list[str]:
         if self.supports_loglik:  # OmniThinker: one batched call (the batch is homogeneous)
@@ -166,7 +169,8 @@ class Predictor:
     def option_logprobs(
         self, paths: list[str], prompts: list[str], options: list[list[str]]
     ) -> tuple[list[list[float]], list[list[int]]]:
-        """Summed log-prob and token count of every option of every sample, one forward."""
+        """Summed log-prob and token count of every option of every sample, one forward
+        (the builder decodes each clip once and repeats its tensors per option)."""
         import torch
 
         flat_paths, flat_prompts, flat_responses = [], [], []

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 
-from avtrust.media.ffmpeg import decode_audio, decode_frames
+from avtrust.errors import MediaError
+from avtrust.media.ffmpeg import decode_audio, decode_frames, stderr_lines
 from avtrust.media.probe import ClipInfo, probe
 
 PathLike = str | os.PathLike
@@ -103,6 +106,17 @@ def frame_indices(
     return [int(i * step) for i in range(n)]
 
 
+def _frame_size(info: ClipInfo, factor: int, min_pixels: int, max_pixels: int):
+    height, width = smart_resize(info.height, info.width, factor, min_pixels, max_pixels)
+    return width, height
+
+
+def _sample(frames, info: ClipInfo, fps, temporal_patch_size, min_frames, max_frames):
+    src_fps = info.fps or (len(frames) / info.duration if info.duration else 0.0)
+    keep = frame_indices(len(frames), src_fps, fps, temporal_patch_size, min_frames, max_frames)
+    return frames[keep]
+
+
 def read_frames(
     path: PathLike,
     *,
@@ -119,8 +133,71 @@ def read_frames(
     info = info or probe(path)
     if not info.has_video:
         return None
-    height, width = smart_resize(info.height, info.width, factor, min_pixels, max_pixels)
-    frames = decode_frames(path, width, height)
-    src_fps = info.fps or (len(frames) / info.duration if info.duration else 0.0)
-    keep = frame_indices(len(frames), src_fps, fps, temporal_patch_size, min_frames, max_frames)
-    return frames[keep]
+    frames = decode_frames(path, *_frame_size(info, factor, min_pixels, max_pixels))
+    return _sample(frames, info, fps, temporal_patch_size, min_frames, max_frames)
+
+
+def decode_audio_video(
+    path: PathLike, sample_rate: int, width: int, height: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`decode_audio` and :func:`decode_frames` of a clip with both streams from
+    **one** ffmpeg process (video on stdout, audio on a second pipe): the same arrays,
+    one process start (~0.1 s on a small machine) fewer."""
+    read_fd, write_fd = os.pipe()
+    args = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path),
+            "-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
+            "pipe:1",
+            "-map", "0:a:0", "-f", "f32le", "-ac", "1", "-ar", str(sample_rate),
+            f"pipe:{write_fd}"]  # fmt: skip
+    try:
+        proc = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=(write_fd,),
+        )
+    except FileNotFoundError as exc:
+        os.close(read_fd)
+        raise MediaError("ffmpeg is not installed or not on PATH") from exc
+    finally:
+        os.close(write_fd)
+    got: dict[str, bytes] = {}
+
+    def drain(name, stream):
+        got[name] = stream.read()
+
+    with os.fdopen(read_fd, "rb") as audio_pipe:
+        readers = [
+            threading.Thread(target=drain, args=("audio", audio_pipe)),
+            threading.Thread(target=drain, args=("stderr", proc.stderr)),
+        ]
+        for t in readers:
+            t.start()
+        video = proc.stdout.read()
+        for t in readers:
+            t.join()
+    proc.stdout.close()
+    proc.stderr.close()
+    if proc.wait() != 0:
+        message = " | ".join(stderr_lines(got.get("stderr", b""))[-5:])
+        raise MediaError(f"decoding {path} failed (exit {proc.returncode}): {message}")
+    audio = np.frombuffer(got["audio"], dtype="<f4").copy()
+    frames = np.frombuffer(video, dtype=np.uint8).reshape(-1, height, width, 3).copy()
+    return audio, frames
+
+
+def read_audio_frames(
+    path: PathLike, sample_rate: int, *, info: ClipInfo | None = None, **vision
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """:func:`read_audio` and :func:`read_frames` (``vision``: its keyword arguments)
+    together; a clip with both streams is decoded by one ffmpeg process."""
+    info = info or probe(path)
+    if not (info.has_audio and info.has_video):
+        return read_audio(path, sample_rate, info), read_frames(path, info=info, **vision)
+    v = {"temporal_patch_size": 2, "min_frames": 4, "max_frames": 768, **vision}
+    size = _frame_size(info, v["factor"], v["min_pixels"], v["max_pixels"])
+    audio, frames = decode_audio_video(path, sample_rate, *size)
+    sampled = _sample(frames, info, v["fps"], v["temporal_patch_size"], v["min_frames"],
+                      v["max_frames"])  # fmt: skip
+    return audio, sampled

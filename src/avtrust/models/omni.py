@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from avtrust.models.omni_inputs import group_by_streams, input_builder
@@ -94,6 +95,40 @@ class OmniThinker:
     def forward(self, batch: dict):
         return self.model(**batch)
 
+    @contextmanager
+    def left_padding(self):
+        """Pad on the left while building inputs for generation: a decoder continues
+        every row from its last position, so right padding would put pad tokens between
+        a shorter prompt and its answer. The tokenizer's setting is restored after."""
+        side = self.tokenizer.padding_side
+        self.tokenizer.padding_side = "left"
+        try:
+            yield
+        finally:
+            self.tokenizer.padding_side = side
+
+    def generation_inputs(
+        self,
+        paths: Sequence[PathLike],
+        questions: Sequence[str],
+        *,
+        use_audio_in_video: bool = True,
+    ) -> dict:
+        """:meth:`inputs` for generation: prompts only, padded on the left."""
+        with self.left_padding():
+            return self.inputs(paths, questions, use_audio_in_video=use_audio_in_video)
+
+    def generate_batch(self, batch: dict, *, max_new_tokens: int = 64, **generate_kwargs):
+        """Greedy answers for one batch from :meth:`generation_inputs`."""
+        import torch
+
+        with torch.inference_mode():
+            ids = self.model.generate(
+                **batch, max_new_tokens=max_new_tokens, do_sample=False, **generate_kwargs
+            )
+        new = ids[:, batch["input_ids"].shape[1] :]
+        return self.tokenizer.batch_decode(new, skip_special_tokens=True)
+
     def generate(
         self,
         paths: Sequence[PathLike],
@@ -104,24 +139,18 @@ class OmniThinker:
         use_audio_in_video: bool = True,
         **generate_kwargs,
     ) -> list[str]:
-        """Greedy answers, batched by stream kind; returned in input order."""
-        import torch
-
+        """Greedy answers, batched by stream kind (prompts padded on the left); returned in
+        input order."""
         out: list[str | None] = [None] * len(paths)
-        for positions in group_by_streams(paths).values():
+        for positions in group_by_streams(paths, self.builder.streams).values():
             for start in range(0, len(positions), batch_size):
                 chunk = positions[start : start + batch_size]
-                batch = self.inputs(
+                batch = self.generation_inputs(
                     [paths[i] for i in chunk],
                     [questions[i] for i in chunk],
                     use_audio_in_video=use_audio_in_video,
                 )
-                with torch.inference_mode():
-                    ids = self.model.generate(
-                        **batch, max_new_tokens=max_new_tokens, do_sample=False, **generate_kwargs
-                    )
-                new = ids[:, batch["input_ids"].shape[1] :]
-                texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+                texts = self.generate_batch(batch, max_new_tokens=max_new_tokens, **generate_kwargs)
                 for i, text in zip(chunk, texts, strict=True):
                     out[i] = text
         return out

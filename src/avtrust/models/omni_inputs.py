@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avtrust.models.media import read_audio, read_frames, streams
+from avtrust.models.media import Streams, read_audio_frames, streams
 
 PathLike = str | os.PathLike
 
@@ -182,12 +182,21 @@ def interleaved_placeholder(
     return "".join(parts)
 
 
-def group_by_streams(paths: Sequence[PathLike]) -> dict[str, list[int]]:
-    """Positions of ``paths`` by stream kind (``"av"``, ``"a"``, ``"v"``), in order."""
+def group_by_streams(paths: Sequence[PathLike], probe=streams) -> dict[str, list[int]]:
+    """Positions of ``paths`` by stream kind (``"av"``, ``"a"``, ``"v"``), in order;
+    ``probe``: path → :class:`Streams` (e.g. a builder's memoised ``streams``)."""
     groups: dict[str, list[int]] = {}
     for i, path in enumerate(paths):
-        groups.setdefault(streams(path).kind, []).append(i)
+        groups.setdefault(probe(path).kind, []).append(i)
     return groups
+
+
+def unique_positions(paths: Sequence[PathLike]) -> tuple[list[str], list[int]]:
+    """The distinct paths (first-seen order) and, per path, its position among them."""
+    keys = [str(p) for p in paths]
+    unique = list(dict.fromkeys(keys))
+    where = {k: i for i, k in enumerate(unique)}
+    return unique, [where[k] for k in keys]
 
 
 @dataclass
@@ -221,6 +230,7 @@ class _Base:
         self.tokenizer = tokenizer
         self.vision = vision
         self.system = system
+        self.workers = 1  # decoding threads (see decode)
         self.tokens = {
             name: getattr(tokenizer, name)
             for name in (
@@ -233,33 +243,53 @@ class _Base:
             )
         }
 
+    def streams(self, path: PathLike) -> Streams:
+        """The clip's probe (memoised by :func:`avtrust.models.media_cache.cache_decoding`)."""
+        return streams(path)
+
+    def read_clip(self, path: PathLike) -> tuple[str, np.ndarray | None, np.ndarray | None]:
+        """One clip's stream kind, 16 kHz audio and sampled frames (``None`` if absent)."""
+        s, v = self.streams(path), self.vision
+        audio, frames = read_audio_frames(
+            s.path,
+            AUDIO_SAMPLE_RATE,
+            fps=v.fps,
+            factor=v.factor,
+            min_pixels=v.min_pixels,
+            max_pixels=v.max_pixels,
+            temporal_patch_size=v.temporal_patch_size,
+            min_frames=v.min_frames,
+            max_frames=v.max_frames,
+            info=s.info,
+        )
+        return s.kind, audio, frames
+
     def decode(self, paths: Sequence[PathLike]) -> Media:
-        infos = [streams(p) for p in paths]
-        kinds = {s.kind for s in infos}
+        """The clips' streams, one entry per path; a repeated path is decoded once and its
+        entries share the arrays. Clips are decoded by ``self.workers`` threads (each
+        decode is an ffmpeg process)."""
+        keys = [str(p) for p in paths]
+        unique = list(dict.fromkeys(keys))
+        if self.workers > 1 and len(unique) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(min(self.workers, len(unique))) as pool:
+                clips = dict(zip(unique, pool.map(self.read_clip, unique), strict=True))
+        else:
+            clips = {k: self.read_clip(k) for k in unique}
+        kinds = {clips[k][0] for k in unique}
         if len(kinds) != 1:
             raise ValueError(
                 f"a batch mixes clips with different streams ({sorted(kinds)}); "
                 "split it with group_by_streams()"
             )
         media = Media(kind=kinds.pop())
-        v = self.vision
-        for s in infos:
-            if s.has_audio:
-                media.audio.append(read_audio(s.path, AUDIO_SAMPLE_RATE, s.info))
-            if s.has_video:
-                media.frames.append(
-                    read_frames(
-                        s.path,
-                        fps=v.fps,
-                        factor=v.factor,
-                        min_pixels=v.min_pixels,
-                        max_pixels=v.max_pixels,
-                        temporal_patch_size=v.temporal_patch_size,
-                        min_frames=v.min_frames,
-                        max_frames=v.max_frames,
-                        info=s.info,
-                    )
-                )
+        for key in keys:
+            _, audio, frames = clips[key]
+            if audio is not None:
+                media.audio.append(audio)
+            if frames is not None:
+                media.frames.append(frames)
         return media
 
     def prompts(self, questions: Sequence[str], kind: str) -> list[str]:
@@ -334,7 +364,10 @@ class OmniInputBuilder(_Base):
 
         if len(paths) != len(questions):
             raise ValueError(f"{len(paths)} clips but {len(questions)} questions")
-        media = self.decode(paths)
+        # A clip repeated in the batch (every option of a sample in log-likelihood mode)
+        # is decoded and featurised once; its tensors are repeated per row.
+        unique, where = unique_positions(paths)
+        media = self.decode(unique)
         interleave = use_audio_in_video and media.kind == "av"
         v = self.vision
         batch: dict = {}
@@ -347,18 +380,21 @@ class OmniInputBuilder(_Base):
                 padding="max_length",
                 return_tensors="pt",
             )
-            batch["input_features"] = feats["input_features"]
-            batch["feature_attention_mask"] = feats["attention_mask"]
+            rows = torch.tensor(where)
+            batch["input_features"] = feats["input_features"][rows]
+            batch["feature_attention_mask"] = feats["attention_mask"][rows]
             n_audio = [audio_token_count(int(n)) for n in feats["attention_mask"].sum(-1)]
+            n_audio = [n_audio[u] for u in where]
         grids: list[tuple[int, int, int]] = []
         if media.frames:
-            rows = []
+            patches = []
             for frames in media.frames:
                 x = normalise_frames(frames, v.image_mean, v.image_std)
-                flat, grid = patchify(x, v.patch_size, v.temporal_patch_size, v.merge_size)
-                rows.append(flat)
-                grids.append(grid)
-            batch["pixel_values_videos"] = torch.from_numpy(np.concatenate(rows))
+                patches.append(patchify(x, v.patch_size, v.temporal_patch_size, v.merge_size))
+            grids = [patches[u][1] for u in where]
+            batch["pixel_values_videos"] = torch.from_numpy(
+                np.concatenate([patches[u][0] for u in where])
+            )
             batch["video_grid_thw"] = torch.tensor(grids, dtype=torch.long)
             batch["video_second_per_grid"] = torch.tensor(
                 [v.temporal_patch_size / v.fps] * len(grids), dtype=torch.float32
@@ -405,7 +441,7 @@ class OmniProcessorInputs(_Base):
         self.processor = processor
 
     def __call__(self, paths, questions, responses=None, *, use_audio_in_video: bool = True):
-        media = self.decode(paths)
+        media = self.decode(paths)  # a repeated clip is decoded once (see decode)
         interleave = use_audio_in_video and media.kind == "av"
         texts = self.prompts(questions, media.kind)
         kwargs = {"return_tensors": "pt", "padding": True}

@@ -24,8 +24,7 @@ Inputs
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pyarrow.parquet as pq
@@ -33,7 +32,7 @@ import pyarrow.parquet as pq
 from avtrust import data_files
 from avtrust.errors import ConfigError
 from avtrust.models.media import streams
-from avtrust.models.omni_inputs import Media
+from avtrust.models.media_cache import cache_decoding as cache_decoding  # training's import
 
 PathLike = str | os.PathLike
 PAIR_COLUMNS = (
@@ -97,87 +96,6 @@ def pair_rows(pairs_path: PathLike, tasks: Sequence[str] | None = None) -> list[
         r["prompt"] = question_prompt(r.pop("question"), r.pop("options"))
         rows.append(r)
     return rows
-
-
-class CachedDecoder:
-    """Memoises an input builder's ``decode`` per clip (LRU of ``size`` clips), so that a
-    clip used by several sequences or epochs is read by ffmpeg once."""
-
-    def __init__(self, decode: Callable[[Sequence[PathLike]], Media], size: int = 64):
-        self.decode = decode
-        self.size = size
-        self.cache: OrderedDict[str, Media] = OrderedDict()
-
-    def one(self, path: PathLike) -> Media:
-        key = str(path)
-        if key in self.cache:
-            self.cache.move_to_end(key)
-            return self.cache[key]
-        media = self.decode([path])
-        if self.size > 0:
-            self.cache[key] = media
-            while len(self.cache) > self.size:
-                self.cache.popitem(last=False)
-        return media
-
-    def __call__(self, paths: Sequence[PathLike]) -> Media:
-        parts = [self.one(p) for p in paths]
-        kinds = {m.kind for m in parts}
-        if len(kinds) != 1:
-            raise ValueError(f"a batch mixes clips with different streams ({sorted(kinds)})")
-        out = Media(kind=kinds.pop())
-        for m in parts:
-            out.audio.extend(m.audio)
-            out.frames.extend(m.frames)
-        return out
-
-
-class CachedFeatures:
-    """Memoises a ``WhisperFeatureExtractor`` per clip when it pads to a fixed length
-    (``padding="max_length"``: a clip's features do not depend on the rest of the
-    batch), keyed by a hash of the samples. Log-mel features of 30 s windows are the
-    costliest part of building a batch on CPU."""
-
-    def __init__(self, extractor, size: int = 64):
-        self.extractor = extractor
-        self.size = size
-        self.cache: OrderedDict[tuple, dict] = OrderedDict()
-
-    def __getattr__(self, name):
-        return getattr(self.extractor, name)
-
-    def __call__(self, audio, **kwargs):
-        import hashlib
-
-        import numpy as np
-        import torch
-
-        if kwargs.get("padding") != "max_length" or kwargs.get("return_tensors") != "pt":
-            return self.extractor(audio, **kwargs)
-        options = tuple(sorted((k, str(v)) for k, v in kwargs.items()))
-        parts = []
-        for clip in audio:
-            clip = np.ascontiguousarray(clip)
-            key = (hashlib.sha1(clip.tobytes()).hexdigest(), clip.shape, str(clip.dtype), options)
-            if key not in self.cache:
-                self.cache[key] = dict(self.extractor([clip], **kwargs))
-                while len(self.cache) > self.size:
-                    self.cache.popitem(last=False)
-            else:
-                self.cache.move_to_end(key)
-            parts.append(self.cache[key])
-        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
-
-
-def cache_decoding(builder, size: int = 64):
-    """Make ``builder`` decode each clip, and compute its audio features, once
-    (returns the builder)."""
-    if not isinstance(getattr(builder, "decode", None), CachedDecoder):
-        builder.decode = CachedDecoder(builder.decode, size)
-    extractor = getattr(builder, "feature_extractor", None)
-    if extractor is not None and not isinstance(extractor, CachedFeatures):
-        builder.feature_extractor = CachedFeatures(extractor, size)
-    return builder
 
 
 @dataclass

@@ -15,6 +15,13 @@ script, run in every process by ``python -m avtrust.train.rlcomm <spec.json>`` u
   the launch; cached in the resume state), then :class:`AnsCOTrainer` minimises
   NLL + λ_i·answer entropy (:mod:`avtrust.train.ansco`).
 
+A GRPO stage's ``extra_rewards`` (config) adds the user's own TRL reward functions,
+``"module:function"`` each (:func:`avtrust.train.rewards.load_reward`), to the stage's
+rewards; they are logged as ``reward_<function name>``.
+
+With one process (and no accelerate config) the stage runs inside the job itself,
+otherwise under ``accelerate launch`` (:func:`avtrust.train.launch.start`).
+
 Every stage trains LoRA adapters (or all weights) on the policy it starts from and
 writes the merged full weights (``adapter: false`` in ``avtrust_checkpoint.json``), so
 the next stage and :func:`~avtrust.train.checkpoint.load_policy` load it alone.
@@ -25,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -35,25 +43,20 @@ from avtrust.train.ansco import answer_token_mask, answer_uncertainty, entropy_w
 from avtrust.train.rewards import parse, well_formed
 
 PathLike = str | os.PathLike
-# TRL metric name -> log.jsonl key
+# TRL metric name -> log.jsonl key; besides, "rewards/<r_name>/mean" -> "reward_<name>"
 LOG_KEYS = {
     "reward": "reward_mean",
-    "rewards/r_format/mean": "reward_format",
-    "rewards/r_arr/mean": "reward_arr",
-    "rewards/r_avc/mean": "reward_avc",
-    "rewards/r_acc/mean": "reward_acc",
+    "reward_std": "reward_std",
     "accuracy": "accuracy",
     "answer_entropy": "answer_entropy",
     "entropy": "entropy",
     "completions/mean_length": "completion_length",
     "nll": "nll",
     "entropy_term": "entropy_term",
+    "grad_norm": "grad_norm",
+    "learning_rate": "learning_rate",
 }
 TARGETS = "ansco_targets.json"
-
-
-def _rank0() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def load_start_policy(spec: dict):
@@ -123,7 +126,7 @@ def _policy_with_lora(policy, spec: dict):
 
 def _finish(spec: dict, trainer, model, extra: dict | None = None) -> None:
     """Merged weights, log.jsonl, curve and metrics (rank 0 only)."""
-    from avtrust.train.checkpoint import finish_state, write_checkpoint
+    from avtrust.train.checkpoint import write_checkpoint
     from avtrust.train.curves import final_metrics, write_log, write_metrics
 
     trainer.accelerator.wait_for_everyone()
@@ -147,10 +150,22 @@ def _finish(spec: dict, trainer, model, extra: dict | None = None) -> None:
     rows = rename_log(trainer.state.log_history)
     write_log(rows, out / "log.jsonl")
     plot_rlcomm_curves(rows, out / "curve.png", spec["method"])
+    extra = {
+        **(extra or {}),
+        "processes": trainer.accelerator.num_processes,
+        "config_hash": spec["config_hash"],
+    }
     write_metrics(
         final_metrics(spec["method"], rows, trainer.state.global_step, extra), out / "metrics.json"
     )
-    finish_state(spec["state_dir"], keep=spec.get("keep_state", False))
+
+
+def log_key(metric: str) -> str | None:
+    """The log.jsonl key of a TRL metric (None: not logged)."""
+    if metric in LOG_KEYS:
+        return LOG_KEYS[metric]
+    match = re.fullmatch(r"rewards/(\w+)/mean", metric)
+    return f"reward_{match.group(1).removeprefix('r_')}" if match else None
 
 
 def rename_log(history: list[dict]) -> list[dict]:
@@ -160,8 +175,9 @@ def rename_log(history: list[dict]) -> list[dict]:
     for row in log_rows(history):
         out = {"step": row["step"], "loss": row["loss"]}
         for key, value in row.items():
-            if key in LOG_KEYS:
-                out[LOG_KEYS[key]] = value
+            name = log_key(key)
+            if name:
+                out[name] = value
         rows.append(out)
     return rows
 
@@ -173,10 +189,13 @@ def plot_rlcomm_curves(rows: list[dict], path: PathLike, title: str) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from avtrust.train.curves import save_figure
+
     steps = [r["step"] for r in rows]
+    parts = sorted({k for r in rows for k in r if k.startswith("reward_")} - {"reward_mean"})
     panels = [
         ("loss", ["loss", "nll"]),
-        ("reward", ["reward_mean", "reward_format", "reward_arr", "reward_avc", "reward_acc"]),
+        ("reward", ["reward_mean", *(k for k in parts if k != "reward_std")]),
         ("accuracy / entropy", ["accuracy", "answer_entropy"]),
     ]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
@@ -188,13 +207,7 @@ def plot_rlcomm_curves(rows: list[dict], path: PathLike, title: str) -> Path:
         ax.set_title(f"{title}: {name}")
         if ax.lines:
             ax.legend(fontsize=7)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(path).with_name(Path(path).name + ".tmp.png")
-    fig.savefig(tmp, dpi=80, metadata={"Software": None})
-    plt.close(fig)
-    os.replace(tmp, path)
-    return Path(path)
+    return save_figure(fig, path)
 
 
 # -- stages -------------------------------------------------------------------------------
@@ -223,6 +236,22 @@ def run_warmup(spec: dict, resume: str | None) -> None:
     _finish(spec, trainer, model)
 
 
+def reward_functions(settings: dict, scorer=None) -> list:
+    """The stage's TRL reward functions: the built-in components of ``rewards`` (from
+    ``scorer``, a :class:`~avtrust.train.rewards.StepRewards`), then ``extra_rewards``."""
+    from avtrust.errors import ConfigError
+    from avtrust.train.rewards import StepRewards, load_reward
+
+    scorer = scorer or StepRewards()
+    funcs = scorer.functions(settings["rewards"])
+    funcs += [load_reward(ref) for ref in settings.get("extra_rewards", [])]
+    names = [f.__name__.removeprefix("r_") for f in funcs]
+    clash = sorted({n for n in names if names.count(n) > 1})
+    if clash:
+        raise ConfigError(f"rlcomm: two rewards would be logged as reward_{clash[0]} ({names})")
+    return funcs
+
+
 def run_grpo(spec: dict, resume: str | None) -> None:
     from datasets import Dataset
     from trl import GRPOConfig
@@ -239,7 +268,7 @@ def run_grpo(spec: dict, resume: str | None) -> None:
     model = _policy_with_lora(policy, spec)
     trainer = AVGRPOTrainer(
         model,
-        scorer.functions(s["rewards"]),
+        reward_functions(s, scorer),
         training_args(spec, GRPOConfig),
         train_dataset=Dataset.from_list(grpo_rows(spec["data"])),
         builder=policy.builder,
@@ -332,11 +361,7 @@ class AnsCOCollator:
     def __call__(self, rows: list[dict]) -> dict:
         import torch
 
-        enc = self.encoder(
-            [r["media_path"] for r in rows],
-            [r["prompt"] for r in rows],
-            [r["response"] for r in rows],
-        )
+        enc = self.sft.encode(rows)
         batch = enc.batch
         tok = self.encoder.builder.tokenizer
         mask = torch.zeros_like(batch["labels"], dtype=torch.bool)
@@ -415,15 +440,16 @@ STAGES = {"warmup": run_warmup, "grpo": run_grpo, "ansco": run_ansco}
 
 
 def run(spec: dict) -> None:
-    """Run one stage in this process (one of the launched processes)."""
-    from avtrust.train.checkpoint import last_checkpoint
-
+    """Run one stage in this process (the job itself, or one of the launched processes),
+    from the checkpoint ``spec["resume"]`` (set by :func:`train_stage`) if any."""
     if spec["stage"] not in STAGES:
         raise ValueError(f"unknown RL-CoMM stage {spec['stage']!r} ({', '.join(STAGES)})")
     import torch
+    from transformers import set_seed
 
     torch.set_num_threads(max(1, int(spec.get("threads", 1))))
-    STAGES[spec["stage"]](spec, last_checkpoint(spec["state_dir"]))
+    set_seed(spec["seed"])  # the LoRA initialisation is the same in every run
+    STAGES[spec["stage"]](spec, spec.get("resume"))
 
 
 METHODS = {
@@ -444,6 +470,7 @@ def stage_spec(method: str, rlcomm: dict, *, seed: int, **paths) -> dict:
     settings = dict(rlcomm[section])
     if rewards:
         settings["rewards"] = rewards
+        reward_functions(settings)  # a bad extra_rewards entry fails here, in the job
     if stage == "ansco":
         settings.setdefault("samples", rlcomm["steprr"]["group_size"])
     spec = {
@@ -466,24 +493,27 @@ def stage_spec(method: str, rlcomm: dict, *, seed: int, **paths) -> dict:
 
 
 def train_stage(spec: dict, log=None) -> None:
-    """In the job: resume state, Ans-CO targets (one process), then the launch."""
-    from avtrust.train.checkpoint import prepare_state
-    from avtrust.train.launch import accelerate_argv, launch, launch_env, topology
+    """In the job: resume state, Ans-CO targets (one process), then the stage's
+    processes (in place, or launched); the resume state is removed after success
+    unless ``keep_state``."""
+    from avtrust.train.checkpoint import finish_state, prepare_state
+    from avtrust.train.launch import start
 
-    prepare_state(spec["state_dir"], spec["config_hash"], log)
+    spec = {**spec, "resume": prepare_state(spec["state_dir"], spec["config_hash"], log)}
     if spec["stage"] == "ansco":
         prepare_ansco_targets(spec, log)
-    spec_path = Path(spec["state_dir"]) / "spec.json"
-    write_json_atomic(spec_path, spec)
-    cpu = spec["device"] == "cpu"
-    argv = accelerate_argv(
+    spec_path = write_json_atomic(Path(spec["state_dir"]) / "spec.json", spec)
+    start(
+        lambda: run(spec),
         [str(spec_path)],
-        topology(spec["processes"]),
-        precision=spec["precision"],
-        cpu=cpu,
+        spec["processes"],
         module="avtrust.train.rlcomm",
+        precision=spec["precision"],
+        cpu=spec["device"] == "cpu",
+        threads=spec["threads"],
+        log=log,
     )
-    launch(argv, launch_env(cpu, spec["threads"]), log)
+    finish_state(spec["state_dir"], keep=spec.get("keep_state", False))
 
 
 def main(argv: list[str] | None = None) -> int:

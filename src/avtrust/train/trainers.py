@@ -53,13 +53,16 @@ class SFTCollator:
     def __init__(self, encoder: SequenceEncoder):
         self.encoder = encoder
 
-    def __call__(self, rows: list[dict]) -> dict:
-        enc = self.encoder(
+    def encode(self, rows: list[dict]):
+        """The encoder's result (merged batch and each row's place in it)."""
+        return self.encoder(
             [r["media_path"] for r in rows],
             [r["prompt"] for r in rows],
             [r["response"] for r in rows],
         )
-        return enc.batch
+
+    def __call__(self, rows: list[dict]) -> dict:
+        return self.encode(rows).batch
 
 
 class PreferenceCollator:
