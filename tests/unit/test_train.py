@@ -287,3 +287,18 @@ def test_accelerate_argv_and_topology():
     assert first_host("node7") == "node7" and first_host("a[1,3],b") == "a1"
     with pytest.raises(ConfigError, match="precision"):
         accelerate_argv([], topo, precision="fp8")
+
+
+def test_a_multi_node_job_starts_one_launcher_per_node(monkeypatch):
+    from avtrust.train import launch
+
+    started = []
+    monkeypatch.setattr(launch, "launch", lambda argv, env, log=None: started.append(argv))
+    monkeypatch.setenv("SLURM_NNODES", "2")
+    monkeypatch.setenv("SLURM_JOB_NODELIST", "gpu07")
+    monkeypatch.setenv("SLURM_GPUS_ON_NODE", "4")
+    launch.start(lambda: pytest.fail("ran in place"), ["--spec", "s.json"], 0, precision="bf16")
+    (argv,) = started
+    assert argv[:3] == ["srun", "--overlap", "--nodes=2"]
+    assert argv[argv.index("--precision") + 1] == "bf16"
+    assert argv[argv.index("--") :] == ["--", "--spec", "s.json"]

@@ -195,6 +195,19 @@ def start(
     single process without an accelerate config file (no launcher start-up), otherwise
     ``accelerate launch ... -m module module_args`` (:func:`accelerate_argv`)."""
     topo = topology(processes)
+    if topo.machines > 1:
+        # This job step runs on the first node only: one launcher per node, each of
+        # which builds its own accelerate command (machine rank from SLURM_NODEID).
+        argv = node_launcher_argv(
+            module_args,
+            topo.machines,
+            processes=processes,
+            precision=precision,
+            config_file=config_file,
+            module=module,
+        )
+        launch(argv, launch_env(cpu, threads), log)
+        return
     if topo.processes * topo.machines == 1 and not config_file:
         import torch
 
