@@ -70,17 +70,21 @@ def prediction_files(model):
     return [
         f"results/predictions/{model}/{bench}/{task}.parquet"
         for bench, tasks in EVAL_TASKS.items()
+        if bench in EVAL_MODELS[model].benches
         for task in tasks
     ]
 
 
-def has_m2():
-    return "m2" in EVAL_TASKS["avconfusebench"]
+def has_m2(model):
+    return (
+        "m2" in EVAL_TASKS["avconfusebench"]
+        and "avconfusebench" in EVAL_MODELS[model].benches
+    )
 
 
 def metrics_inputs(wildcards):
     out = {"predictions": prediction_files(wildcards.model)}
-    if has_m2():
+    if has_m2(wildcards.model):
         out["judge"] = f"results/judge/{wildcards.model}/m2.parquet"
     return out
 
@@ -100,7 +104,7 @@ def aggregate_inputs(wildcards):
     return {
         "samples": [eval_table(b, t) for b, ts in EVAL_TASKS.items() for t in ts],
         "predictions": [p for m in models for p in prediction_files(m)],
-        "judge": [f"results/judge/{m}/m2.parquet" for m in models] if has_m2() else [],
+        "judge": [f"results/judge/{m}/m2.parquet" for m in models if has_m2(m)],
         "metrics": [f"results/metrics/{m}.parquet" for m in models],
         "runs": [f"results/metrics/{m}.run.json" for m in models],
     }

@@ -7,6 +7,10 @@ Each entry of ``evaluation.models`` is one line, keyed by the name used in resul
       models:
         omni: {model: omni}            # zero-shot: a model under `models` (registry)
         cavpref: {checkpoint: cavpref} # trained: results/checkpoints/cavpref/model
+        rlcomm: {checkpoint: rlcomm_ansco, benches: [avconfusebench, qa]}
+
+``benches`` limits a model to some benchmarks (default all): the papers evaluate CAVPref
+on AVTrustBench and RL-CoMM on AV-ConfuseBench and the plain QA sets.
 
 Zero-shot models need an adapter that answers questions about clips
 (``qwen2_5_omni_thinker``, or ``openai_http`` for models served behind an
@@ -21,6 +25,9 @@ import json
 from dataclasses import dataclass
 
 from avtrust.errors import ConfigError
+from avtrust.evaluate.samples import QA_BENCH
+
+BENCHES = ("avtrustbench", "avconfusebench", QA_BENCH)
 
 EVAL_ADAPTERS = ("qwen2_5_omni_thinker", "openai_http")
 JUDGE_ADAPTERS = ("qwen2_5_omni_thinker", "openai_http")
@@ -37,6 +44,7 @@ class EvalModel:
     registry_name: str | None
     method: str | None
     adapter: str
+    benches: tuple[str, ...] = BENCHES
 
     @property
     def folder(self) -> str:
@@ -51,6 +59,12 @@ def eval_models(evaluation: dict, models: dict, base_model: str = "omni") -> dic
     for name, entry in (evaluation.get("models") or {}).items():
         where = f"config: evaluation.models.{name}"
         entry = entry or {}
+        benches = tuple(entry.get("benches") or BENCHES)
+        unknown = sorted(set(benches) - set(BENCHES))
+        if unknown:
+            raise ConfigError(
+                f"{where}.benches: {', '.join(unknown)} unknown (one of {', '.join(BENCHES)})"
+            )
         if ("model" in entry) == ("checkpoint" in entry):
             raise ConfigError(f"{where}: give exactly one of `model` (zero-shot) or `checkpoint`")
         if "model" in entry:
@@ -66,7 +80,7 @@ def eval_models(evaluation: dict, models: dict, base_model: str = "omni") -> dic
                     f"{where}.model = {reg!r} has adapter {adapter!r}; evaluation needs "
                     f"{' or '.join(EVAL_ADAPTERS)}"
                 )
-            out[name] = EvalModel(name, "zero-shot", reg, None, adapter)
+            out[name] = EvalModel(name, "zero-shot", reg, None, adapter, benches)
         else:
             method = entry["checkpoint"]
             if method not in METHODS:
@@ -74,7 +88,9 @@ def eval_models(evaluation: dict, models: dict, base_model: str = "omni") -> dic
                     f"{where}.checkpoint = {method!r} is not a training method "
                     f"({', '.join(METHODS)})"
                 )
-            out[name] = EvalModel(name, "checkpoint", base_model, method, "qwen2_5_omni_thinker")
+            out[name] = EvalModel(
+                name, "checkpoint", base_model, method, "qwen2_5_omni_thinker", benches
+            )
     judge = (evaluation.get("judge") or {}).get("model")
     if judge is not None:
         if judge not in models:

@@ -1,0 +1,45 @@
+"""The `evaluation.models` section: zero-shot and checkpoint entries, benchmark choice."""
+
+from __future__ import annotations
+
+import pytest
+
+from avtrust.errors import ConfigError
+from avtrust.evaluate.config import BENCHES, eval_models
+
+MODELS = {
+    "omni": {"adapter": "qwen2_5_omni_thinker"},
+    "clap": {"adapter": "clap"},
+}
+
+
+def test_entries_resolve_to_folders_and_benches():
+    models = eval_models(
+        {
+            "models": {
+                "omni": {"model": "omni"},
+                "rlcomm": {"checkpoint": "rlcomm_ansco", "benches": ["avconfusebench", "qa"]},
+            }
+        },
+        MODELS,
+    )
+    assert models["omni"].folder == "resources/models/omni"
+    assert models["omni"].benches == BENCHES
+    assert models["rlcomm"].folder == "results/checkpoints/rlcomm_ansco/model"
+    assert models["rlcomm"].benches == ("avconfusebench", "qa")
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"model": "omni", "checkpoint": "sft"}, "exactly one of"),
+        ({"model": "nope"}, "'nope' is not a model under `models`"),
+        ({"model": "clap"}, "adapter 'clap'"),
+        ({"checkpoint": "ppo"}, "'ppo' is not a training method"),
+        ({"model": "omni", "benches": ["avtrustbench", "vggsound"]}, "benches: vggsound unknown"),
+    ],
+)
+def test_bad_entries_name_the_key(entry, message):
+    with pytest.raises(ConfigError, match="evaluation.models.m") as err:
+        eval_models({"models": {"m": entry}}, MODELS)
+    assert message in str(err.value)
