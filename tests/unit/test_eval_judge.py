@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -65,8 +66,13 @@ class Judge(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         Judge.bodies.append(body)
         status, content = Judge.script.pop(0) if Judge.script else (200, "no more replies")
+        if status == "hang":  # longer than the client's timeout
+            time.sleep(content)
+            status, content = 200, '{"audio": 5, "visual": 5}'
         payload = {"choices": [{"message": {"role": "assistant", "content": content}}]}
         data = json.dumps(payload if status == 200 else {"error": "busy"}).encode()
+        if status == "garbage":  # not JSON at all
+            status, data = 200, b"\xff<html>bad gateway</html>"
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -196,3 +202,24 @@ def test_judge_prompt_for_a_mixed_soundtrack():
     messages = judge_messages(SAMPLES["m2-1"], "desc")
     assert messages[0]["role"] == "system"
     assert "rain falling together with cello and flute" in messages[1]["content"]
+
+
+def test_judge_timeouts_and_garbage_bodies_are_retried_then_recorded(endpoint):
+    endpoint.timeout_s = 0.3
+    Judge.script = [
+        ("hang", 1.0),  # m2-0, attempt 1: times out
+        ("garbage", ""),  # attempt 2: a body that is not JSON
+        (200, '{"audio": 3, "visual": 4}'),  # attempt 3: ok
+        ("hang", 1.0),  # m2-1: every attempt times out
+        ("hang", 1.0),
+        ("garbage", ""),
+    ]
+    preds = [prediction(0, "Based on the audio, wind."), prediction(1, "Based on the audio, rain.")]
+    rows = judge_predictions(preds, SAMPLES, HttpJudge(endpoint, 32), judge_name="judge",
+                             retries=2, retry_temperature=0.5).to_pylist()  # fmt: skip
+    assert [(r["a_score"], r["v_score"], r["attempts"]) for r in rows] == [
+        (3, 4, 3),
+        (None, None, 3),
+    ]
+    assert "not JSON" in rows[1]["error"]
+    assert "test-key" not in json.dumps(rows)  # the API key never lands in a result

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
@@ -65,3 +68,32 @@ def build_tiny(tmp_path_factory) -> Path:
         run_snakemake(workdir, "--cores", "2")
         done.touch()
     return workdir
+
+
+# Wall-clock fields: the only parts of a run's outputs that may differ between two runs.
+TIMING_COLUMNS = ("seconds",)  # predictions: time per batch
+TIMING_KEYS = ("evaluated_at",)  # results/metrics/<model>.run.json
+
+
+def result_digests(workdir: Path) -> dict[str, str]:
+    """sha256 of every file under results/ and resources/, timings left out: predictions
+    without their timing column, run records without their timestamp, and the DuckDB
+    files skipped (their contents are compared through results/tables and metrics)."""
+    out = {}
+    for folder in ("results", "resources"):
+        for path in sorted((workdir / folder).rglob("*")):
+            name = path.relative_to(workdir).as_posix()
+            if not path.is_file() or path.suffix == ".duckdb":
+                continue
+            if name.startswith("results/predictions/") and path.suffix == ".parquet":
+                table = pq.read_table(path)
+                table = table.drop_columns([c for c in TIMING_COLUMNS if c in table.schema.names])
+                data = json.dumps(table.to_pylist(), sort_keys=True, default=str).encode()
+            elif name.startswith("results/metrics/") and name.endswith(".run.json"):
+                record = json.loads(path.read_text())
+                kept = {k: v for k, v in record.items() if k not in TIMING_KEYS}
+                data = json.dumps(kept, sort_keys=True).encode()
+            else:
+                data = path.read_bytes()
+            out[name] = hashlib.sha256(data).hexdigest()
+    return out

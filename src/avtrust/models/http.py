@@ -99,7 +99,7 @@ class OpenAIEndpoint:
         log.info("POST %s/chat/completions (model %s)", self.base_url, self.model)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                payload = json.loads(response.read().decode("utf-8"))
+                body = response.read()
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode("utf-8", "replace")[:300]
             raise ModelError(
@@ -108,6 +108,13 @@ class OpenAIEndpoint:
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             raise ModelError(
                 self._scrub(f"model {self.name!r}: cannot reach {self.base_url}: {exc}")
+            ) from None
+        try:
+            payload = json.loads(body.decode("utf-8"))
+        except ValueError:  # not UTF-8 or not JSON: a proxy's error page, a broken server
+            raise ModelError(
+                f"model {self.name!r}: response from {self.base_url} is not JSON "
+                f"({len(body)} bytes starting {body[:60]!r})"
             ) from None
         try:
             return payload["choices"][0]["message"]["content"] or ""
