@@ -58,8 +58,26 @@ def test_database_tables_and_metrics_agree_with_predictions(tiny_run):
         ).fetchone()[0]
         stored = con.execute("SELECT \"MAT\" FROM avtrustbench WHERE mode = 'generate'").fetchone()
         assert stored[0] == pytest.approx(recomputed)
-        run = con.execute("SELECT kind, base_model, config_hash, seed FROM runs").fetchall()
-        assert run == [("zero-shot", "omni", run[0][2], CONFIG["seed"])] and len(run[0][2]) == 64
+        runs = con.execute(
+            "SELECT model, kind, base_model, config_hash, seed FROM runs ORDER BY model"
+        ).fetchall()
+        config_hash = runs[0][3]
+        assert len(config_hash) == 64
+        assert runs == [
+            ("cavpref", "checkpoint", "omni", config_hash, CONFIG["seed"]),
+            ("omni", "zero-shot", "omni", config_hash, CONFIG["seed"]),
+            ("rlcomm", "checkpoint", "omni", config_hash, CONFIG["seed"]),
+        ]
+        # each model was evaluated on the benchmarks its config entry names
+        benches = con.execute("SELECT DISTINCT model, bench FROM predictions ORDER BY ALL")
+        assert benches.fetchall() == [
+            ("cavpref", "avtrustbench"),
+            ("omni", "avconfusebench"),
+            ("omni", "avtrustbench"),
+            ("omni", "qa"),
+            ("rlcomm", "avconfusebench"),
+            ("rlcomm", "qa"),
+        ]
         # the tiny judge writes random text: every judgement is a recorded failure
         failed = con.execute(
             "SELECT count(*), count(error) FROM judgements WHERE model = 'omni'"
@@ -75,7 +93,11 @@ def test_tables_and_plots_are_written(tiny_run):
             assert (tiny_run / f"results/tables/{view}.{ext}").stat().st_size > 0
     rows = list(csv.reader((tiny_run / "results/tables/avtrustbench.csv").open()))
     assert rows[0][:3] == ["model", "mode", "MCIT"]
-    assert [r[:2] for r in rows[1:]] == [["omni", "generate"], ["omni", "loglik"]]
+    assert [r[:2] for r in rows[1:]] == [
+        [model, mode] for model in ("cavpref", "omni") for mode in ("generate", "loglik")
+    ]
+    rlcomm = list(csv.reader((tiny_run / "results/tables/rlcomm_main.csv").open()))
+    assert sorted({r[0] for r in rlcomm[1:]}) == ["omni", "rlcomm"]
     for name in ("task_accuracy", "m1_yes_rate", "training_curves"):
         assert (tiny_run / f"results/plots/{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
