@@ -49,6 +49,11 @@ def planned_jobs(proc) -> dict[str, int]:
     return job_counts(proc.stdout)
 
 
+def planned_with(tmp_path: Path, name: str, edit) -> dict[str, int]:
+    """Job counts per rule of a dry run of tiny.yaml changed by ``edit(config_dict)``."""
+    return planned_jobs(run_snakemake(tmp_path, "-n", config=write_config(tmp_path / name, edit)))
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """The whole benchmark built once from tiny.yaml; returns the work directory."""

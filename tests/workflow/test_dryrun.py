@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest import REPO, planned_jobs, run_snakemake, scale_samples, write_config
+from conftest import REPO, planned_jobs, planned_with, run_snakemake, scale_samples, write_config
 
 pytestmark = pytest.mark.workflow
 
@@ -27,15 +27,9 @@ def test_job_count_depends_on_shards_not_samples(tmp_path):
 
         return edit
 
-    small = planned_jobs(
-        run_snakemake(tmp_path, "-n", config=write_config(tmp_path / "a.yaml", scale(1, 2)))
-    )
-    huge = planned_jobs(
-        run_snakemake(tmp_path, "-n", config=write_config(tmp_path / "b.yaml", scale(10000, 2)))
-    )
-    more_shards = planned_jobs(
-        run_snakemake(tmp_path, "-n", config=write_config(tmp_path / "c.yaml", scale(1, 5)))
-    )
+    small = planned_with(tmp_path, "a.yaml", scale(1, 2))
+    huge = planned_with(tmp_path, "b.yaml", scale(10000, 2))
+    more_shards = planned_with(tmp_path, "c.yaml", scale(1, 5))
     assert small == huge
     assert more_shards["manipulate_shard"] == 11 * 5
     assert small["manipulate_shard"] == 11 * 2

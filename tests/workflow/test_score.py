@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import TINY, planned_jobs, run_snakemake, scale_samples, write_config
+from conftest import TINY, planned_with, run_snakemake, scale_samples, write_config
 
 from avtrust.media.probe import probe
 from avtrust.models import registry
@@ -142,15 +142,9 @@ def test_scoring_jobs_depend_on_shards_not_samples(tmp_path):
 
         return apply
 
-    small = planned_jobs(
-        run_snakemake(tmp_path, "-n", config=write_config(tmp_path / "a.yaml", edit(1, 1)))
-    )
-    huge = planned_jobs(
-        run_snakemake(tmp_path, "-n", config=write_config(tmp_path / "b.yaml", edit(1, 1000)))
-    )
-    three = planned_jobs(
-        run_snakemake(tmp_path, "-n", config=write_config(tmp_path / "c.yaml", edit(3, 1)))
-    )
+    small = planned_with(tmp_path, "a.yaml", edit(1, 1))
+    huge = planned_with(tmp_path, "b.yaml", edit(1, 1000))
+    three = planned_with(tmp_path, "c.yaml", edit(3, 1))
     assert small == huge
     assert small["prepare_model"] == 4 and small["split_samples"] == 1
     assert three["score_pairs"] == 3 and three["reference_reasoning"] == 3

@@ -31,8 +31,8 @@ import pyarrow.parquet as pq
 
 from avtrust import data_files
 from avtrust.errors import ConfigError
-from avtrust.models.media import streams
 from avtrust.models.media_cache import cache_decoding as cache_decoding  # training's import
+from avtrust.models.omni_inputs import group_by_streams
 
 PathLike = str | os.PathLike
 PAIR_COLUMNS = (
@@ -132,16 +132,10 @@ class SequenceEncoder:
         tok = builder.tokenizer
         self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
         self.left = tok.padding_side == "left"
-        self.kinds: dict[str, str] = {}
 
     def group(self, paths: Sequence[PathLike]) -> dict[str, list[int]]:
-        groups: dict[str, list[int]] = {}
-        for i, p in enumerate(paths):
-            key = str(p)
-            if key not in self.kinds:
-                self.kinds[key] = streams(p).kind  # ffprobe once per clip
-            groups.setdefault(self.kinds[key], []).append(i)
-        return groups
+        # The builder's probe: memoised per clip once cache_decoding() wrapped it.
+        return group_by_streams(paths, probe=self.builder.streams)
 
     def part(self, paths, prompts, responses) -> dict:
         """One stream kind: the builder's batch plus its 3-D position ids."""
