@@ -107,12 +107,17 @@ class _Server(ThreadingHTTPServer):
 
 
 class LocalServer:
-    """``with LocalServer() as server:`` ... ``server.url("/a.json")``."""
+    """``with LocalServer() as server:`` ... ``server.url("/a.json")``.
 
-    def __init__(self, behaviour: Behaviour | None = None):
+    ``handler``: another request handler class (tests/local_openai.py's chat server); it
+    reaches this object as ``self.server.owner``.
+    """
+
+    def __init__(self, behaviour: Behaviour | None = None, handler=_Handler):
         self.behaviour = behaviour or Behaviour()
-        self.httpd = _Server(("127.0.0.1", 0), _Handler)
+        self.httpd = _Server(("127.0.0.1", 0), handler)
         self.httpd.behaviour = self.behaviour
+        self.httpd.owner = self
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
 
     @property

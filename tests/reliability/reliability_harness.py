@@ -5,7 +5,6 @@ and comparing folders byte for byte.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import re
@@ -35,14 +34,8 @@ SCRATCH = re.compile(r"^\..+\.[a-z0-9_]{8}(\.[A-Za-z0-9]{1,8})?$")
 
 
 def digests(workdir: Path, folders: list[str]) -> dict[str, str]:
-    """sha256 of every file (hidden ones included) under ``folders`` of ``workdir``."""
-    out = {}
-    for folder in folders:
-        for path in sorted((workdir / folder).rglob("*")):
-            if path.is_file():
-                rel = path.relative_to(workdir).as_posix()
-                out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return out
+    """sha256 of every file under ``folders`` of ``workdir`` (wall-clock fields aside)."""
+    return workflow.result_digests(workdir, tuple(folders))
 
 
 def newer_than(folder: Path, t0: float, suffix: str = "") -> list[Path]:

@@ -12,7 +12,9 @@ folder, or the hidden scratch folder of a model. Then:
   complete file), except inside a ``directory()`` output whose job was killed, which
   Snakemake must then refuse to use (it asks for ``--rerun-incomplete``);
 - the rerun (``--unlock`` for the stale lock, ``--rerun-incomplete`` when asked) gives
-  byte-identical files, with no scratch file left anywhere under results/ or resources/.
+  byte-identical files (wall-clock fields aside, see ``result_digests``), with no scratch
+  file left anywhere under results/ or resources/; training jobs, killed once they saved a
+  resume checkpoint, must say in their logs that they resumed from it.
 """
 
 from __future__ import annotations
@@ -44,6 +46,17 @@ def _new_scratch(folder: str) -> Callable[[Path, float], bool]:
     return lambda work, t0: any(SCRATCH.match(p.name) for p in newer_than(work / folder, t0))
 
 
+def _checkpoint_written(work: Path, t0: float) -> bool:
+    """A training job has saved a complete resume checkpoint (its trainer_state.json is
+    the Trainer's last write), so the rerun has something to resume from."""
+    return any(p.name == "trainer_state.json" for p in newer_than(work / TRAIN_STATE, t0))
+
+
+def _results_db_written(work: Path, t0: float) -> bool:
+    """The DuckDB ingest of results_db has started writing (database or its WAL)."""
+    return bool(newer_than(work / "results/cache", t0))
+
+
 @dataclass(frozen=True)
 class Stage:
     name: str
@@ -52,9 +65,13 @@ class Stage:
     folders: tuple[str, ...]  # compared byte for byte after the rerun
     started: Callable[[Path, float], bool]  # kill as soon as this holds
     directory_outputs: bool = False  # outputs are directory(): partial ones are flagged
+    resumed_logs: str | None = None  # glob of job logs, one of which must say it resumed
 
 
 BENCH = "results/bench"
+TRAIN_STATE = "results/train_state"
+TRAINED = ("sft", "dpo", "cavpref")  # tiny.yaml's training.methods
+RLCOMM = ("rlcomm_warmup", "rlcomm_steprr", "rlcomm_ansco", "grpo_acc")
 STAGES = [
     Stage(
         "fetch",
@@ -134,6 +151,55 @@ STAGES = [
         ("results/score",),
         lambda work, t0: any(p.parent.name == "score" for p in newer_than(work / "logs/score", t0)),
     ),
+    # Training: killed once a job has saved a resume checkpoint; the rerun continues from
+    # results/train_state/ (not an output, so Snakemake's cleanup of the killed job keeps it).
+    Stage(
+        "train",
+        ("train_sft", "train_dpo", "train_cavpref"),
+        lambda ref: [f"results/checkpoints/{m}/metrics.json" for m in TRAINED],
+        tuple(f"results/checkpoints/{m}" for m in TRAINED),
+        _checkpoint_written,
+        directory_outputs=True,
+        resumed_logs="logs/train/*.log",
+    ),
+    Stage(
+        "rlcomm",
+        ("rlcomm_train",),
+        lambda ref: [f"results/checkpoints/{m}/metrics.json" for m in RLCOMM],
+        tuple(f"results/checkpoints/{m}" for m in RLCOMM),
+        _checkpoint_written,
+        directory_outputs=True,
+        resumed_logs="logs/train/*.log",
+    ),
+    Stage(  # every model x benchmark shard, killed once the first shard has started
+        "evaluate",
+        ("evaluate_shard", "merge_predictions"),
+        lambda ref: (
+            _files(ref, "results/predictions/*/*/*.shards/*.parquet")
+            + _files(ref, "results/predictions/*/*/*.parquet")
+        ),
+        ("results/predictions",),
+        lambda work, t0: bool(newer_than(work / "logs/evaluate", t0, ".log")),
+    ),
+    Stage(
+        "judge",
+        ("judge_m2",),
+        lambda ref: _files(ref, "results/judge/*/m2.parquet"),
+        ("results/judge",),
+        lambda work, t0: bool(newer_than(work / "logs/evaluate", t0, "judge_m2.log")),
+    ),
+    Stage(  # metrics, then killed while the DuckDB database is being written
+        "aggregate",
+        ("model_metrics", "results_db", "tables", "plots"),
+        lambda ref: (
+            _files(ref, "results/metrics/*")
+            + ["results/results.duckdb"]
+            + _files(ref, "results/tables/*")
+            + _files(ref, "results/plots/*")
+        ),
+        ("results/metrics", "results/tables", "results/plots"),
+        _results_db_written,
+    ),
 ]
 
 
@@ -177,3 +243,7 @@ def test_killed_stage_resumes_to_identical_outputs(tiny_run, tmp_path, stage):
         assert "--rerun-incomplete" in resumed.steps, (incomplete, resumed.output[-3000:])
     assert digests(work, list(stage.folders)) == reference
     assert _scratch_files(work) == []
+    if stage.resumed_logs:
+        logs = [p.read_text() for p in work.glob(stage.resumed_logs)]
+        assert any(f"resume from {TRAIN_STATE}/" in text for text in logs), resumed.output[-3000:]
+        assert not any((work / TRAIN_STATE).glob("*/checkpoint-*"))  # removed after success

@@ -8,10 +8,18 @@ test_no_shell_strings_in_the_package.)
 from __future__ import annotations
 
 import ast
+import csv
+import shutil
+from pathlib import Path
 
+import duckdb
+import pyarrow.parquet as pq
 import pytest
+from local_openai import ChatServer
 from reliability_harness import REPO, run_snakemake, write_config
 
+from avtrust import data_files
+from avtrust.evaluate.infer import CHOICE_PROMPT, YES_NO_PROMPT
 from avtrust.models import registry
 
 API_KEY = "sk-reliability-5b0c2f7e-not-a-real-key"
@@ -99,32 +107,131 @@ def test_loading_passes_the_entry_flag_and_false_by_default(monkeypatch, entry, 
     assert seen == [expected, expected]  # processor and model
 
 
+KEY_ENV = "AVTRUST_RELIABILITY_KEY"
+JUDGE_REPLY = '{"audio": 4, "visual": 3}'
+DESCRIPTION = "Based on the video, there is a violin. Based on the audio, I hear the wind blowing."
+
+
+def served_model(body: dict) -> tuple[int, str | dict]:
+    """Plausible replies of an audio-visual chat model: the judge's JSON for the m2 judge
+    prompt, an option letter, yes/no or a description for benchmark questions."""
+    messages = body["messages"]
+    if messages[0] == {"role": "system", "content": data_files.load("judge")["system"]}:
+        return 200, JUDGE_REPLY
+    content = messages[-1]["content"]
+    kinds = [part["type"] for part in content]
+    if kinds[-1] != "text" or not {"image_url", "input_audio"} & set(kinds):
+        return 400, {"error": {"message": f"expected media then a question, got {kinds}"}}
+    question = content[-1]["text"]
+    if CHOICE_PROMPT in question:
+        return 200, "A"
+    if YES_NO_PROMPT in question:
+        return 200, "No."
+    return 200, DESCRIPTION
+
+
+def duckdb_text(path: Path) -> tuple[str, set[str]]:
+    """Every value of every table and view of a DuckDB file as text (DuckDB compresses
+    strings, so the file's bytes need not contain them), and the relations' names."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        relations = con.execute(
+            "SELECT table_catalog, table_schema, table_name FROM information_schema.tables"
+        ).fetchall()
+        text = [
+            repr(row)
+            for catalog, schema, name in relations
+            for row in con.execute(f'SELECT * FROM "{catalog}"."{schema}"."{name}"').fetchall()
+        ]
+    finally:
+        con.close()
+    return "\n".join(text), {name for _, _, name in relations}
+
+
+def parquet_text(path: Path) -> str:
+    """Every value of a Parquet file as text (its pages are zstd-compressed)."""
+    return repr(pq.read_table(path).to_pylist())
+
+
 @pytest.mark.workflow
-def test_secrets_from_the_environment_are_never_written(tmp_path, monkeypatch):
-    """Prepare an endpoint model with its API key and an HF token in the environment, then
-    look for both in every file the run wrote (logs, resources, results, .snakemake)."""
-    monkeypatch.setenv("AVTRUST_RELIABILITY_KEY", API_KEY)
+def test_secrets_from_the_environment_are_never_written(tiny_run, tmp_path, monkeypatch):
+    """Evaluate an endpoint model (served here, on 127.0.0.1) and judge m2 with it, the API
+    key and an HF token in the environment, through to the results database and tables;
+    then look for both secrets in every file the run wrote: raw bytes of each file, and the
+    decoded values of every DuckDB table and view and of every Parquet file."""
+    secrets = (API_KEY, HF_TOKEN)
+    monkeypatch.setenv(KEY_ENV, API_KEY)
     monkeypatch.setenv("HF_TOKEN", HF_TOKEN)
-
-    def add_endpoint(config):
-        config["models"]["endpoint"] = {
-            "adapter": "openai_http",
-            "source": "http",
-            "location": "http://127.0.0.1:9/v1",
-            "model": "judge-model",
-            "api_key_env": "AVTRUST_RELIABILITY_KEY",
-        }
-
-    config = write_config(tmp_path / "config.yaml", add_endpoint)
     work = tmp_path / "work"
-    run_snakemake(work, "--cores", "1", "resources/models/endpoint", config=config)
+    shutil.copytree(tiny_run, work, symlinks=True)  # the benchmark is built: only evaluate
+
+    with ChatServer(served_model, key=API_KEY) as server:
+
+        def add_endpoint(config):
+            config["models"]["endpoint"] = {
+                "adapter": "openai_http",
+                "source": "http",
+                "location": server.base_url,
+                "model": "served-av-model",
+                "api_key_env": KEY_ENV,
+            }
+            evaluation = config["evaluation"]
+            evaluation["models"] = {"endpoint": {"model": "endpoint"}}
+            # one task of each kind: multiple choice, yes/no, open description (judged)
+            evaluation["tasks"] = {"avtrustbench": ["MAT"], "avconfusebench": ["m1", "m2"]}
+            evaluation["judge"]["model"] = "endpoint"
+
+        config = write_config(tmp_path / "config.yaml", add_endpoint)
+        run_snakemake(work, "--cores", "2", "results/results.duckdb",
+                      "results/tables/avtrustbench.md", config=config)  # fmt: skip
+
+    # The key was used (every request carried it) and both kinds of request were answered.
+    assert server.requests
+    assert {r["auth"] for r in server.requests} == {f"Bearer {API_KEY}"}
+    systems = [r["body"]["messages"][0].get("role") for r in server.requests]
+    assert "system" in systems and "user" in systems  # judge prompts and benchmark questions
     manifest = (work / "resources/models/endpoint/avtrust_model.json").read_text()
-    assert "AVTRUST_RELIABILITY_KEY" in manifest  # the variable's name, never its value
+    assert KEY_ENV in manifest  # the variable's name, never its value
+
     written = [p for p in [*work.rglob("*"), config] if p.is_file()]
     assert any(p.suffix == ".log" for p in written)
-    leaks = [
-        str(p.relative_to(tmp_path))
-        for p in written
-        if API_KEY.encode() in p.read_bytes() or HF_TOKEN.encode() in p.read_bytes()
-    ]
+    databases = [p for p in written if p.suffix == ".duckdb"]
+    assert {p.relative_to(work).as_posix() for p in databases} >= {
+        "results/results.duckdb",
+        "results/cache/results.duckdb",
+    }
+    leaks = []
+    for path in written:
+        texts = [path.read_bytes().decode("latin-1")]
+        if path.suffix == ".duckdb":
+            texts.append(duckdb_text(path)[0])
+        elif path.suffix == ".parquet":
+            texts.append(parquet_text(path))
+        leaks += [f"{path.relative_to(tmp_path)}" for t in texts if any(s in t for s in secrets)]
     assert leaks == []
+
+    # Not vacuous: the endpoint's answers and verdicts are in the scanned database.
+    text, relations = duckdb_text(work / "results/results.duckdb")
+    assert {"predictions", "judgements", "metrics", "runs"} <= relations
+    con = duckdb.connect(str(work / "results/results.duckdb"), read_only=True)
+    try:
+        by_kind = dict(
+            con.execute(
+                "SELECT kind, count(*) FROM predictions WHERE model = 'endpoint' "
+                "AND status IN ('ok', 'open') GROUP BY kind"
+            ).fetchall()
+        )
+        verdicts = con.execute(
+            "SELECT count(*) FROM judgements WHERE model = 'endpoint' AND judge = 'endpoint' "
+            "AND a_score = 4 AND v_score = 3"
+        ).fetchone()[0]
+        adapter = con.execute("SELECT adapter FROM runs WHERE model = 'endpoint'").fetchall()
+    finally:
+        con.close()
+    assert set(by_kind) == {"choice", "yes_no", "open"} and min(by_kind.values()) > 0
+    assert verdicts == by_kind["open"]
+    assert adapter == [("openai_http",)]
+    assert "'endpoint'" in text and DESCRIPTION in text
+    with (work / "results/tables/avconfusebench.csv").open(newline="") as table:
+        row = next(r for r in csv.DictReader(table) if r["model"] == "endpoint")
+    assert (float(row["A-Acc"]), float(row["V-Acc"])) == (4.0, 3.0)  # the judge's scores

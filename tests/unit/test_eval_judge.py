@@ -4,11 +4,10 @@ OpenAI-compatible server, recorded failures, and the judge-free audio metric."""
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from local_openai import ChatServer
 
 from avtrust.evaluate.judge import (
     HttpJudge,
@@ -56,49 +55,36 @@ def test_malformed_replies_are_rejected(reply, message):
         parse_scores(reply)
 
 
-class Judge(BaseHTTPRequestHandler):
+class Judge:
     """Replies from a script, one per request; records each request's body."""
 
     script: list = []
     bodies: list = []
 
-    def do_POST(self):  # noqa: N802 (http.server's naming)
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+    @staticmethod
+    def reply(body):
         Judge.bodies.append(body)
         status, content = Judge.script.pop(0) if Judge.script else (200, "no more replies")
         if status == "hang":  # longer than the client's timeout
             time.sleep(content)
-            status, content = 200, '{"audio": 5, "visual": 5}'
-        payload = {"choices": [{"message": {"role": "assistant", "content": content}}]}
-        data = json.dumps(payload if status == 200 else {"error": "busy"}).encode()
+            return 200, '{"audio": 5, "visual": 5}'
         if status == "garbage":  # not JSON at all
-            status, data = 200, b"\xff<html>bad gateway</html>"
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+            return 200, b"\xff<html>bad gateway</html>"
+        return status, content if status == 200 else {"error": "busy"}
 
 
 @pytest.fixture
 def endpoint(monkeypatch):
     Judge.script, Judge.bodies = [], []
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Judge)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
     monkeypatch.setenv(ENV, "test-key")
-    models = {"judge": {"adapter": "openai_http", "source": "http",
-                        "location": f"http://127.0.0.1:{httpd.server_address[1]}/v1",
-                        "model": "judge-model", "api_key_env": ENV}}  # fmt: skip
-    spec = registry.spec_from_config("judge", models)
-    from avtrust.models.http import OpenAIEndpoint
+    with ChatServer(Judge.reply, key="test-key") as server:
+        models = {"judge": {"adapter": "openai_http", "source": "http",
+                            "location": server.base_url, "model": "judge-model",
+                            "api_key_env": ENV}}  # fmt: skip
+        spec = registry.spec_from_config("judge", models)
+        from avtrust.models.http import OpenAIEndpoint
 
-    yield OpenAIEndpoint.from_spec(spec)
-    httpd.shutdown()
-    httpd.server_close()
+        yield OpenAIEndpoint.from_spec(spec)
 
 
 SAMPLES = {

@@ -7,12 +7,10 @@ prepared model folder.
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from local_openai import ChatServer
 
 from avtrust.models import registry
 from avtrust.models.http import OpenAIEndpoint
@@ -22,41 +20,19 @@ SECRET = "sk-test-7f3a9c1e-not-a-real-key"
 ENV = "AVTRUST_TEST_API_KEY"
 
 
-class Handler(BaseHTTPRequestHandler):
-    requests: list[dict] = []
-    status = 200
+def echo(body):
+    return 200, f"echo: {body['messages'][-1]['content'][-1]['text']}"
 
-    def do_POST(self):  # noqa: N802 (http.server's naming)
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        Handler.requests.append(
-            {"path": self.path, "auth": self.headers.get("Authorization"), "body": body}
-        )
-        if Handler.status != 200:
-            # Some servers echo the key they rejected; the adapter must scrub it.
-            payload = {"error": {"message": f"Incorrect API key provided: {SECRET}"}}
-        else:
-            text = body["messages"][-1]["content"][-1]["text"]
-            payload = {"choices": [{"message": {"role": "assistant", "content": f"echo: {text}"}}]}
-        data = json.dumps(payload).encode()
-        self.send_response(Handler.status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
-    def log_message(self, *args):  # keep the test output clean
-        pass
+def rejected(body):
+    # Some servers echo the key they rejected; the adapter must scrub it.
+    return 401, {"error": {"message": f"Incorrect API key provided: {SECRET}"}}
 
 
 @pytest.fixture
 def server():
-    Handler.requests, Handler.status = [], 200
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
-    httpd.server_close()
+    with ChatServer(echo) as served:
+        yield served
 
 
 @pytest.fixture
@@ -65,7 +41,7 @@ def spec(server):
         "served": {
             "adapter": "openai_http",
             "source": "http",
-            "location": server,
+            "location": server.base_url,
             "model": "gpt-4o-mini",
             "api_key_env": ENV,
         }
@@ -74,7 +50,7 @@ def spec(server):
 
 
 def test_chat_with_media_sends_the_key_only_in_the_header(
-    spec, tmp_path, monkeypatch, caplog, clips
+    spec, server, tmp_path, monkeypatch, caplog, clips
 ):
     monkeypatch.setenv(ENV, SECRET)
     caplog.set_level(logging.DEBUG)
@@ -84,7 +60,7 @@ def test_chat_with_media_sends_the_key_only_in_the_header(
     assert isinstance(endpoint, OpenAIEndpoint)
     replies = endpoint.generate([clips["violin"].path, None], ["Is there a violin?", "Hi"])
     assert replies == ["echo: Is there a violin?", "echo: Hi"]
-    first, second = Handler.requests
+    first, second = server.requests
     assert first["path"] == "/v1/chat/completions"
     assert first["auth"] == f"Bearer {SECRET}"
     assert first["body"]["model"] == "gpt-4o-mini"
@@ -97,9 +73,9 @@ def test_chat_with_media_sends_the_key_only_in_the_header(
     assert "chat/completions" in caplog.text  # requests are logged, without the key
 
 
-def test_errors_never_show_the_key(spec, monkeypatch, caplog):
+def test_errors_never_show_the_key(spec, server, monkeypatch, caplog):
     monkeypatch.setenv(ENV, SECRET)
-    Handler.status = 401
+    server.reply = rejected
     endpoint = OpenAIEndpoint.from_spec(spec)
     with pytest.raises(ModelError) as info:
         endpoint.chat([{"role": "user", "content": [{"type": "text", "text": "hi"}]}])
@@ -107,11 +83,11 @@ def test_errors_never_show_the_key(spec, monkeypatch, caplog):
     assert SECRET not in str(info.value) and SECRET not in caplog.text
 
 
-def test_missing_key_names_the_variable(spec, monkeypatch):
+def test_missing_key_names_the_variable(spec, server, monkeypatch):
     monkeypatch.delenv(ENV, raising=False)
     with pytest.raises(ModelError, match=f"environment variable {ENV} is not set"):
         OpenAIEndpoint.from_spec(spec).generate([None], ["hi"])
-    assert Handler.requests == []
+    assert server.requests == []
 
 
 def test_only_http_urls_are_accepted():

@@ -230,6 +230,8 @@ def test_resume_state_is_discarded_under_another_config(tmp_path):
     (state / "checkpoint-3").mkdir()
     (state / "checkpoint-3" / "trainer_state.json").write_text("{}")
     (state / "checkpoint-5").mkdir()  # incomplete: no trainer_state.json
+    (state / "checkpoint-7").mkdir()  # killed while its trainer_state.json was written
+    (state / "checkpoint-7" / "trainer_state.json").write_text('{"global_step": 7, "log_hi')
     assert checkpoint.prepare_state(state, "aaa") == str(state / "checkpoint-3")
     assert checkpoint.prepare_state(state, "bbb") is None
     assert not (state / "checkpoint-3").exists()

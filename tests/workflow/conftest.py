@@ -80,12 +80,14 @@ TIMING_COLUMNS = ("seconds",)  # predictions: time per batch
 TIMING_KEYS = ("evaluated_at",)  # results/metrics/<model>.run.json
 
 
-def result_digests(workdir: Path) -> dict[str, str]:
-    """sha256 of every file under results/ and resources/, timings left out: predictions
-    without their timing column, run records without their timestamp, and the DuckDB
-    files skipped (their contents are compared through results/tables and metrics)."""
+def result_digests(
+    workdir: Path, folders: tuple[str, ...] = ("results", "resources")
+) -> dict[str, str]:
+    """sha256 of every file (hidden ones included) under ``folders``, timings left out:
+    predictions without their timing column, run records without their timestamp, and the
+    DuckDB files skipped (their contents are compared through results/tables and metrics)."""
     out = {}
-    for folder in ("results", "resources"):
+    for folder in folders:
         for path in sorted((workdir / folder).rglob("*")):
             name = path.relative_to(workdir).as_posix()
             if not path.is_file() or path.suffix == ".duckdb":

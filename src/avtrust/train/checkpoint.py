@@ -47,6 +47,16 @@ class CheckpointError(AvtrustError, ValueError):
     """A checkpoint folder is missing or malformed; the message names it."""
 
 
+def _is_complete(checkpoint: Path) -> bool:
+    """The Trainer writes ``trainer_state.json`` last, in one go: a checkpoint is complete
+    when that file exists and parses (a kill during its write leaves it torn)."""
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def last_checkpoint(state_dir: PathLike) -> str | None:
     """The ``checkpoint-<step>`` folder with the highest step that is complete."""
     state_dir = Path(state_dir)
@@ -55,7 +65,7 @@ def last_checkpoint(state_dir: PathLike) -> str | None:
     done = []
     for d in state_dir.glob("checkpoint-*"):
         suffix = d.name.split("-", 1)[1]
-        if suffix.isdigit() and (d / "trainer_state.json").is_file():
+        if suffix.isdigit() and _is_complete(d):
             done.append((int(suffix), d))
     return str(max(done)[1]) if done else None
 
