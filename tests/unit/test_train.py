@@ -304,3 +304,56 @@ def test_a_multi_node_job_starts_one_launcher_per_node(monkeypatch):
     assert argv[:3] == ["srun", "--overlap", "--nodes=2"]
     assert argv[argv.index("--precision") + 1] == "bf16"
     assert argv[argv.index("--") :] == ["--", "--spec", "s.json"]
+
+
+# -- Trainer arguments shared by every training job --------------------------------------
+
+
+def test_trainer_arguments_carry_the_settings_of_every_job_kind(tmp_path):
+    from transformers import TrainingArguments
+    from trl import DPOConfig, GRPOConfig
+
+    from avtrust.train.arguments import Optimisation
+    from avtrust.train.rlcomm import training_args
+    from avtrust.train.run import training_arguments
+
+    defaults = {"learning_rate": 3e-4, "grad_accum": 4, "weight_decay": 0.01, "save_steps": 7}
+    sft = method_settings({"defaults": defaults, "sft": {}}, "sft", 11)
+    place = {"state_dir": str(tmp_path / "state"), "device": "cpu", "precision": "no"}
+    args = training_arguments(sft, place)
+    assert type(args) is TrainingArguments
+    assert (args.learning_rate, args.gradient_accumulation_steps, args.weight_decay) == (
+        3e-4,
+        4,
+        0.01,
+    )
+    assert (args.save_steps, args.seed, args.data_seed) == (7, 11, 11)
+    assert args.output_dir == place["state_dir"] and args.use_cpu and not args.bf16
+    assert args.ddp_find_unused_parameters is False
+    dpo = training_arguments(method_settings({"dpo": {"beta": 0.3}}, "dpo", 11), place)
+    assert type(dpo) is DPOConfig and dpo.beta == 0.3 and dpo.precompute_ref_log_probs
+
+    # RL-CoMM stages: the same builder from their config section, constant lr unless set
+    stage = {
+        "learning_rate": 1e-3,
+        "max_steps": 3,
+        "batch_size": 4,
+        "save_steps": 1,
+        "group_size": 2,
+        "max_completion_length": 8,
+        "temperature": 1.0,
+    }
+    spec = {
+        "settings": stage,
+        "state_dir": place["state_dir"],
+        "seed": 5,
+        "device": "cpu",
+        "precision": "bf16",
+    }
+    grpo = training_args(spec, GRPOConfig)
+    assert (grpo.num_generations, grpo.max_steps, grpo.seed, grpo.beta) == (2, 3, 5, 0.0)
+    assert grpo.lr_scheduler_type == "constant" and grpo.bf16
+    spec["settings"] = {**stage, "lr_scheduler": "cosine", "max_grad_norm": 0.5}
+    warm = training_args(spec, TrainingArguments)
+    assert (warm.lr_scheduler_type, warm.max_grad_norm) == ("cosine", 0.5)
+    assert Optimisation.from_settings(stage, lr_scheduler="constant").batch_size == 4

@@ -40,6 +40,7 @@ import numpy as np
 
 from avtrust.io import write_json_atomic
 from avtrust.train.ansco import answer_token_mask, answer_uncertainty, entropy_weights
+from avtrust.train.arguments import Optimisation, trainer_arguments
 from avtrust.train.rewards import parse, well_formed
 
 PathLike = str | os.PathLike
@@ -79,40 +80,33 @@ def grpo_rows(reference_path: PathLike) -> list[dict]:
     return rows
 
 
+# RL-CoMM stages log every step, keep two checkpoints and use a constant learning rate
+# unless their section says otherwise.
+STAGE_OPTIMISATION = {"lr_scheduler": "constant", "logging_steps": 1, "save_total_limit": 2}
+
+
 def training_args(spec: dict, cls):
     """A TrainingArguments (or GRPOConfig) of the stage's settings."""
     s = spec["settings"]
-    kwargs = {
-        "output_dir": spec["state_dir"],
-        "learning_rate": s["learning_rate"],
-        "max_steps": s["max_steps"],
-        "per_device_train_batch_size": s["batch_size"],
-        "gradient_accumulation_steps": s.get("grad_accum", 1),
-        "logging_steps": 1,
-        "save_steps": s["save_steps"],
-        "save_total_limit": 2,
-        "report_to": "none",
-        "seed": spec["seed"],
-        "data_seed": spec["seed"],
-        "use_cpu": spec["device"] == "cpu",
-        "bf16": spec.get("precision") == "bf16",
-        "fp16": spec.get("precision") == "fp16",
-        "remove_unused_columns": False,
-        "disable_tqdm": False,
-        "max_grad_norm": s.get("max_grad_norm", 1.0),
-        "lr_scheduler_type": s.get("lr_scheduler", "constant"),
-        "warmup_steps": s.get("warmup_steps", 0),
-    }
+    extra = {}
     if cls.__name__ == "GRPOConfig":
-        kwargs.update(
-            num_generations=s["group_size"],
-            max_completion_length=s["max_completion_length"],
-            temperature=s["temperature"],
-            beta=0.0,
-            loss_type=s.get("loss_type", "grpo"),
-            scale_rewards=s.get("scale_rewards", "group"),
-        )
-    return cls(**kwargs)
+        extra = {
+            "num_generations": s["group_size"],
+            "max_completion_length": s["max_completion_length"],
+            "temperature": s["temperature"],
+            "beta": 0.0,
+            "loss_type": s.get("loss_type", "grpo"),
+            "scale_rewards": s.get("scale_rewards", "group"),
+        }
+    return trainer_arguments(
+        cls,
+        Optimisation.from_settings(s, **STAGE_OPTIMISATION),
+        state_dir=spec["state_dir"],
+        seed=spec["seed"],
+        device=spec["device"],
+        precision=spec.get("precision", "no"),
+        **extra,
+    )
 
 
 def _policy_with_lora(policy, spec: dict):

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from avtrust.errors import ConfigError
 from avtrust.train import checkpoint, curves
+from avtrust.train.arguments import Optimisation, trainer_arguments
 from avtrust.train.config import PreferenceSettings, TrainSettings, settings_from_dict
 from avtrust.train.data import SequenceEncoder, cache_decoding, pair_rows, sft_rows
 from avtrust.train.lora import apply_lora, lora_config
@@ -51,42 +52,25 @@ def training_rows(settings: TrainSettings, inputs: dict) -> list[dict]:
 
 
 def training_arguments(settings: TrainSettings, spec: dict):
-    common = {
-        "output_dir": str(spec["state_dir"]),
-        "per_device_train_batch_size": settings.batch_size,
-        "gradient_accumulation_steps": settings.grad_accum,
-        "learning_rate": settings.learning_rate,
-        "num_train_epochs": settings.epochs,
-        "max_steps": settings.max_steps,
-        "lr_scheduler_type": settings.lr_scheduler,
-        "warmup_steps": settings.warmup_ratio,
-        "weight_decay": settings.weight_decay,
-        "max_grad_norm": settings.max_grad_norm,
-        "logging_steps": settings.logging_steps,
-        "save_strategy": "steps",
-        "save_steps": settings.save_steps,
-        "save_total_limit": settings.save_total_limit,
+    place = {
+        "state_dir": spec["state_dir"],
         "seed": settings.seed,
-        "data_seed": settings.seed,
-        "report_to": "none",
-        "remove_unused_columns": False,
-        "use_cpu": spec["device"] == "cpu",
-        "bf16": spec["precision"] == "bf16",
-        "fp16": spec["precision"] == "fp16",
-        "gradient_checkpointing": settings.gradient_checkpointing,
-        "dataloader_num_workers": 0,
+        "device": spec["device"],
+        "precision": spec["precision"],
         "ddp_find_unused_parameters": False,
-        "disable_tqdm": False,
     }
+    opt = Optimisation.from_settings(settings)
     if settings.family == "sft":
         from transformers import TrainingArguments
 
-        return TrainingArguments(**common)
+        return trainer_arguments(TrainingArguments, opt, **place)
     from trl import DPOConfig
 
     beta = settings.beta if isinstance(settings.beta, int | float) else 0.1
-    return DPOConfig(
-        **common,
+    return trainer_arguments(
+        DPOConfig,
+        opt,
+        **place,
         beta=float(beta),
         precompute_ref_log_probs=True,
         precompute_ref_batch_size=settings.batch_size,
