@@ -137,22 +137,3 @@ def test_cache_is_shared_and_cleared(thinker, clips):
     assert builder.read_clip.misses == 1 and builder.feature_extractor.memo.misses == 1
     clear_cache(builder)
     assert builder.read_clip.misses == 0 and not builder.read_clip.entries
-
-
-def test_one_process_decodes_both_streams_as_two_would(clips, tmp_path):
-    from avtrust.errors import MediaError
-    from avtrust.media.ffmpeg import decode_audio, decode_frames
-    from avtrust.models.media import decode_audio_video
-
-    path = clips["violin"].path
-    audio, frames = decode_audio_video(path, 16000, 56, 28)
-    assert np_equal(audio, decode_audio(path, 16000)) and audio.size > 16000
-    assert np_equal(frames, decode_frames(path, 56, 28)) and frames.shape[1:] == (28, 56, 3)
-    bad = tmp_path / "broken.mp4"
-    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"junk" * 64)
-    with pytest.raises(MediaError, match="broken.mp4"):
-        decode_audio_video(bad, 16000, 56, 28)
-
-
-def np_equal(a, b) -> bool:
-    return a.shape == b.shape and bool((a == b).all())

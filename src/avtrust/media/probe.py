@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -27,15 +27,43 @@ class ClipInfo:
     height: int | None
     video_codec: str | None
     audio_codec: str | None
+    # What the frame reader predicts its frame count from (not manifest columns), about
+    # the first video stream: its frame count in the header (mp4, mov, avi; Matroska
+    # written by mkvmerge), how late it starts after the file starts, and where it ends
+    # after the file starts as Matroska written by ffmpeg records it (seconds).
+    nb_frames: int | None = field(default=None, repr=False)
+    video_offset: float = field(default=0.0, repr=False)
+    video_end: float | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        del d["nb_frames"], d["video_offset"], d["video_end"]
+        return d
 
 
 def _rate(text: str | None) -> float | None:
     if not text or text in ("0/0", "0"):
         return None
     return float(Fraction(text))
+
+
+def _seconds(text: str | None) -> float | None:
+    return None if text in (None, "N/A") else float(text)
+
+
+def _tag(stream: dict, name: str) -> str | None:
+    """A stream tag by name, else with a language suffix (mkvmerge's ``NUMBER_OF_FRAMES-eng``)."""
+    tags = stream.get("tags", {})
+    return tags.get(name) or next((v for k, v in tags.items() if k.startswith(name + "-")), None)
+
+
+def _clock(text: str | None) -> float | None:
+    """``HH:MM:SS.fraction`` (Matroska's DURATION tag) in seconds."""
+    try:
+        h, m, s = (text or "").split(":")
+        return int(h) * 3600 + int(m) * 60 + float(s)
+    except ValueError:
+        return None
 
 
 def probe(path: str | os.PathLike, timeout_s: float = 60.0) -> ClipInfo:
@@ -78,6 +106,11 @@ def probe(path: str | os.PathLike, timeout_s: float = 60.0) -> ClipInfo:
         None,
     )
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    first_video = next((s for s in streams if s.get("codec_type") == "video"), {})  # 0:v:0
+    nb_frames = first_video.get("nb_frames") or _tag(first_video, "NUMBER_OF_FRAMES")
+    file_start = _seconds(info.get("format", {}).get("start_time")) or 0.0
+    start = _seconds(first_video.get("start_time"))
+    end = _clock(first_video.get("tags", {}).get("DURATION"))  # ffmpeg's Matroska: end time
     durations = [
         float(x)
         for x in [info.get("format", {}).get("duration")] + [s.get("duration") for s in streams]
@@ -95,7 +128,23 @@ def probe(path: str | os.PathLike, timeout_s: float = 60.0) -> ClipInfo:
         height=int(video["height"]) if video else None,
         video_codec=video.get("codec_name") if video else None,
         audio_codec=audio.get("codec_name") if audio else None,
+        nb_frames=int(nb_frames) if nb_frames and nb_frames.isdigit() else None,
+        video_offset=start - file_start if start is not None else 0.0,
+        video_end=end - file_start if end is not None else None,
     )
+
+
+def count_packets(path: str | os.PathLike, timeout_s: float = 600.0) -> int | None:
+    """The packets of the first video stream, counted by reading (not decoding) the file;
+    None if ffprobe cannot count them."""
+    args = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries",
+            "stream=nb_read_packets", "-of", "csv=p=0", "--", str(path)]  # fmt: skip
+    try:
+        proc = subprocess.run(args, capture_output=True, timeout=timeout_s, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    text = proc.stdout.decode("ascii", "replace").strip().rstrip(",")
+    return int(text) if proc.returncode == 0 and text.isdigit() else None
 
 
 def decodes_cleanly(path: str | os.PathLike, timeout_s: float = 600.0) -> str | None:

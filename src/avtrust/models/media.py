@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from avtrust.errors import MediaError
-from avtrust.media.ffmpeg import decode_audio, decode_frames, stderr_lines
-from avtrust.media.probe import ClipInfo, probe
+from avtrust.media.ffmpeg import decode_audio, stderr_lines
+from avtrust.media.probe import ClipInfo, count_packets, probe
 
 PathLike = str | os.PathLike
 
@@ -111,10 +111,150 @@ def _frame_size(info: ClipInfo, factor: int, min_pixels: int, max_pixels: int):
     return width, height
 
 
-def _sample(frames, info: ClipInfo, fps, temporal_patch_size, min_frames, max_frames):
-    src_fps = info.fps or (len(frames) / info.duration if info.duration else 0.0)
-    keep = frame_indices(len(frames), src_fps, fps, temporal_patch_size, min_frames, max_frames)
-    return frames[keep]
+def expected_frame_count(path: PathLike, info: ClipInfo) -> int | None:
+    """How many frames decoding the first video stream of ``path`` to raw video gives,
+    predicted without decoding. ffmpeg's raw output has a constant rate: a frame per
+    1/fps from the file's start to the video's end (the first frame repeated over a late
+    start). So: the header's frame count plus the frames of the late start; else the
+    video's end time (Matroska from ffmpeg) × fps; else the stream's packets counted by
+    ffprobe (one more process, reading the file without decoding it). A prediction only:
+    damaged streams, edit lists, variable rates can decode to another count."""
+    rate = info.fps or 0.0
+    if info.nb_frames:
+        return info.nb_frames + max(0, round(info.video_offset * rate))
+    if info.video_end and rate:
+        return round(info.video_end * rate)
+    n = count_packets(path)
+    return None if n is None else n + max(0, round(info.video_offset * rate))
+
+
+def _picker(info: ClipInfo, fps, temporal_patch_size, min_frames, max_frames):
+    """``total -> indices`` of the frames :func:`read_frames` keeps of ``total`` decoded."""
+
+    def pick(total: int) -> list[int]:
+        src_fps = info.fps or (total / info.duration if info.duration else 0.0)
+        return frame_indices(total, src_fps, fps, temporal_patch_size, min_frames, max_frames)
+
+    return pick
+
+
+def _read_into(stream, view: memoryview) -> int:
+    """Fill ``view`` from ``stream``; the bytes read (fewer only at the end of the stream)."""
+    got = 0
+    while got < len(view):
+        n = stream.readinto(view[got:])
+        if not n:
+            break
+        got += n
+    return got
+
+
+def _decode(
+    path: PathLike, width: int, height: int, keep: list[int] | None, sample_rate: int | None
+) -> tuple[np.ndarray | None, np.ndarray, int]:
+    """One ffmpeg process decoding the first video stream of ``path`` (scaled to
+    width×height, RGB) and, with a ``sample_rate``, its first audio stream (mono float32,
+    drained on a thread from a second pipe). Frames are read from the pipe one at a time
+    and only those at the indices ``keep`` (all if None) are kept, in ``keep``'s order:
+    memory is the kept frames and one frame of buffer. Returns (audio or None, kept
+    frames, number of frames decoded); a kept index past the end leaves its slot unset."""
+    args = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path),
+            "-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
+            "pipe:1"]  # fmt: skip
+    read_fd = write_fd = None
+    if sample_rate is not None:
+        read_fd, write_fd = os.pipe()
+        args += ["-map", "0:a:0", "-f", "f32le", "-ac", "1", "-ar", str(sample_rate),
+                 f"pipe:{write_fd}"]  # fmt: skip
+    try:
+        proc = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=() if write_fd is None else (write_fd,),
+            bufsize=0,
+        )
+    except FileNotFoundError as exc:
+        if read_fd is not None:
+            os.close(read_fd)
+        raise MediaError(
+            "ffmpeg is not installed or not on PATH (Debian/Ubuntu: apt-get install ffmpeg)"
+        ) from exc
+    finally:
+        if write_fd is not None:
+            os.close(write_fd)
+    got: dict[str, bytes] = {}
+
+    def drain(name, stream):
+        with stream:
+            got[name] = stream.read()
+
+    readers = [threading.Thread(target=drain, args=("stderr", proc.stderr))]
+    if read_fd is not None:
+        audio_pipe = os.fdopen(read_fd, "rb")
+        readers.append(threading.Thread(target=drain, args=("audio", audio_pipe)))
+    for t in readers:
+        t.start()
+    frame_bytes = width * height * 3
+    buffer = bytearray(frame_bytes)
+    frame = np.frombuffer(buffer, dtype=np.uint8).reshape(height, width, 3)
+    slots: dict[int, list[int]] = {}
+    for slot, index in enumerate(keep or ()):
+        slots.setdefault(index, []).append(slot)
+    kept = np.empty((len(keep), height, width, 3), np.uint8) if keep is not None else None
+    every: list[np.ndarray] = []
+    total, tail = 0, 0
+    try:
+        with proc.stdout:
+            while (n := _read_into(proc.stdout, memoryview(buffer))) == frame_bytes:
+                if kept is None:
+                    every.append(frame.copy())
+                for slot in slots.get(total, ()):
+                    kept[slot] = frame
+                total += 1
+            tail = n
+    except BaseException:  # interrupted: stop ffmpeg, so that the readers see their pipes end
+        proc.kill()
+        raise
+    finally:
+        for t in readers:
+            t.join()
+        proc.wait()
+    what = f"decoding {path}" if sample_rate is not None else f"decoding video of {path}"
+    if proc.returncode != 0:
+        message = " | ".join(stderr_lines(got.get("stderr", b""))[-5:])
+        raise MediaError(f"{what} failed (exit {proc.returncode}): {message}")
+    if tail:
+        raise MediaError(f"{what}: the video ends inside a frame ({tail} of {frame_bytes} bytes)")
+    if kept is None:
+        kept = np.stack(every) if every else np.empty((0, height, width, 3), np.uint8)
+    audio = np.frombuffer(got["audio"], dtype="<f4").copy() if sample_rate is not None else None
+    return audio, kept, total
+
+
+def _decode_sampled(
+    path: PathLike, info: ClipInfo, size: tuple[int, int], pick, sample_rate: int | None = None
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """(audio, ``pick(total)`` of the clip's ``total`` frames): the indices are chosen
+    from the predicted count before decoding, so only the frames kept are held; where the
+    decoded count turns out different, the frames are picked again for the true count
+    (from the frames already kept if they include them, else by a second decoding)."""
+    expected = expected_frame_count(path, info)
+    keep = pick(expected) if expected else []
+    audio, kept, total = _decode(path, *size, keep, sample_rate)
+    if total == 0:
+        raise MediaError(f"{path}: the video stream decodes to no frames")
+    if total == expected:
+        return audio, kept
+    want = pick(total)
+    slot = {index: s for s, index in enumerate(keep)}
+    if all(i in slot for i in want):
+        return audio, kept[[slot[i] for i in want]]
+    _, frames, again = _decode(path, *size, want, None)
+    if again != total:
+        raise MediaError(f"decoding video of {path} gave {total} frames, then {again}")
+    return audio, frames
 
 
 def read_frames(
@@ -129,75 +269,28 @@ def read_frames(
     max_frames: int = 768,
     info: ClipInfo | None = None,
 ) -> np.ndarray | None:
-    """RGB frames (T, H, W, 3) uint8 sampled at ``fps``, H and W multiples of ``factor``."""
+    """RGB frames (T, H, W, 3) uint8 sampled at ``fps``, H and W multiples of ``factor``.
+
+    Frames are scaled by ffmpeg and only the sampled ones are kept while decoding, so
+    memory depends on T, not on the clip's length or resolution."""
     info = info or probe(path)
     if not info.has_video:
         return None
-    frames = decode_frames(path, *_frame_size(info, factor, min_pixels, max_pixels))
-    return _sample(frames, info, fps, temporal_patch_size, min_frames, max_frames)
-
-
-def decode_audio_video(
-    path: PathLike, sample_rate: int, width: int, height: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`decode_audio` and :func:`decode_frames` of a clip with both streams from
-    **one** ffmpeg process (video on stdout, audio on a second pipe): the same arrays,
-    one process start (~0.1 s on a small machine) fewer."""
-    read_fd, write_fd = os.pipe()
-    args = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path),
-            "-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
-            "pipe:1",
-            "-map", "0:a:0", "-f", "f32le", "-ac", "1", "-ar", str(sample_rate),
-            f"pipe:{write_fd}"]  # fmt: skip
-    try:
-        proc = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            pass_fds=(write_fd,),
-        )
-    except FileNotFoundError as exc:
-        os.close(read_fd)
-        raise MediaError("ffmpeg is not installed or not on PATH") from exc
-    finally:
-        os.close(write_fd)
-    got: dict[str, bytes] = {}
-
-    def drain(name, stream):
-        got[name] = stream.read()
-
-    with os.fdopen(read_fd, "rb") as audio_pipe:
-        readers = [
-            threading.Thread(target=drain, args=("audio", audio_pipe)),
-            threading.Thread(target=drain, args=("stderr", proc.stderr)),
-        ]
-        for t in readers:
-            t.start()
-        video = proc.stdout.read()
-        for t in readers:
-            t.join()
-    proc.stdout.close()
-    proc.stderr.close()
-    if proc.wait() != 0:
-        message = " | ".join(stderr_lines(got.get("stderr", b""))[-5:])
-        raise MediaError(f"decoding {path} failed (exit {proc.returncode}): {message}")
-    audio = np.frombuffer(got["audio"], dtype="<f4").copy()
-    frames = np.frombuffer(video, dtype=np.uint8).reshape(-1, height, width, 3).copy()
-    return audio, frames
+    size = _frame_size(info, factor, min_pixels, max_pixels)
+    pick = _picker(info, fps, temporal_patch_size, min_frames, max_frames)
+    return _decode_sampled(path, info, size, pick)[1]
 
 
 def read_audio_frames(
     path: PathLike, sample_rate: int, *, info: ClipInfo | None = None, **vision
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """:func:`read_audio` and :func:`read_frames` (``vision``: its keyword arguments)
-    together; a clip with both streams is decoded by one ffmpeg process."""
+    together; a clip with both streams is decoded by one ffmpeg process, which keeps
+    only the sampled frames as :func:`read_frames` does."""
     info = info or probe(path)
     if not (info.has_audio and info.has_video):
         return read_audio(path, sample_rate, info), read_frames(path, info=info, **vision)
     v = {"temporal_patch_size": 2, "min_frames": 4, "max_frames": 768, **vision}
     size = _frame_size(info, v["factor"], v["min_pixels"], v["max_pixels"])
-    audio, frames = decode_audio_video(path, sample_rate, *size)
-    sampled = _sample(frames, info, v["fps"], v["temporal_patch_size"], v["min_frames"],
-                      v["max_frames"])  # fmt: skip
-    return audio, sampled
+    pick = _picker(info, v["fps"], v["temporal_patch_size"], v["min_frames"], v["max_frames"])
+    return _decode_sampled(path, info, size, pick, sample_rate)
