@@ -65,7 +65,8 @@ def _label(test_name: str) -> str:
     to identical outputs [train]``."""
     base, _, param = test_name.partition("[")
     words = re.sub(r"^test_", "", base).replace("_", " ")
-    return f"{words} [{param}" if param else words
+    label = f"{words} [{param}" if param else words
+    return label if len(label) <= 80 else label[:77] + "…]"
 
 
 def draw(cases: list[Case], out: Path) -> None:
@@ -90,7 +91,7 @@ def draw(cases: list[Case], out: Path) -> None:
     ax.legend(handles, [o for o in COLOURS if counts[o]], loc="lower right", fontsize=8)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110, metadata={"Software": None})
+    fig.savefig(out, dpi=110, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
 
 

@@ -171,15 +171,16 @@ STAGES = [
         directory_outputs=True,
         resumed_logs="logs/train/*.log",
     ),
-    Stage(  # every model x benchmark shard, killed once the first shard has started
+    Stage(  # QA sets, then every model x benchmark shard; killed once the first has started
         "evaluate",
-        ("evaluate_shard", "merge_predictions"),
+        ("qa_set", "evaluate_shard", "merge_predictions"),
         lambda ref: (
-            _files(ref, "results/predictions/*/*/*.shards/*.parquet")
+            _files(ref, "results/qa/*.parquet")
+            + _files(ref, "results/predictions/*/*/*.shards/*.parquet")
             + _files(ref, "results/predictions/*/*/*.parquet")
         ),
-        ("results/predictions",),
-        lambda work, t0: bool(newer_than(work / "logs/evaluate", t0, ".log")),
+        ("results/qa", "results/predictions"),
+        lambda work, t0: bool(newer_than(work / "logs/evaluate", t0, ".0.log")),  # shard 0
     ),
     Stage(
         "judge",
