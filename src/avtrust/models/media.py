@@ -150,12 +150,12 @@ def _read_into(stream, view: memoryview) -> int:
 
 
 def _decode(
-    path: PathLike, width: int, height: int, keep: list[int] | None, sample_rate: int | None
+    path: PathLike, width: int, height: int, keep: list[int], sample_rate: int | None
 ) -> tuple[np.ndarray | None, np.ndarray, int]:
     """One ffmpeg process decoding the first video stream of ``path`` (scaled to
     width×height, RGB) and, with a ``sample_rate``, its first audio stream (mono float32,
     drained on a thread from a second pipe). Frames are read from the pipe one at a time
-    and only those at the indices ``keep`` (all if None) are kept, in ``keep``'s order:
+    and only those at the indices ``keep`` are kept, in ``keep``'s order:
     memory is the kept frames and one frame of buffer. Returns (audio or None, kept
     frames, number of frames decoded); a kept index past the end leaves its slot unset."""
     args = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path),
@@ -200,16 +200,13 @@ def _decode(
     buffer = bytearray(frame_bytes)
     frame = np.frombuffer(buffer, dtype=np.uint8).reshape(height, width, 3)
     slots: dict[int, list[int]] = {}
-    for slot, index in enumerate(keep or ()):
+    for slot, index in enumerate(keep):
         slots.setdefault(index, []).append(slot)
-    kept = np.empty((len(keep), height, width, 3), np.uint8) if keep is not None else None
-    every: list[np.ndarray] = []
+    kept = np.empty((len(keep), height, width, 3), np.uint8)
     total, tail = 0, 0
     try:
         with proc.stdout:
             while (n := _read_into(proc.stdout, memoryview(buffer))) == frame_bytes:
-                if kept is None:
-                    every.append(frame.copy())
                 for slot in slots.get(total, ()):
                     kept[slot] = frame
                 total += 1
@@ -227,8 +224,6 @@ def _decode(
         raise MediaError(f"{what} failed (exit {proc.returncode}): {message}")
     if tail:
         raise MediaError(f"{what}: the video ends inside a frame ({tail} of {frame_bytes} bytes)")
-    if kept is None:
-        kept = np.stack(every) if every else np.empty((0, height, width, 3), np.uint8)
     audio = np.frombuffer(got["audio"], dtype="<f4").copy() if sample_rate is not None else None
     return audio, kept, total
 
