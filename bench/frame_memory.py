@@ -10,8 +10,9 @@ buffers included):
 
 Both return the same array (checked). The clips (ffmpeg's test pattern with a tone, 25
 fps) are written to a temporary folder first. Past 384 s the model's cap of 768 frames
-holds the streaming reader flat while the baseline keeps growing. Prints peak MB per reader and their ratio
-for each length; ``--plot`` also draws the curves (docs/figures/frame_memory.png).
+holds the streaming reader flat while the baseline keeps growing. Prints peak MB per
+reader and their ratio for each length; ``--plot`` also draws the curves
+(docs/figures/frame_memory.png).
 
     .venv/bin/python bench/frame_memory.py
     .venv/bin/python bench/frame_memory.py --seconds 10 60 --plot docs/figures/frame_memory.png

@@ -3,6 +3,8 @@ the launcher's argument list and the config dataclasses."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -357,3 +359,40 @@ def test_trainer_arguments_carry_the_settings_of_every_job_kind(tmp_path):
     warm = training_args(spec, TrainingArguments)
     assert (warm.lr_scheduler_type, warm.max_grad_norm) == ("cosine", 0.5)
     assert Optimisation.from_settings(stage, lr_scheduler="constant").batch_size == 4
+
+
+def test_zero_stage_of_the_shipped_accelerate_configs(tmp_path, monkeypatch):
+    from avtrust.train.launch import zero_stage
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])  # accelerate's relative paths
+    assert zero_stage("config/accelerate/zero2.yaml") == 2
+    assert zero_stage("config/accelerate/zero3.yaml") == 3
+    inline = tmp_path / "inline.yaml"
+    inline.write_text("distributed_type: DEEPSPEED\ndeepspeed_config: {zero_stage: 3}\n")
+    assert zero_stage(inline) == 3
+    plain = tmp_path / "ddp.yaml"
+    plain.write_text("distributed_type: MULTI_GPU\n")
+    assert zero_stage(plain) is None
+    with pytest.raises(ConfigError, match="missing.yaml"):
+        zero_stage(tmp_path / "missing.yaml")
+
+
+def test_rlcomm_launches_with_its_accelerate_config_and_refuses_zero3(tmp_path, monkeypatch):
+    from avtrust.train import launch, rlcomm
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    seen = {}
+    monkeypatch.setattr(launch, "start", lambda *a, **kw: seen.update(kw))
+    spec = {
+        "stage": "warmup",
+        "state_dir": str(tmp_path / "state"),
+        "config_hash": "h",
+        "processes": 2,
+        "precision": "bf16",
+        "device": "cuda",
+        "threads": 1,
+    }
+    rlcomm.train_stage(spec, accelerate_config="config/accelerate/zero2.yaml")
+    assert seen["config_file"] == "config/accelerate/zero2.yaml"
+    with pytest.raises(ConfigError, match="ZeRO-3.*zero2.yaml"):
+        rlcomm.train_stage(spec, accelerate_config="config/accelerate/zero3.yaml")

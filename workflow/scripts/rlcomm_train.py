@@ -20,4 +20,4 @@ with rule_logging(snakemake) as log:
         out_dir=str(snakemake.output.model).rsplit("/model", 1)[0],
         state_dir=snakemake.params.state_dir,
     )
-    train_stage(spec, log)
+    train_stage(spec, log, snakemake.params.rlcomm.get("accelerate_config"))

@@ -486,13 +486,20 @@ def stage_spec(method: str, rlcomm: dict, *, seed: int, **paths) -> dict:
     return spec
 
 
-def train_stage(spec: dict, log=None) -> None:
+def train_stage(spec: dict, log=None, accelerate_config: str | None = None) -> None:
     """In the job: resume state, Ans-CO targets (one process), then the stage's
-    processes (in place, or launched); the resume state is removed after success
-    unless ``keep_state``."""
+    processes (in place, or launched, with ``accelerate_config`` if given: e.g. DeepSpeed
+    ZeRO-2); the resume state is removed after success unless ``keep_state``."""
+    from avtrust.errors import ConfigError
     from avtrust.train.checkpoint import finish_state, prepare_state
-    from avtrust.train.launch import start
+    from avtrust.train.launch import start, zero_stage
 
+    if accelerate_config and zero_stage(accelerate_config) == 3:
+        raise ConfigError(
+            f"config: rlcomm.accelerate_config {accelerate_config} uses DeepSpeed ZeRO-3, which "
+            "RL-CoMM does not support (rank 0 merges and writes the weights without gathering "
+            "the shards); use ZeRO-2 (config/accelerate/zero2.yaml)"
+        )
     spec = {**spec, "resume": prepare_state(spec["state_dir"], spec["config_hash"], log)}
     if spec["stage"] == "ansco":
         prepare_ansco_targets(spec, log)
@@ -505,6 +512,7 @@ def train_stage(spec: dict, log=None) -> None:
         precision=spec["precision"],
         cpu=spec["device"] == "cpu",
         threads=spec["threads"],
+        config_file=accelerate_config,
         log=log,
     )
     finish_state(spec["state_dir"], keep=spec.get("keep_state", False))
