@@ -120,12 +120,13 @@ def expected_frame_count(path: PathLike, info: ClipInfo) -> int | None:
     ffprobe (one more process, reading the file without decoding it). A prediction only:
     damaged streams, edit lists, variable rates can decode to another count."""
     rate = info.fps or 0.0
+    late_start = max(0, round(info.video_offset * rate))
     if info.nb_frames:
-        return info.nb_frames + max(0, round(info.video_offset * rate))
+        return info.nb_frames + late_start
     if info.video_end and rate:
         return round(info.video_end * rate)
-    n = count_packets(path)
-    return None if n is None else n + max(0, round(info.video_offset * rate))
+    packets = count_packets(path)
+    return None if packets is None else packets + late_start
 
 
 def _picker(info: ClipInfo, fps, temporal_patch_size, min_frames, max_frames):

@@ -241,6 +241,26 @@ def node_launcher_argv(
     return [*argv, "--", *module_args]
 
 
+def zero_stage(config_file: str | os.PathLike) -> int | None:
+    """The DeepSpeed ZeRO stage an accelerate config file asks for (None: no DeepSpeed),
+    from its ``deepspeed_config.zero_stage`` or the JSON file it points to (a relative
+    path is taken from the working directory, as accelerate does)."""
+    import json
+
+    import yaml
+
+    try:
+        with open(config_file, encoding="utf-8") as f:
+            accel = yaml.safe_load(f) or {}
+        ds = accel.get("deepspeed_config") or {}
+        if ds.get("deepspeed_config_file"):
+            with open(ds["deepspeed_config_file"], encoding="utf-8") as f:
+                return json.load(f).get("zero_optimization", {}).get("stage")
+    except (OSError, ValueError, AttributeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"config: accelerate config {config_file} is unreadable: {exc}") from exc
+    return ds.get("zero_stage")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m avtrust.train.launch [options] -- <module args>``: the accelerate
     command for this node (``--print`` shows it as JSON instead of running it)."""
@@ -272,22 +292,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def zero_stage(config_file: str | os.PathLike) -> int | None:
-    """The DeepSpeed ZeRO stage an accelerate config file asks for (None: no DeepSpeed),
-    from its ``deepspeed_config.zero_stage`` or the JSON file it points to (a relative
-    path is taken from the working directory, as accelerate does)."""
-    import json
-
-    import yaml
-
-    try:
-        accel = yaml.safe_load(open(config_file, encoding="utf-8")) or {}
-        ds = accel.get("deepspeed_config") or {}
-        if ds.get("deepspeed_config_file"):
-            with open(ds["deepspeed_config_file"], encoding="utf-8") as f:
-                return json.load(f).get("zero_optimization", {}).get("stage")
-    except (OSError, ValueError, AttributeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"config: accelerate config {config_file} is unreadable: {exc}") from exc
-    return ds.get("zero_stage")

@@ -80,9 +80,8 @@ def grpo_rows(reference_path: PathLike) -> list[dict]:
     return rows
 
 
-# RL-CoMM stages log every step, keep two checkpoints and use a constant learning rate
-# unless their section says otherwise.
-STAGE_OPTIMISATION = {"lr_scheduler": "constant", "logging_steps": 1, "save_total_limit": 2}
+# RL-CoMM stages use a constant learning rate unless their section says otherwise.
+STAGE_OPTIMISATION = {"lr_scheduler": "constant"}
 
 
 def training_args(spec: dict, cls):
