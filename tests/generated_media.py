@@ -14,6 +14,16 @@ SAMPLE_RATE = 16000
 VIDEO_CODEC = {"vcodec": "libx264", "preset": "veryfast", "crf": 23, "threads": 1}
 AUDIO_CODEC = {"acodec": "aac", "b:a": "64k"}
 MEDIA = {"video_codec": VIDEO_CODEC, "audio_codec": AUDIO_CODEC, "sample_rate": SAMPLE_RATE}
+# The videos of the MUSIC-AVQA fixture annotations (tests/data) -> the instruments they
+# show; 00000099 is asked about there but absent.
+MUSIC_AVQA_VIDEOS = {
+    "00000001": ["violin"],
+    "00000002": ["cello"],
+    "00000003": ["flute"],
+    "00000004": ["trumpet"],
+    "00000005": ["violin"],
+    "00000006": ["violin", "cello"],
+}
 
 
 def make_clip(

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from generated_media import MEDIA, SAMPLE_RATE, make_clip
+from generated_media import MEDIA, MUSIC_AVQA_VIDEOS, SAMPLE_RATE, make_clip
 
 from avtrust.bench.plan import plan_task
 from avtrust.bench.shards import run_shard
@@ -32,14 +32,7 @@ from avtrust.media.probe import probe
 from avtrust.media.synthesis import catalog
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-VIDEOS = {  # the fixture annotations' videos; 00000099 is asked about but absent
-    "00000001": ["violin"],
-    "00000002": ["cello"],
-    "00000003": ["flute"],
-    "00000004": ["trumpet"],
-    "00000005": ["violin"],
-    "00000006": ["violin", "cello"],
-}
+VIDEOS = MUSIC_AVQA_VIDEOS
 SPEC = {
     "path": None,
     "annotations": [

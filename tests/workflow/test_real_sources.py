@@ -23,8 +23,8 @@ import pytest
 import soundfile
 import yaml
 from conftest import REPO, run_snakemake
+from generated_media import MUSIC_AVQA_VIDEOS, make_clip
 from generated_media import SAMPLE_RATE as SR
-from generated_media import make_clip
 
 from avtrust.bench.samples import SAMPLE_SCHEMA
 from avtrust.media.probe import probe
@@ -33,14 +33,7 @@ from avtrust.media.synthesis import catalog, synthesize_audio
 pytestmark = pytest.mark.workflow
 
 DATA = REPO / "tests" / "data"
-MUSIC = {
-    "00000001": ["violin"],
-    "00000002": ["cello"],
-    "00000003": ["flute"],
-    "00000004": ["trumpet"],
-    "00000005": ["violin"],
-    "00000006": ["violin", "cello"],
-}
+MUSIC = MUSIC_AVQA_VIDEOS
 AVQA = {  # video_name -> the source it shows (the fixture's answers)
     "-HG3Omg_89c_000030": "dog",
     "aB3dE5fG7hI_000012": "bell",
