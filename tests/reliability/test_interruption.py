@@ -155,7 +155,7 @@ STAGES = [
     # results/train_state/ (not an output, so Snakemake's cleanup of the killed job keeps it).
     Stage(
         "train",
-        ("train_sft", "train_dpo", "train_cavpref"),
+        ("train",),
         lambda ref: [f"results/checkpoints/{m}/metrics.json" for m in TRAINED],
         tuple(f"results/checkpoints/{m}" for m in TRAINED),
         _checkpoint_written,

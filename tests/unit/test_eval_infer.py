@@ -12,9 +12,9 @@ from avtrust.evaluate.infer import (
     merge_shards,
     prompt_for,
     run_shard,
-    shard_rows,
 )
 from avtrust.io import write_parquet_atomic
+from avtrust.sharding import shard_rows
 
 
 class FakeModel:

@@ -30,7 +30,7 @@ from avtrust.errors import ConfigError
 from avtrust.models import registry
 from avtrust.train.checkpoint import load_policy
 from avtrust.train.curves import read_log
-from avtrust.train.rlcomm import stage_spec, train_stage
+from avtrust.train.rlcomm import stage_settings, stage_spec, train_stage
 
 STEPS = 3
 REWARD = "training_helpers:token_residue"
@@ -43,6 +43,8 @@ def rlcomm(processes: int, batch_size: int, **grpo) -> dict:
         "threads": 1,
         "processes": processes,
         "keep_state": False,
+        "policy": "omni",
+        "accelerate_config": None,
         "lora": {"enabled": True, "r": 4, "alpha": 8, "dropout": 0.0, "targets": ["q_proj"]},
         "grpo_acc": {
             "learning_rate": 5e-2,
@@ -63,7 +65,7 @@ def rlcomm(processes: int, batch_size: int, **grpo) -> dict:
 def spec_for(root, omni, data, name, section) -> dict:
     return stage_spec(
         "grpo_acc",
-        section,
+        stage_settings(section, "grpo_acc"),
         seed=11,
         data=data,
         base_dir=omni,

@@ -12,6 +12,7 @@ import pytest
 from training_helpers import OMNI, RecordingLog, kill_after
 
 from avtrust.models import registry
+from avtrust.train.config import job_settings
 from avtrust.train.curves import read_log
 from avtrust.train.run import train_job
 
@@ -22,6 +23,10 @@ def training(processes: int, batch_size: int, max_steps: int) -> dict:
         "methods": ["cavpref"],
         "device": "cpu",
         "processes": processes,
+        "precision": "no",
+        "accelerate_config": None,
+        "media_cache": 64,
+        "keep_state": False,
         "threads": 1,
         "defaults": {
             "learning_rate": 2e-2,
@@ -68,8 +73,7 @@ def job_kwargs(root, name, omni, pairs, cfg) -> dict:
     out = root / name
     return {
         "method": "cavpref",
-        "training": cfg,
-        "seed": 11,
+        "job": job_settings(cfg, "cavpref", 11),
         "model_dir": str(omni),
         "inputs": {"pairs": str(pairs)},
         "outputs": {

@@ -9,7 +9,10 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from avtrust.bench.export import official_paths
 from avtrust.bench.importer import task_source
+from avtrust.bench.plan import task_settings
 from avtrust.bench.samples import BENCHES
+from avtrust.bench.shards import media_settings
+from avtrust.datasets.synthetic import settings as synthetic_settings
 
 validate(config, "../schemas/config.schema.yaml")
 

@@ -1,7 +1,7 @@
 # Constants, config checks and input functions of the evaluate and aggregate stages
 # (evaluate.smk, aggregate.smk), next to common.smk and common_score.smk.
 
-from avtrust.evaluate.config import config_hash, eval_models
+from avtrust.evaluate.config import eval_models
 from avtrust.evaluate.samples import QA_BENCH, QA_TASKS
 from avtrust.results.views import VIEWS
 
@@ -41,6 +41,24 @@ EVAL_TASKS = {
     for bench, tasks in BENCH_TASKS.items()
 }
 EVAL_TASKS[QA_BENCH] = list(QA_SETS)
+
+
+# Open-ended tasks (descriptions, judged later): generation length of their own, never
+# parsed against options.
+OPEN_TASKS = {("avconfusebench", "m2")}
+
+
+def eval_settings(bench, task):
+    """The evaluation settings a shard of ``task`` reads (evaluate_shard's params)."""
+    out = {k: EVAL[k] for k in ("mode", "batch_size", "device")}
+    if (bench, task) in OPEN_TASKS:
+        out["max_new_tokens_open"] = EVAL["max_new_tokens_open"]
+    else:
+        out["max_new_tokens"] = EVAL["max_new_tokens"]
+        out["loglik_norm"] = EVAL["loglik_norm"]
+        # replies are parsed against the options, abstention wordings included
+        out["wording"] = config["benchmark"]["wording"]
+    return out
 
 
 def eval_table(bench, task):

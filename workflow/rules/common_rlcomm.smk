@@ -1,5 +1,7 @@
 # Constants, config checks and input functions of the RL-CoMM stage (rlcomm.smk).
 
+from avtrust.train.rlcomm import stage_settings
+
 RLCOMM = config.get("rlcomm", {})
 if RLCOMM:
     check_models(

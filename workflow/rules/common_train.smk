@@ -1,10 +1,16 @@
 # Constants, config checks and input functions of the training stage (train.smk).
 
-from avtrust.train.config import declared_methods, family_of, method_settings
+from avtrust.train.config import declared_methods, family_of, job_settings
 
 TRAINING = config.get("training", {})
 TRAIN_METHODS = {m: family_of(m, TRAINING[m]) for m in declared_methods(TRAINING)}
-TRAIN_OUT = "results/checkpoints/{method}"
+# The files of every trained checkpoint (train.smk and rlcomm.smk).
+CHECKPOINT_OUTPUTS = {
+    "model": directory("results/checkpoints/{method}/model"),
+    "jsonl": "results/checkpoints/{method}/log.jsonl",
+    "curve": "results/checkpoints/{method}/curve.png",
+    "metrics": "results/checkpoints/{method}/metrics.json",
+}
 
 
 def check_training():
@@ -24,34 +30,28 @@ def check_training():
 check_training()
 
 
-def methods_of(family):
-    return one_of([m for m, f in TRAIN_METHODS.items() if f == family])
-
-
-def train_tasks(method):
-    settings = method_settings(TRAINING, method, config["seed"])
-    return [t for t in settings.tasks if t in BENCH_TASKS["avtrustbench"]]
-
-
-def sft_tables(wildcards):
-    return {
-        t: f"results/bench/avtrustbench/{t}.parquet"
-        for t in train_tasks(wildcards.method)
-    }
+def train_inputs(wildcards):
+    """The policy, and the family's data: SFT the benchmark tables of its tasks with the
+    split, DPO and CAVPref the preference pairs."""
+    out = {"model": model_dir(TRAINING["model"])}
+    if TRAIN_METHODS[wildcards.method] == "sft":
+        tasks = job_settings(TRAINING, wildcards.method, config["seed"])["settings"][
+            "tasks"
+        ]
+        out["split"] = f"{SCORE}/split.parquet"
+        out["tables"] = [
+            f"results/bench/avtrustbench/{t}.parquet"
+            for t in tasks
+            if t in BENCH_TASKS["avtrustbench"]
+        ]
+    else:
+        out["pairs"] = f"{SCORE}/cavpref/pairs.parquet"
+    return out
 
 
 def train_outputs():
-    files = ("model", "log.jsonl", "curve.png", "metrics.json")
     return [
         f"results/checkpoints/{m}/{f}"
         for m in TRAINING.get("methods", [])
-        for f in files
+        for f in ("model", "log.jsonl", "curve.png", "metrics.json")
     ]
-
-
-TRAIN_OUTPUTS = {
-    "model": directory(f"{TRAIN_OUT}/model"),
-    "jsonl": f"{TRAIN_OUT}/log.jsonl",
-    "curve": f"{TRAIN_OUT}/curve.png",
-    "metrics": f"{TRAIN_OUT}/metrics.json",
-}

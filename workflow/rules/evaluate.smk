@@ -40,22 +40,11 @@ rule evaluate_shard:
         gpu=EVAL["gpus"],
         mem_mb=16000,
     params:
-        entry=lambda wc: EVAL_MODELS[wc.model],
+        kind=lambda wc: EVAL_MODELS[wc.model].kind,
         shards=len(EVAL_SHARDS),
-        split=EVAL["split"],
+        split=lambda wc: EVAL["split"] if wc.bench != QA_BENCH else None,
         state="results/eval_state/{model}/{bench}/{task}/{shard}",
-        settings={
-            k: EVAL[k]
-            for k in (
-                "mode",
-                "batch_size",
-                "max_new_tokens",
-                "max_new_tokens_open",
-                "loglik_norm",
-                "device",
-            )
-        },
-        wording=config["benchmark"].get("wording", {}),
+        settings=lambda wc: eval_settings(wc.bench, wc.task),
     script:
         "../scripts/evaluate_shard.py"
 
@@ -119,9 +108,8 @@ rule model_metrics:
     conda:
         "../../envs/core.yaml"
     params:
-        entry=lambda wc: EVAL_MODELS[wc.model],
+        entry=lambda wc: EVAL_MODELS[wc.model].record(),
         mode=EVAL["mode"],
         seed=config["seed"],
-        config_hash=config_hash(config),
     script:
         "../scripts/model_metrics.py"

@@ -15,8 +15,9 @@ rule fetch_synthetic:
         "../../envs/media.yaml"
     params:
         fmt=lambda wc: config["datasets"][wc.dataset]["format"],
-        corpus=config.get("corpus"),
-        media=config["media"],
+        settings=lambda wc: synthetic_settings(
+            config["datasets"][wc.dataset]["format"], config["corpus"], config["media"]
+        ),
         seed=config["seed"],
     script:
         "../scripts/fetch_synthetic.py"

@@ -10,6 +10,6 @@ rule manipulate_shard:
     threads: config["benchmark"]["workers_per_shard"]
     params:
         shards=len(SHARDS),
-        media=config["media"],
+        media=lambda wc: media_settings(wc.bench, wc.task, config["media"]),
     script:
         "../scripts/manipulate_shard.py"

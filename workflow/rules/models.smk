@@ -16,7 +16,10 @@ rule prepare_model:
     resources:
         mem_mb=8000,
     params:
-        models=config["models"],
-        seed=config["seed"],
+        # a tiny model's weights derive from the seed; other sources ignore it
+        entry=lambda wc: config["models"][wc.model],
+        seed=lambda wc: (
+            config["seed"] if config["models"][wc.model]["source"] == "tiny" else None
+        ),
     script:
         "../scripts/prepare_model.py"

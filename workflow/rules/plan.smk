@@ -10,7 +10,7 @@ rule plan_task:
     conda:
         "../../envs/core.yaml"
     params:
-        datasets=task_datasets,
+        settings=lambda wc: task_settings(wc.bench, wc.task, config),
     script:
         "../scripts/plan_task.py"
 

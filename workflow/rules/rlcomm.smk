@@ -1,4 +1,4 @@
-# RL-CoMM training (issue 6): warm-up SFT -> Step-RR GRPO -> Ans-CO, and the GRPO
+# RL-CoMM training: warm-up SFT -> Step-RR GRPO -> Ans-CO, and the GRPO
 # baseline with format + accuracy rewards. Step-RR without Ans-CO is rlcomm_steprr.
 # Each stage writes results/checkpoints/{method}/ (model/, log.jsonl, curve.png,
 # metrics.json); resume state lives in results/train_state/{method}/ (not an output).
@@ -8,10 +8,7 @@ rule rlcomm_train:
     input:
         unpack(rlcomm_inputs_of),
     output:
-        model=directory("results/checkpoints/{method}/model"),
-        log="results/checkpoints/{method}/log.jsonl",
-        curve="results/checkpoints/{method}/curve.png",
-        metrics="results/checkpoints/{method}/metrics.json",
+        **CHECKPOINT_OUTPUTS,
     log:
         "logs/train/{method}.log",
     wildcard_constraints:
@@ -23,9 +20,8 @@ rule rlcomm_train:
         gpu=RLCOMM.get("gpus", 0),
         mem_mb=32000,
     params:
-        rlcomm=RLCOMM,
+        job=lambda wc: stage_settings(RLCOMM, wc.method),
         seed=config["seed"],
         state_dir=lambda wc: f"results/train_state/{wc.method}",
-        base_model=RLCOMM.get("policy"),
     script:
         "../scripts/rlcomm_train.py"

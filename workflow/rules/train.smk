@@ -1,21 +1,20 @@
-# Training stage (issue 5): SFT, DPO and CAVPref on the Omni thinker, one rule per
-# method family; {method} is any method declared under `training` of that family
-# (ablations included). Outputs in results/checkpoints/{method}/; the resume state in
-# results/train_state/{method}/ is not an output, so a killed job's cleanup keeps it
-# and a rerun continues from its last checkpoint.
+# Training stage: SFT, DPO and CAVPref on the Omni thinker, one rule for every method
+# declared under `training` (ablations included); the inputs of a method's family are
+# chosen by train_inputs (common_train.smk). Outputs in results/checkpoints/{method}/,
+# named as the RL-CoMM rule's; the resume state in results/train_state/{method}/ is not
+# an output, so a killed job's cleanup keeps it and a rerun continues from its last
+# checkpoint.
 
 
-rule train_sft:
+rule train:
     input:
-        model=model_dir(TRAINING.get("model", "omni")),
-        split=f"{SCORE}/split.parquet",
-        tables=lambda w: list(sft_tables(w).values()),
+        unpack(train_inputs),
     output:
-        **TRAIN_OUTPUTS,
+        **CHECKPOINT_OUTPUTS,
     log:
         "logs/train/{method}.log",
     wildcard_constraints:
-        method=methods_of("sft"),
+        method=one_of(TRAIN_METHODS),
     conda:
         "../../envs/models.yaml"
     threads: TRAINING.get("threads", 1)
@@ -23,57 +22,7 @@ rule train_sft:
         gpu=TRAINING.get("gpus", 0),
         mem_mb=TRAINING.get("mem_mb", 8000),
     params:
-        training=TRAINING,
-        seed=config["seed"],
-        tables=sft_tables,
-        state_dir=lambda w: f"results/train_state/{w.method}",
-    script:
-        "../scripts/train.py"
-
-
-rule train_dpo:
-    input:
-        model=model_dir(TRAINING.get("model", "omni")),
-        pairs=f"{SCORE}/cavpref/pairs.parquet",
-    output:
-        **TRAIN_OUTPUTS,
-    log:
-        "logs/train/{method}.log",
-    wildcard_constraints:
-        method=methods_of("dpo"),
-    conda:
-        "../../envs/models.yaml"
-    threads: TRAINING.get("threads", 1)
-    resources:
-        gpu=TRAINING.get("gpus", 0),
-        mem_mb=TRAINING.get("mem_mb", 8000),
-    params:
-        training=TRAINING,
-        seed=config["seed"],
-        state_dir=lambda w: f"results/train_state/{w.method}",
-    script:
-        "../scripts/train.py"
-
-
-rule train_cavpref:
-    input:
-        model=model_dir(TRAINING.get("model", "omni")),
-        pairs=f"{SCORE}/cavpref/pairs.parquet",
-    output:
-        **TRAIN_OUTPUTS,
-    log:
-        "logs/train/{method}.log",
-    wildcard_constraints:
-        method=methods_of("cavpref"),
-    conda:
-        "../../envs/models.yaml"
-    threads: TRAINING.get("threads", 1)
-    resources:
-        gpu=TRAINING.get("gpus", 0),
-        mem_mb=TRAINING.get("mem_mb", 8000),
-    params:
-        training=TRAINING,
-        seed=config["seed"],
-        state_dir=lambda w: f"results/train_state/{w.method}",
+        job=lambda wc: job_settings(TRAINING, wc.method, config["seed"]),
+        state_dir=lambda wc: f"results/train_state/{wc.method}",
     script:
         "../scripts/train.py"

@@ -10,10 +10,11 @@ from avtrust.io import write_parquet_atomic
 from avtrust.logs import rule_logging
 from avtrust.scoring.counterfactual import run_counterfactual_shard
 from avtrust.scoring.tables import manifest_records, training_rows
+from avtrust.sharding import shard_rows
 
 with rule_logging(snakemake) as log:
     shard, shards = int(snakemake.wildcards.shard), snakemake.params.shards
-    rows = training_rows(snakemake.input.samples, snakemake.input.split)[shard::shards]
+    rows = shard_rows(training_rows(snakemake.input.samples, snakemake.input.split), shard, shards)
     # results/manifest/<dataset>.parquet
     manifests = {Path(p).stem: manifest_records(p) for p in snakemake.input.manifests}
     results = run_counterfactual_shard(

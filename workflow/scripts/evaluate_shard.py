@@ -7,32 +7,35 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's packag
 
 import torch
 
-from avtrust.evaluate.infer import Predictor, Settings, modes_setting, run_shard, shard_rows
+from avtrust.evaluate.infer import Predictor, Settings, modes_setting, run_shard
 from avtrust.evaluate.samples import eval_rows
 from avtrust.io import write_parquet_atomic
 from avtrust.logs import rule_logging
 from avtrust.models.registry import load
+from avtrust.sharding import shard_rows
 
 with rule_logging(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
-    entry, s = snakemake.params.entry, snakemake.params.settings
+    s = snakemake.params.settings
     rows = eval_rows(snakemake.input.samples, snakemake.input.get("split"), snakemake.params.split)
     shard = int(snakemake.wildcards.shard)
     rows = shard_rows(rows, shard, snakemake.params.shards)
     log.info("%d samples in shard %d; loading %s", len(rows), shard, snakemake.input.model)
-    if entry.kind == "checkpoint":
+    if snakemake.params.kind == "checkpoint":
         from avtrust.train.checkpoint import load_policy
 
         model = load_policy(snakemake.input.model, device=s["device"])
     else:
         model = load(snakemake.input.model, device=s["device"])
+    # an open-ended task's settings leave out what only choices read (and vice versa)
     settings = Settings(
         modes=modes_setting(s["mode"]),
         batch_size=s["batch_size"],
-        max_new_tokens=s["max_new_tokens"],
-        max_new_tokens_open=s["max_new_tokens_open"],
-        loglik_norm=s["loglik_norm"],
-        wording=snakemake.params.wording,
+        **{
+            k: s[k]
+            for k in ("max_new_tokens", "max_new_tokens_open", "loglik_norm", "wording")
+            if k in s
+        },
     )
     table = run_shard(
         Predictor(model, threads=snakemake.threads, cache=s["batch_size"]),

@@ -10,4 +10,6 @@ from avtrust.logs import rule_logging
 with rule_logging(snakemake) as log:
     p = snakemake.params
     log.info("generating synthetic %s corpus into %s", p.fmt, snakemake.output.raw)
-    synthetic.generate(p.fmt, snakemake.output.raw, p.corpus, p.media, p.seed)
+    synthetic.generate(
+        p.fmt, snakemake.output.raw, p.settings["corpus"], p.settings.get("media"), p.seed
+    )

@@ -9,6 +9,7 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's packag
 
 import pyarrow.parquet as pq
 
+from avtrust.evaluate.config import config_hash
 from avtrust.evaluate.metrics import model_metrics
 from avtrust.io import write_json_atomic, write_parquet_atomic
 from avtrust.logs import rule_logging
@@ -27,27 +28,38 @@ with rule_logging(snakemake) as log:
     table = model_metrics(predictions, verdicts)
     log.info("%d metric rows from %d predictions", table.num_rows, len(predictions))
     write_parquet_atomic(snakemake.output.metrics, table)
-    base, checkpoint = entry.registry_name, None
-    if entry.kind == "checkpoint":
-        checkpoint = f"results/checkpoints/{entry.method}/model"
+    base, checkpoint, trained = entry["registry_name"], None, None
+    if entry["kind"] == "checkpoint":
+        checkpoint = f"results/checkpoints/{entry['method']}/model"
         info = Path(checkpoint) / "avtrust_checkpoint.json"
         if info.is_file():
-            base = json.loads(info.read_text()).get("base_model", base)
+            meta = json.loads(info.read_text())
+            base, trained = meta.get("base_model", base), meta.get("config_hash")
     adapter = (
-        entry.adapter
-        if entry.kind == "checkpoint"
+        entry["adapter"]
+        if entry["kind"] == "checkpoint"
         else read_manifest(f"resources/models/{base}")["adapter"]
+    )
+    # This evaluation's identity: its own settings and, for a checkpoint, the training
+    # run's (recorded in the checkpoint), never the whole config.
+    run_hash = config_hash(
+        {
+            "entry": entry,
+            "mode": snakemake.params.mode,
+            "seed": snakemake.params.seed,
+            "training": trained,
+        }
     )
     write_json_atomic(
         snakemake.output.run,
         {
             "model": snakemake.wildcards.model,
-            "kind": entry.kind,
-            "method": entry.method,
+            "kind": entry["kind"],
+            "method": entry["method"],
             "base_model": base,
             "checkpoint": checkpoint,
             "adapter": adapter,
-            "config_hash": snakemake.params.config_hash,
+            "config_hash": run_hash,
             "seed": snakemake.params.seed,
             "modes": snakemake.params.mode,
             "evaluated_at": datetime.now(UTC).isoformat(timespec="seconds"),

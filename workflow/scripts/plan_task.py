@@ -4,16 +4,16 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's package
 
-from avtrust.bench.plan import plan_task
+from avtrust.bench.plan import plan_from_settings
 from avtrust.io import write_parquet_atomic
 from avtrust.logs import rule_logging
 
 with rule_logging(snakemake) as log:
-    names = snakemake.params.datasets
-    plan = plan_task(
+    names = list(snakemake.params.settings["formats"])
+    plan = plan_from_settings(
         snakemake.wildcards.bench,
         snakemake.wildcards.task,
-        snakemake.config,
+        snakemake.params.settings,
         manifests=dict(zip(names, snakemake.input.manifests, strict=True)),
         raw_dirs=dict(zip(names, snakemake.input.raw, strict=True)),
     )

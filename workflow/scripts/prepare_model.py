@@ -9,7 +9,8 @@ from avtrust.logs import rule_logging
 from avtrust.models.registry import prepare, spec_from_config
 
 with rule_logging(snakemake) as log:
-    spec = spec_from_config(snakemake.wildcards.model, snakemake.params.models)
+    name = snakemake.wildcards.model
+    spec = spec_from_config(name, {name: snakemake.params.entry})
     log.info(
         "%s: adapter %s, source %s, location %s",
         spec.name,
@@ -17,6 +18,6 @@ with rule_logging(snakemake) as log:
         spec.source,
         spec.location,
     )
-    seed = derive_seed(snakemake.params.seed, "model", spec.name)
+    seed = derive_seed(snakemake.params.seed or 0, "model", spec.name)
     prepare(spec, snakemake.output.model, seed=seed, log=log)
     log.info("ready: %s", snakemake.output.model)

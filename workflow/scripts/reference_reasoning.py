@@ -11,11 +11,12 @@ from avtrust.logs import rule_logging
 from avtrust.models.registry import load
 from avtrust.scoring.reasoning import reference_reasoning
 from avtrust.scoring.tables import clip_labels, training_rows
+from avtrust.sharding import shard_rows
 
 with rule_logging(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
     shard, shards = int(snakemake.wildcards.shard), snakemake.params.shards
-    rows = training_rows(snakemake.input.samples, snakemake.input.split)[shard::shards]
+    rows = shard_rows(training_rows(snakemake.input.samples, snakemake.input.split), shard, shards)
     labels = clip_labels(snakemake.input.manifests)
     visual = {
         r["id"]: labels.get(r["source_dataset"], {}).get(r["source_ids"][0], [])

@@ -8,16 +8,17 @@ from avtrust.logs import rule_logging
 from avtrust.train.rlcomm import stage_spec, train_stage
 
 with rule_logging(snakemake) as log:
+    job = snakemake.params.job
     spec = stage_spec(
         snakemake.wildcards.method,
-        snakemake.params.rlcomm,
+        job,
         seed=snakemake.params.seed,
         data=snakemake.input.data,
         base_dir=snakemake.input.policy,
-        base_model=snakemake.params.base_model,
+        base_model=job["policy"],
         embedder_dir=snakemake.input.embedder,
         init_dir=snakemake.input.get("start"),
         out_dir=str(snakemake.output.model).rsplit("/model", 1)[0],
         state_dir=snakemake.params.state_dir,
     )
-    train_stage(spec, log, snakemake.params.rlcomm.get("accelerate_config"))
+    train_stage(spec, log, job["accelerate_config"])

@@ -1,6 +1,7 @@
-"""Train one SFT / DPO / CAVPref method (rules train_sft, train_dpo, train_cavpref)."""
+"""Train one SFT / DPO / CAVPref method (rule train)."""
 
 import sys
+from pathlib import Path
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's package
 
@@ -8,18 +9,14 @@ from avtrust.logs import rule_logging
 from avtrust.train.run import train_job
 
 with rule_logging(snakemake) as log:
-    inputs = (
-        {"pairs": snakemake.input.pairs}
-        if "pairs" in snakemake.input.keys()
-        else {
-            "split": snakemake.input.split,
-            "tables": snakemake.params.tables,
-        }
-    )
+    if "pairs" in snakemake.input.keys():
+        inputs = {"pairs": snakemake.input.pairs}
+    else:  # SFT: the benchmark table of each task, named by its file
+        tables = {Path(p).stem: p for p in snakemake.input.tables}
+        inputs = {"split": snakemake.input.split, "tables": tables}
     train_job(
         method=snakemake.wildcards.method,
-        training=snakemake.params.training,
-        seed=snakemake.params.seed,
+        job=snakemake.params.job,
         model_dir=snakemake.input.model,
         inputs=inputs,
         outputs=dict(snakemake.output.items()),

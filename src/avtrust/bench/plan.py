@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from avtrust.bench import avconfusebench, avtrustbench
-from avtrust.bench.samples import PLAN_SCHEMA, TaskContext, derive_seed, wording
+from avtrust.bench.samples import PLAN_SCHEMA, TaskContext, derive_seed, task_wording
 from avtrust.datasets.adapters import read_questions
 
 BUILDERS = {"avtrustbench": avtrustbench.BUILDERS, "avconfusebench": avconfusebench.BUILDERS}
@@ -51,21 +51,42 @@ def read_manifest(path: str) -> pd.DataFrame:
     return frame.set_index("clip_id", drop=False)
 
 
+def task_settings(bench: str, task: str, config: dict) -> dict:
+    """Exactly the configuration planning ``task`` reads (the rule's params): the task's
+    section, the formats of its datasets, the seed and the abstention wordings it uses."""
+    task_cfg = config["benchmark"][bench][task]
+    names = [task_cfg[k] for k in ("dataset", "sounds") if k in task_cfg]
+    return {
+        "task": task_cfg,
+        "formats": {n: config["datasets"][n]["format"] for n in names},
+        "seed": config["seed"],
+        "wording": task_wording(task, config["benchmark"].get("wording")),
+    }
+
+
 def plan_task(
     bench: str, task: str, config: dict, manifests: dict[str, str], raw_dirs: dict[str, str]
 ) -> pa.Table:
-    """Plan ``task``; ``manifests``/``raw_dirs`` map dataset names to their files."""
-    task_cfg = config["benchmark"][bench][task]
+    """Plan ``task`` of a whole config (see :func:`plan_from_settings`)."""
+    return plan_from_settings(bench, task, task_settings(bench, task, config), manifests, raw_dirs)
+
+
+def plan_from_settings(
+    bench: str, task: str, settings: dict, manifests: dict[str, str], raw_dirs: dict[str, str]
+) -> pa.Table:
+    """Plan ``task`` from :func:`task_settings`; ``manifests``/``raw_dirs`` map dataset
+    names to their files."""
+    task_cfg = settings["task"]
     dataset = task_cfg["dataset"]
-    fmt = config["datasets"][dataset]["format"]
+    fmt = settings["formats"][dataset]
     ctx = TaskContext(
         bench=bench,
         task=task,
         samples=task_cfg["samples"],
-        seed=derive_seed(config["seed"], bench, task),
+        seed=derive_seed(settings["seed"], bench, task),
         clips=read_manifest(manifests[dataset]),
         dataset=dataset,
-        wording=wording(config["benchmark"].get("wording")),
+        wording=settings["wording"],
         params=task_cfg,
     )
     if task in USES_QUESTIONS[bench] and fmt in ("music_avqa", "avqa"):

@@ -68,6 +68,27 @@ def wording(overrides: dict | None = None) -> dict[str, str]:
     return {**data_files.load("templates")["abstention"], **(overrides or {})}
 
 
+# The abstention option each generated task offers (its answer when the clip or the
+# options make the question unanswerable).
+TASK_ABSTENTIONS = {
+    "MCIT": ("none_of_the_above",),
+    "ICIT": ("irrelevant_options",),
+    "MVIT": ("mismatch",),
+    "MAIT": ("mismatch",),
+    "COT-Stitch": ("mismatch",),
+    "COT-Swap": ("mismatch",),
+    "MAT": ("audio_missing",),
+    "MVT": ("visual_missing",),
+}
+
+
+def task_wording(task: str, overrides: dict | None = None) -> dict[str, str]:
+    """The wordings ``task`` uses, with the config's overrides: editing another task's
+    wording leaves this task's plan as it is."""
+    full = wording(overrides)
+    return {k: full[k] for k in TASK_ABSTENTIONS.get(task, ())}
+
+
 @dataclass
 class TaskContext:
     """Everything a task builder needs; builders are pure functions of this.

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from avtrust.errors import AvtrustError, MediaError, StorageError
 from avtrust.media import manipulate
 from avtrust.media.probe import probe
+from avtrust.sharding import shard_rows
 
 RESULT_SCHEMA = pa.schema(
     [
@@ -31,9 +32,22 @@ RESULT_SCHEMA = pa.schema(
 )
 
 
+# Tasks whose manipulations re-encode audio (a stem muted, a soundtrack replaced or
+# mixed): they read `media`'s audio settings; every other task copies streams.
+AUDIO_ENCODING_TASKS = {"avconfusebench": ("m1", "m2")}
+
+
+def media_settings(bench: str, task: str, media: dict) -> dict:
+    """Exactly the ``media`` settings the manipulations of ``task`` read."""
+    if task in AUDIO_ENCODING_TASKS.get(bench, ()):
+        return {"sample_rate": media["sample_rate"], "audio_codec": media["audio_codec"]}
+    return {}
+
+
 def run_op(op: str, args: dict, dst: str, media: dict) -> None:
     """Produce ``dst`` by manipulation ``op``; ``none`` uses the source as is."""
-    audio = {"sample_rate": media["sample_rate"], "audio_codec": media["audio_codec"]}
+    if op in ("mute_stem", "replace_soundtrack"):
+        audio = {"sample_rate": media["sample_rate"], "audio_codec": media["audio_codec"]}
     if op == "none":
         return
     if op == "verify":  # an imported clip, used as is: it must exist with both streams
@@ -93,16 +107,10 @@ def _execute(row: dict, media: dict) -> dict:
     }
 
 
-def shard_rows(plan: pa.Table, shard: int, shards: int) -> list[dict]:
-    if not 0 <= shard < shards:
-        raise ValueError(f"shard {shard} out of range for {shards} shards")
-    return plan.to_pylist()[shard::shards]
-
-
 def run_shard(plan_path: str, shard: int, shards: int, media: dict, workers: int = 1) -> pa.Table:
     """Execute shard ``shard`` of ``shards`` of the plan at ``plan_path``."""
     plan = pq.read_table(plan_path)
-    rows = shard_rows(plan, shard, shards)
+    rows = shard_rows(plan.to_pylist(), shard, shards)
     for row in rows:
         if row["op"] != "none":
             Path(row["media_path"]).parent.mkdir(parents=True, exist_ok=True)

@@ -51,16 +51,15 @@ class Sizes:
     """The corpus's size knobs (config ``corpus``)."""
 
     duration_s: float
-    fps: int
-    width: int
-    height: int
     sample_rate: int
+    # unset for formats that write sounds only (folder)
+    fps: int = 0
+    width: int = 0
+    height: int = 0
 
     @classmethod
     def from_config(cls, corpus: dict) -> Sizes:
-        return cls(
-            **{k: corpus[k] for k in ("duration_s", "fps", "width", "height", "sample_rate")}
-        )
+        return cls(**{k: corpus[k] for k in CLIP_SIZES if k in corpus})
 
 
 class _Writer:
@@ -310,12 +309,35 @@ def _folder(raw: Path, w: _Writer, corpus: dict, seed: int) -> None:
 
 
 GENERATORS = {"music_avqa": _music_avqa, "avqa": _avqa, "audioset": _audioset, "folder": _folder}
+# The `corpus` keys each format's generator reads (besides the clip sizes), and whether
+# it encodes video clips (with `media`'s codecs) or writes plain WAV files.
+CLIP_SIZES = ("duration_s", "fps", "width", "height", "sample_rate")
+FORMAT_KEYS = {
+    "music_avqa": ("solos_per_instrument", "scenes", "instruments_per_scene", "onset_step_s"),
+    "avqa": ("avqa_clips",),
+    "audioset": ("audioset_clips", "two_event_fraction"),
+    "folder": ("sounds_per_type",),
+}
+SOUND_SIZES = ("duration_s", "sample_rate")
 
 
-def generate(fmt: str, raw_dir: str | Path, corpus: dict, media: dict, seed: int) -> None:
-    """Write the synthetic corpus of dataset format ``fmt`` into ``raw_dir``."""
+def settings(fmt: str, corpus: dict, media: dict) -> dict:
+    """Exactly the configuration :func:`generate` reads for ``fmt``: the rule's params, so
+    that editing another format's knob does not regenerate this corpus."""
+    if fmt not in GENERATORS:
+        raise ValueError(f"no synthetic generator for format {fmt!r}; known: {sorted(GENERATORS)}")
+    sizes = SOUND_SIZES if fmt == "folder" else CLIP_SIZES
+    out = {"corpus": {k: corpus[k] for k in (*sizes, *FORMAT_KEYS[fmt])}}
+    if fmt != "folder":
+        out["media"] = {k: media[k] for k in ("video_codec", "audio_codec")}
+    return out
+
+
+def generate(fmt: str, raw_dir: str | Path, corpus: dict, media: dict | None, seed: int) -> None:
+    """Write the synthetic corpus of dataset format ``fmt`` into ``raw_dir`` (``corpus``
+    and ``media`` may be the slices :func:`settings` gives)."""
     if fmt not in GENERATORS:
         raise ValueError(f"no synthetic generator for format {fmt!r}; known: {sorted(GENERATORS)}")
     raw = Path(raw_dir)
     raw.mkdir(parents=True, exist_ok=True)
-    GENERATORS[fmt](raw, _Writer(raw, Sizes.from_config(corpus), media), corpus, seed)
+    GENERATORS[fmt](raw, _Writer(raw, Sizes.from_config(corpus), media or {}), corpus, seed)

@@ -46,6 +46,17 @@ class EvalModel:
     adapter: str
     benches: tuple[str, ...] = BENCHES
 
+    def record(self) -> dict:
+        """What the results record of this model (model_metrics) reads: every field but
+        ``benches`` (which only decides which tasks are evaluated)."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "registry_name": self.registry_name,
+            "method": self.method,
+            "adapter": self.adapter,
+        }
+
     @property
     def folder(self) -> str:
         if self.kind == "checkpoint":
@@ -104,5 +115,5 @@ def eval_models(evaluation: dict, models: dict, base_model: str = "omni") -> dic
 
 
 def config_hash(config: dict) -> str:
-    """SHA-256 of the whole config (canonical JSON), recorded with every run."""
+    """SHA-256 of a configuration (canonical JSON)."""
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()

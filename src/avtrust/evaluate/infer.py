@@ -352,11 +352,3 @@ def merge_shards(paths: Sequence[PathLike]) -> pa.Table:
     table = pa.concat_tables(tables) if tables else PREDICTION_SCHEMA.empty_table()
     table = table.cast(PREDICTION_SCHEMA)
     return table.sort_by([("id", "ascending"), ("mode", "ascending")])
-
-
-def shard_rows(rows: Sequence[dict], shard: int, shards: int) -> list[dict]:
-    """The rows of shard ``shard`` of ``shards`` (row number modulo shards, as the
-    manipulation stage assigns them)."""
-    if not 0 <= shard < shards:
-        raise ValueError(f"shard {shard} is not in [0, {shards})")
-    return [r for i, r in enumerate(rows) if i % shards == shard]

@@ -189,6 +189,29 @@ def method_settings(training: dict, method: str, seed: int) -> TrainSettings:
     return settings
 
 
+# What a training job reads besides its method's settings (threads, GPUs and memory are
+# the job's resources; `methods` only says which methods `all` trains).
+JOB_KEYS = (
+    "model",
+    "device",
+    "precision",
+    "processes",
+    "accelerate_config",
+    "media_cache",
+    "keep_state",
+)
+
+
+def job_settings(training: dict, method: str, seed: int) -> dict:
+    """Exactly the configuration the training job of ``method`` reads (the rule's params):
+    its merged settings and the shared job keys, so that editing another method's section
+    leaves this method's checkpoint as it is."""
+    return {
+        "settings": settings_dict(method_settings(training, method, seed)),
+        **{k: training[k] for k in JOB_KEYS},
+    }
+
+
 def settings_dict(settings: TrainSettings) -> dict:
     out = asdict(settings)
     out["lora"]["targets"] = list(out["lora"]["targets"])

@@ -453,19 +453,34 @@ METHODS = {
 }
 
 
+# What every stage reads of the ``rlcomm`` section besides its own stage section.
+SHARED_KEYS = (
+    "policy", "device", "precision", "threads", "processes", "keep_state", "lora",
+    "accelerate_config",
+)  # fmt: skip
+
+
+def stage_settings(rlcomm: dict, method: str) -> dict:
+    """Exactly the configuration the job of ``method`` reads (the rule's params): its
+    stage's section and the shared keys, so editing Ans-CO's section leaves Step-RR as
+    it is."""
+    if method not in METHODS:
+        raise ValueError(f"unknown RL-CoMM method {method!r} ({', '.join(METHODS)})")
+    section = METHODS[method][1]
+    return {"stage": rlcomm[section], **{k: rlcomm[k] for k in SHARED_KEYS}}
+
+
 def stage_spec(method: str, rlcomm: dict, *, seed: int, **paths) -> dict:
-    """The JSON spec of ``method`` from the ``rlcomm`` config section and the paths."""
+    """The JSON spec of ``method`` from :func:`stage_settings` and the paths."""
     from avtrust.train.config import config_hash
 
     if method not in METHODS:
         raise ValueError(f"unknown RL-CoMM method {method!r} ({', '.join(METHODS)})")
     stage, section, rewards = METHODS[method]
-    settings = dict(rlcomm[section])
+    settings = dict(rlcomm["stage"])
     if rewards:
         settings["rewards"] = rewards
         reward_functions(settings)  # a bad extra_rewards entry fails here, in the job
-    if stage == "ansco":
-        settings.setdefault("samples", rlcomm["steprr"]["group_size"])
     spec = {
         "stage": stage,
         "method": method,

@@ -214,8 +214,7 @@ def make_spec(
 def train_job(
     *,
     method: str,
-    training: dict,
-    seed: int,
+    job: dict,
     model_dir: PathLike,
     inputs: dict,
     outputs: dict,
@@ -224,22 +223,26 @@ def train_job(
     log=None,
 ) -> None:
     """What the Snakemake rule runs: resume state, then one process in place or
-    ``accelerate launch`` with several (see :mod:`avtrust.train.launch`)."""
+    ``accelerate launch`` with several (see :mod:`avtrust.train.launch`); ``job`` is
+    :func:`avtrust.train.config.job_settings` (the rule's params)."""
     from avtrust.io import write_json_atomic
     from avtrust.train import launch
-    from avtrust.train.config import method_settings
 
-    settings = method_settings(training, method, seed)
+    settings = settings_from_dict(job["settings"])
+    if settings.method != method:
+        raise ConfigError(
+            f"training job of {method!r} was given the settings of {settings.method!r}"
+        )
     spec = make_spec(
         settings=settings,
         model_dir=model_dir,
-        base_model=training["model"],
+        base_model=job["model"],
         inputs=inputs,
         state_dir=state_dir,
         outputs=outputs,
-        device=training.get("device", "cpu"),
-        precision=training.get("precision", "no"),
-        media_cache=training.get("media_cache", 64),
+        device=job["device"],
+        precision=job["precision"],
+        media_cache=job["media_cache"],
     )
     spec["resume"] = checkpoint.prepare_state(state_dir, spec["config_hash"], log)
     spec_path = write_json_atomic(Path(state_dir) / "spec.json", spec)
@@ -248,14 +251,14 @@ def train_job(
     launch.start(
         lambda: run(spec),
         ["--spec", str(spec_path)],
-        training.get("processes", 1),
+        job["processes"],
         precision=spec["precision"],
         cpu=spec["device"] == "cpu",
         threads=threads,
-        config_file=training.get("accelerate_config"),
+        config_file=job["accelerate_config"],
         log=log,
     )
-    checkpoint.finish_state(state_dir, keep=training.get("keep_state", False))
+    checkpoint.finish_state(state_dir, keep=job["keep_state"])
 
 
 def main(argv=None) -> int:

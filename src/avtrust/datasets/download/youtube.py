@@ -51,6 +51,7 @@ from avtrust.datasets.download import fetch_annotations, place
 from avtrust.errors import AvtrustError, DownloadError, MediaError, StorageError
 from avtrust.io import write_json_atomic, write_parquet_atomic
 from avtrust.media.manipulate import trim
+from avtrust.sharding import shard_rows
 
 log = logging.getLogger(__name__)
 
@@ -380,7 +381,7 @@ def download_shard(
     a video that fails: it becomes a row with ``ok`` false and the reason."""
     if not 0 <= shard < shards:
         raise ValueError(f"shard {shard} out of range for {shards} shards")
-    rows = table.to_pylist()[shard::shards]
+    rows = shard_rows(table.to_pylist(), shard, shards)
     cache = Path(cache_dir)
     pacer = _Pacer(options.sleep_s)
     out = []
