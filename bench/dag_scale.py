@@ -1,6 +1,6 @@
 """DAG scale: how long ``snakemake -n`` takes to plan the papers' configuration.
 
-The issue's target: ``snakemake -n --configfile config/paper.yaml`` plans the whole
+The target: ``snakemake -n --configfile config/paper.yaml`` plans the whole
 chain at 600K samples, with no data present (downloads appear as jobs), in <= 15 s and
 <= 2,000 jobs. The run happens in an empty temporary work directory holding only a copy
 of config/config.yaml (which the Snakefile loads first and paper.yaml extends, as in a

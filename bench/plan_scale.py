@@ -1,6 +1,6 @@
 """Question generation at paper scale: plan all 11 tasks, 600,000 samples, and write them.
 
-The issue's target: "600,000 generated questions written to Parquet; print seconds and
+The target: "600,000 generated questions written to Parquet; print seconds and
 rows/s. Target: <= 30 s on 2 cores." Planning never touches media, so the input here is
 built without any: manifests with tens of thousands of clip rows (paths that need not
 exist) and the question annotations in the real datasets' formats, written by the

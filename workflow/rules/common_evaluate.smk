@@ -129,7 +129,7 @@ def aggregate_inputs(wildcards):
 
 
 def training_logs():
-    """log.jsonl of every evaluated checkpoint's training run (contracts.md)."""
+    """log.jsonl of every evaluated checkpoint's training run."""
     methods = sorted({m.method for m in EVAL_MODELS.values() if m.kind == "checkpoint"})
     return {m: f"results/checkpoints/{m}/log.jsonl" for m in methods}
 

@@ -1,4 +1,4 @@
-"""Training: SFT, DPO and CAVPref (issue 5) and RL-CoMM (issue 6) on the Omni thinker.
+"""Training: SFT, DPO and CAVPref and RL-CoMM on the Omni thinker.
 
 Shared modules: :mod:`config` (a dataclass per method), :mod:`data` (rows → one
 concatenated multimodal batch), :mod:`lora`, :mod:`checkpoint` (outputs, resume state,

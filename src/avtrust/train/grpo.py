@@ -43,8 +43,8 @@ from trl.trainer.utils import pad
 from avtrust.bench.samples import derive_seed
 from avtrust.models.media import streams
 from avtrust.train.ansco import answer_token_mask
+from avtrust.train.trl_version import check_trl
 
-TRL_VERSION = "1.16.0"
 MEDIA_TOKENS = (
     "audio_token",
     "video_token",
@@ -61,16 +61,6 @@ FEATURE_KEYS = (
     "video_grid_thw",
     "video_second_per_grid",
 )
-
-
-def check_trl_version() -> None:
-    import trl
-
-    if trl.__version__ != TRL_VERSION:
-        raise RuntimeError(
-            f"avtrust.train.grpo overrides private methods of trl {TRL_VERSION}; "
-            f"trl {trl.__version__} is installed"
-        )
 
 
 def media_token_ids(tokenizer) -> list[int]:
@@ -152,7 +142,7 @@ class AVGRPOTrainer(GRPOTrainer):
         seeded_generation: bool = False,
         **kwargs,
     ):
-        check_trl_version()
+        check_trl()
         self.media = MediaCache(builder, media_cache_size)
         self.seeded_generation = seeded_generation
         self._media_keys: list[tuple[str, str]] | None = None

@@ -4,7 +4,7 @@ One stage per training job, described by a JSON *spec* (written by the rule's th
 script, run in every process by ``python -m avtrust.train.rlcomm <spec.json>`` under
 ``accelerate launch``):
 
-- ``warmup`` (``rlcomm_warmup``): issue 5's :class:`~avtrust.train.trainers.SFTTrainer`
+- ``warmup`` (``rlcomm_warmup``): the SFT stage's :class:`~avtrust.train.trainers.SFTTrainer`
   on the formatted warm-up pairs (``results/score/rlcomm/warmup_sft.parquet``);
 - ``grpo`` (``rlcomm_steprr``: rewards format + arr + avc; ``grpo_acc``: format +
   accuracy): :class:`~avtrust.train.grpo.AVGRPOTrainer` from the warm-up checkpoint on

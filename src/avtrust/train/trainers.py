@@ -27,24 +27,18 @@ import os
 from pathlib import Path
 
 import torch
+from accelerate.utils import gather_object
+from torch.utils.data import DataLoader
+from tqdm import tqdm
 from transformers import Trainer
+from trl import DPOTrainer
 
 from avtrust.train.data import SequenceEncoder, sequence_logps
 from avtrust.train.losses import LossSettings, cavpref_loss
+from avtrust.train.trl_version import check_trl
 
-TRL_VERSION = "1.16.0"
 ROLES = ("chosen", "rejected", "video", "audio")
 REFERENCE_CACHE = "reference_logps.json"
-
-
-def check_trl() -> None:
-    import trl
-
-    if trl.__version__ != TRL_VERSION:
-        raise RuntimeError(
-            f"avtrust.train.trainers overrides private methods of trl {TRL_VERSION}; "
-            f"trl {trl.__version__} is installed"
-        )
 
 
 class SFTCollator:
@@ -120,155 +114,133 @@ def _unwrap_peft(model):
     return model if hasattr(model, "disable_adapter") else None
 
 
-class CAVPrefTrainer:
-    """Factory: builds the DPOTrainer subclass lazily (TRL imports are heavy)."""
+class CAVPrefTrainer(DPOTrainer):
+    """DPO and CAVPref on merged audio-visual batches (see the module docstring)."""
 
-    def __new__(cls, *args, **kwargs):
-        return _cavpref_class()(*args, **kwargs)
+    def __init__(
+        self,
+        *args,
+        loss_settings: LossSettings,
+        fixed_beta: float | None,
+        collator: PreferenceCollator,
+        state_dir: str | os.PathLike | None = None,
+        **kwargs,
+    ):
+        check_trl()
+        self.loss_settings = loss_settings
+        self.fixed_beta = fixed_beta
+        self.collator = collator
+        self.state_dir = Path(state_dir) if state_dir else None
+        self.reference_passes = 0
+        super().__init__(*args, data_collator=collator, **kwargs)
 
+    # The rows are not tokenised up front: the collator builds the AV batches.
+    def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
+        return dataset
 
-_CLASS = None
+    def _set_signature_columns_if_needed(self):
+        self._signature_columns = None
 
+    def _cached_reference(self, ids: list[str]) -> dict | None:
+        if self.state_dir is None or not (self.state_dir / REFERENCE_CACHE).is_file():
+            return None
+        cached = json.loads((self.state_dir / REFERENCE_CACHE).read_text())
+        if cached.get("roles") != list(self.collator.roles):
+            return None
+        values = cached["logps"]
+        return values if all(i in values for i in ids) else None
 
-def _cavpref_class():
-    global _CLASS
-    if _CLASS is not None:
-        return _CLASS
-    check_trl()
-    from accelerate.utils import gather_object
-    from torch.utils.data import DataLoader
-    from tqdm import tqdm
-    from trl import DPOTrainer
-
-    class _CAVPrefTrainer(DPOTrainer):
-        def __init__(
-            self,
-            *args,
-            loss_settings: LossSettings,
-            fixed_beta: float | None,
-            collator: PreferenceCollator,
-            state_dir: str | os.PathLike | None = None,
-            **kwargs,
-        ):
-            self.loss_settings = loss_settings
-            self.fixed_beta = fixed_beta
-            self.collator = collator
-            self.state_dir = Path(state_dir) if state_dir else None
-            self.reference_passes = 0
-            super().__init__(*args, data_collator=collator, **kwargs)
-
-        # The rows are not tokenised up front: the collator builds the AV batches.
-        def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
-            return dataset
-
-        def _set_signature_columns_if_needed(self):
-            self._signature_columns = None
-
-        def _cached_reference(self, ids: list[str]) -> dict | None:
-            if self.state_dir is None or not (self.state_dir / REFERENCE_CACHE).is_file():
-                return None
-            cached = json.loads((self.state_dir / REFERENCE_CACHE).read_text())
-            if cached.get("roles") != list(self.collator.roles):
-                return None
-            values = cached["logps"]
-            return values if all(i in values for i in ids) else None
-
-        def reference_logps(self, dataset, batch_size: int) -> torch.Tensor:
-            """(N, K) reference log-probs of every row, in dataset order: one pass."""
-            loader = self.accelerator.prepare(
-                DataLoader(
-                    dataset,
-                    batch_size=batch_size,
-                    collate_fn=self.collator,
-                    shuffle=False,
-                    num_workers=self.args.dataloader_num_workers,
-                )
+    def reference_logps(self, dataset, batch_size: int) -> torch.Tensor:
+        """(N, K) reference log-probs of every row, in dataset order: one pass."""
+        loader = self.accelerator.prepare(
+            DataLoader(
+                dataset,
+                batch_size=batch_size,
+                collate_fn=self.collator,
+                shuffle=False,
+                num_workers=self.args.dataloader_num_workers,
             )
-            if self.ref_model is None and self.is_deepspeed_enabled:
-                from trl.models.utils import prepare_deepspeed
+        )
+        if self.ref_model is None and self.is_deepspeed_enabled:
+            from trl.models.utils import prepare_deepspeed
 
-                if self._precompute_engine is None:
-                    self._precompute_engine = prepare_deepspeed(self.model, self.accelerator)
-                model = self._precompute_engine
-            else:
-                model = self.ref_model or self.model
-            peft_model = _unwrap_peft(self.model) if self.ref_model is None else None
-            adapter_off = peft_model.disable_adapter() if peft_model else contextlib.nullcontext()
-            rows = []
-            was_training = model.training
-            model.eval()
-            with torch.no_grad(), adapter_off, self.accelerator.autocast():
-                for batch in tqdm(loader, desc="reference log-probs", unit="batch"):
-                    logps = sequence_logps(model, batch["model"])[batch["index"]]
-                    rows.append(self.accelerator.gather_for_metrics(logps.float()).cpu())
-            model.train(was_training)
-            self.reference_passes += 1
-            return torch.cat(rows)
+            if self._precompute_engine is None:
+                self._precompute_engine = prepare_deepspeed(self.model, self.accelerator)
+            model = self._precompute_engine
+        else:
+            model = self.ref_model or self.model
+        peft_model = _unwrap_peft(self.model) if self.ref_model is None else None
+        adapter_off = peft_model.disable_adapter() if peft_model else contextlib.nullcontext()
+        rows = []
+        was_training = model.training
+        model.eval()
+        with torch.no_grad(), adapter_off, self.accelerator.autocast():
+            for batch in tqdm(loader, desc="reference log-probs", unit="batch"):
+                logps = sequence_logps(model, batch["model"])[batch["index"]]
+                rows.append(self.accelerator.gather_for_metrics(logps.float()).cpu())
+        model.train(was_training)
+        self.reference_passes += 1
+        return torch.cat(rows)
 
-        def _precompute_ref_logps(self, dataset, name, batch_size):
-            ids = list(dataset["id"])
-            cached = self._cached_reference(ids)
-            if cached is None:
-                values = self.reference_logps(dataset, batch_size).tolist()
-                cached = dict(zip(ids, values, strict=True))
-                if self.state_dir is not None and self.accelerator.is_main_process:
-                    from avtrust.io import write_json_atomic
+    def _precompute_ref_logps(self, dataset, name, batch_size):
+        ids = list(dataset["id"])
+        cached = self._cached_reference(ids)
+        if cached is None:
+            values = self.reference_logps(dataset, batch_size).tolist()
+            cached = dict(zip(ids, values, strict=True))
+            if self.state_dir is not None and self.accelerator.is_main_process:
+                from avtrust.io import write_json_atomic
 
-                    write_json_atomic(
-                        self.state_dir / REFERENCE_CACHE,
-                        {"roles": list(self.collator.roles), "logps": cached},
-                    )
-                self.accelerator.wait_for_everyone()
-            for k, role in enumerate(self.collator.roles):
-                column = f"ref_{role}"
-                if column in dataset.column_names:
-                    dataset = dataset.remove_columns(column)
-                dataset = dataset.add_column(column, [float(cached[i][k]) for i in ids])
-            return dataset
-
-        def _gather(self, t: torch.Tensor):
-            parts = gather_object([t.detach().float().cpu().tolist()])
-            sizes = [len(p) for p in parts]
-            rank = self.accelerator.process_index
-            start = sum(sizes[:rank])
-            everything = torch.tensor([x for p in parts for x in p], dtype=t.dtype, device=t.device)
-            return slice(start, start + sizes[rank]), everything
-
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            if "ref" not in inputs:
-                raise RuntimeError(
-                    "reference log-probs missing: they are precomputed before training"
+                write_json_atomic(
+                    self.state_dir / REFERENCE_CACHE,
+                    {"roles": list(self.collator.roles), "logps": cached},
                 )
-            logps = sequence_logps(model, inputs["model"])[inputs["index"]]
-            ref = inputs["ref"].to(logps.dtype)
-            roles = self.collator.roles
-            policy = {r: logps[:, k] for k, r in enumerate(roles)}
-            reference = {r: ref[:, k] for k, r in enumerate(roles)}
-            if self.fixed_beta is None:
-                beta = {
-                    "text": inputs["beta"][:, 0],
-                    "video": inputs["beta"][:, 1],
-                    "audio": inputs["beta"][:, 2],
-                }
-            else:
-                beta = dict.fromkeys(("text", "video", "audio"), self.fixed_beta)
-            world = self.accelerator.num_processes
-            loss, metrics = cavpref_loss(
-                policy,
-                reference,
-                beta,
-                inputs["eta"],
-                inputs["gamma"],
-                self.loss_settings,
-                gather=self._gather if world > 1 else None,
-                world_size=world,
-            )
-            mode = "train" if self.model.training else "eval"
-            values = torch.tensor(list(metrics.values()), device=logps.device)
-            values = self.accelerator.reduce(values, reduction="mean") if world > 1 else values
-            for key, value in zip(metrics, values.tolist(), strict=True):
-                self._metrics[mode][key].append(value)
-            return (loss, {"logps": logps}) if return_outputs else loss
+            self.accelerator.wait_for_everyone()
+        for k, role in enumerate(self.collator.roles):
+            column = f"ref_{role}"
+            if column in dataset.column_names:
+                dataset = dataset.remove_columns(column)
+            dataset = dataset.add_column(column, [float(cached[i][k]) for i in ids])
+        return dataset
 
-    _CLASS = _CAVPrefTrainer
-    return _CLASS
+    def _gather(self, t: torch.Tensor):
+        parts = gather_object([t.detach().float().cpu().tolist()])
+        sizes = [len(p) for p in parts]
+        rank = self.accelerator.process_index
+        start = sum(sizes[:rank])
+        everything = torch.tensor([x for p in parts for x in p], dtype=t.dtype, device=t.device)
+        return slice(start, start + sizes[rank]), everything
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if "ref" not in inputs:
+            raise RuntimeError("reference log-probs missing: they are precomputed before training")
+        logps = sequence_logps(model, inputs["model"])[inputs["index"]]
+        ref = inputs["ref"].to(logps.dtype)
+        roles = self.collator.roles
+        policy = {r: logps[:, k] for k, r in enumerate(roles)}
+        reference = {r: ref[:, k] for k, r in enumerate(roles)}
+        if self.fixed_beta is None:
+            beta = {
+                "text": inputs["beta"][:, 0],
+                "video": inputs["beta"][:, 1],
+                "audio": inputs["beta"][:, 2],
+            }
+        else:
+            beta = dict.fromkeys(("text", "video", "audio"), self.fixed_beta)
+        world = self.accelerator.num_processes
+        loss, metrics = cavpref_loss(
+            policy,
+            reference,
+            beta,
+            inputs["eta"],
+            inputs["gamma"],
+            self.loss_settings,
+            gather=self._gather if world > 1 else None,
+            world_size=world,
+        )
+        mode = "train" if self.model.training else "eval"
+        values = torch.tensor(list(metrics.values()), device=logps.device)
+        values = self.accelerator.reduce(values, reduction="mean") if world > 1 else values
+        for key, value in zip(metrics, values.tolist(), strict=True):
+            self._metrics[mode][key].append(value)
+        return (loss, {"logps": logps}) if return_outputs else loss
