@@ -7,6 +7,8 @@ chosen SNR) the soundtrack with an environmental sound.
 
 from __future__ import annotations
 
+import re
+
 from avtrust import data_files
 from avtrust.bench.samples import TaskContext
 
@@ -14,6 +16,47 @@ from avtrust.bench.samples import TaskContext
 USES_QUESTIONS: set[str] = set()
 
 NUMBER_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight"]
+
+
+# Words starting with a vowel letter but a consonant sound ("a ukulele", "a euphonium",
+# "a one-man band"): u read as "yoo" before these letters, eu, ew, one.
+_CONSONANT_SOUND = re.compile(r"^(?:u(?:k|ni|s[aeiu]|t[aeiu]|r[aeio]|bi|ga)|eu|ew|one)")
+
+
+def indefinite_article(name: str) -> str:
+    """The article ("a" or "an") before an instrument name, by its first sound as spelled.
+
+    Rule: "an" before a vowel letter (a, e, i, o, u), except where the letter is read
+    as a consonant: u as "yoo" (uk-, uni-, usa-, use-, usu-, ut-, ura-, ure-, ... so
+    "a ukulele", "a unison"), eu/ew ("a euphonium") and one. Every other word takes
+    "a" (a silent h, as in "an hour", does not occur among instrument names). So:
+    "an accordion", "an acoustic_guitar", "an erhu", "an electric_bass", "an oboe",
+    "a ukulele", "a violin", "a xylophone".
+    """
+    word = name.strip().lower()
+    if word[:1] in ("a", "e", "i", "o", "u") and not _CONSONANT_SOUND.match(word):
+        return "an"
+    return "a"
+
+
+def m1_question(instrument: str) -> str:
+    """The m1 question about ``instrument``, in the paper's wording."""
+    template = data_files.load("templates")["avconfusebench"]["m1"]["question"]
+    return template.format(article=indefinite_article(instrument), instrument=instrument)
+
+
+def release_sound_type(sound_type: str) -> str:
+    """The m2 sound type as the release spells it (``thunder`` -> ``thunderstorm``)."""
+    names = data_files.load("templates")["avconfusebench"]["m2"]["release_sound_types"]
+    return names.get(sound_type, sound_type)
+
+
+def project_sound_type(released: str) -> str:
+    """This project's name of a released m2 sound type (``thunderstorm`` -> ``thunder``)."""
+    names = data_files.load("templates")["avconfusebench"]["m2"]["release_sound_types"]
+    ours = {r: o for o, r in names.items()}
+    key = released.strip().lower()
+    return ours.get(key, key)
 
 
 def _join(words: list[str]) -> str:
@@ -37,7 +80,7 @@ def m1(ctx: TaskContext) -> list[dict]:
             ctx.row(
                 i,
                 source_ids=[clip],
-                question=template["question"].format(instrument=instruments[muted]),
+                question=m1_question(instruments[muted]),
                 options=list(template["options"]),
                 answer=template["answer"],
                 category=NUMBER_WORDS[len(instruments)],
@@ -75,7 +118,7 @@ def m2(ctx: TaskContext) -> list[dict]:
         sound = by_type[sound_type][int(ctx.rng.integers(len(by_type[sound_type])))]
         instruments = list(ctx.clip_labels[clip])
         annotation = template["replaced" if snr is None else "mixed"].format(
-            visual=_join([f"a {x}" for x in instruments]),
+            visual=_join([f"{indefinite_article(x)} {x}" for x in instruments]),
             sound=template["sound_names"][sound_type],
             instrument_sound=_join([f"the {x}" for x in instruments]),
         )

@@ -4,13 +4,23 @@ Adversarial (MCIT, ICIT, MVIT, MAIT) and the compositional order tasks ask the
 source dataset's own question under a manipulation whose correct answer is an
 abstention; MAT/MVT do the same for a missing modality. CAT tests attribute binding on
 two-event clips. Pairing rules are in ``samples.PartnerPool``.
+
+Options are of the answer's kind (``answer_kinds``): AVQA questions keep their own four
+options; a question without options (MUSIC-AVQA) gets its answer and distractors of the
+answer's kind drawn from the dataset's answers (MCIT, MVIT, MAIT; MAT/MVT add the
+abstention to the answer and two distractors); ICIT's irrelevant options come from
+questions of the same type whose options are of the answer's kind. Where a kind has
+fewer values than asked for (yes/no, sides, indoor/outdoor), the list is shorter.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from avtrust import data_files
+from avtrust.bench.answer_kinds import Distractors, kind_of, related
 from avtrust.bench.samples import PartnerPool, Survivors, TaskContext
 
 # Tasks whose builders read the dataset's question annotations.
@@ -27,14 +37,38 @@ class Questions:
 
     video_id: list[str]
     question: list[str]
-    options: list[list[str]]  # AVQA
+    options: list[list[str] | None]  # AVQA; None: open answer (MUSIC-AVQA)
     answer_index: list[int]  # AVQA
-    question_type: list[str]  # AVQA
+    question_type: list[str]  # AVQA's question type; MUSIC-AVQA's category
     answer: list[str]
     category: list[str]  # MUSIC-AVQA
+    template: list[str]  # MUSIC-AVQA's question_content, else the question
 
     def __len__(self) -> int:
         return len(self.video_id)
+
+    def answer_of(self, k: int) -> str:
+        """The answer of question ``k`` (AVQA: its option at answer_index)."""
+        if self.options[k] is not None and self.answer[k] is None:
+            return self.options[k][self.answer_index[k]]
+        return self.answer[k]
+
+    def distractors(self) -> Distractors:
+        """Same-kind distractors drawn from this dataset's answers."""
+        if not hasattr(self, "_distractors"):
+            answers = [self.answer_of(k) for k in range(len(self))]
+            self._distractors = Distractors(answers, self.template)
+        return self._distractors
+
+    def own_options(self, k: int, rng: np.random.Generator, n: int = 3) -> list[str]:
+        """Question ``k``'s options: AVQA's own, else its answer and ``n`` distractors of
+        the answer's kind (fewer where the kind has fewer values), shuffled."""
+        if self.options[k] is not None:
+            return list(self.options[k])
+        answer = self.answer[k]
+        chosen = self.distractors().draw(answer, n, rng, template=self.template[k])
+        options = [answer, *chosen]
+        return [options[j] for j in rng.permutation(len(options)).tolist()]
 
 
 def _questions(ctx: TaskContext) -> Questions:
@@ -42,17 +76,21 @@ def _questions(ctx: TaskContext) -> Questions:
     q = ctx.questions
     q = q[q["video_id"].isin(ctx.clips.index)]
 
-    def column(name: str) -> list:
-        return q[name].tolist() if name in q else [None] * len(q)
+    def column(name: str, default: str | None = None) -> list:
+        if name in q:
+            return q[name].tolist()
+        return column(default) if default else [None] * len(q)
 
+    options = [None if o is None else list(o) for o in column("options")]
     return Questions(
         video_id=column("video_id"),
         question=column("question"),
-        options=column("options"),
+        options=options,
         answer_index=column("answer_index"),
-        question_type=column("question_type"),
+        question_type=column("question_type", "category"),
         answer=column("answer"),
         category=column("category"),
+        template=column("question_content", "question"),
     )
 
 
@@ -62,7 +100,8 @@ def mcit(ctx: TaskContext) -> list[dict]:
     none = ctx.wording["none_of_the_above"]
     rows = []
     for i, k in enumerate(ctx.pick(len(q))):
-        wrong = [o for j, o in enumerate(q.options[k]) if j != q.answer_index[k]]
+        answer = q.answer_of(k)
+        wrong = [o for o in q.own_options(k, ctx.rng) if o != answer]
         rows.append(
             ctx.row(
                 i,
@@ -78,25 +117,36 @@ def mcit(ctx: TaskContext) -> list[dict]:
     return rows
 
 
+def option_group(option: str) -> str:
+    """ICIT pools options by question type and this: the option's kind, instruments
+    and events together (they fit each other, ``answer_kinds.RELATED``)."""
+    kind = kind_of(option)
+    return "event" if kind in related(["event"]) else kind
+
+
 class IrrelevantOptions:
     """ICIT distractors: options of same-type questions about *other* clips that are
-    neither among the question's own options nor the clip's labels (case-insensitive).
+    neither among the question's own options nor the clip's labels (case-insensitive),
+    and of the kind of the question's answer (``option_group``).
 
-    Per question type the distinct options are sorted once; a question's pool is that
-    list minus (a) options that only questions about its own clip have and (b) options
-    matching its own options or labels, addressed by rank through ``Survivors`` so no
-    per-sample scan of the question table is needed.
+    Per (question type, kind) the distinct options are sorted once; a question's pool is
+    that list minus (a) options that only questions about its own clip have and (b)
+    options matching its own options or labels, addressed by rank through ``Survivors``
+    so no per-sample scan of the question table is needed. A question without options
+    (MUSIC-AVQA) contributes its answer.
     """
 
     def __init__(self, q: Questions):
-        videos_of: dict[str, dict[str, str | None]] = {}  # type -> option -> sole video
-        for video, qtype, options in zip(q.video_id, q.question_type, q.options, strict=True):
-            owner = videos_of.setdefault(qtype, {})
+        # (type, kind) -> option -> its sole video, or None when several videos have it
+        videos_of: dict[tuple[str, str], dict[str, str | None]] = {}
+        for k, (video, qtype) in enumerate(zip(q.video_id, q.question_type, strict=True)):
+            options = q.options[k] if q.options[k] is not None else [q.answer[k]]
             for o in options:
+                owner = videos_of.setdefault((qtype, option_group(o)), {})
                 owner[o] = video if owner.get(o, video) == video else None
-        self.sorted: dict[str, list[str]] = {}
-        self._by_lower: dict[str, dict[str, list[int]]] = {}
-        self._only_in: dict[str, dict[str, list[int]]] = {}
+        self.sorted: dict[tuple[str, str], list[str]] = {}
+        self._by_lower: dict[tuple[str, str], dict[str, list[int]]] = {}
+        self._only_in: dict[tuple[str, str], dict[str, list[int]]] = {}
         for qtype, owner in videos_of.items():
             self.sorted[qtype] = ordered = sorted(owner)
             by_lower = self._by_lower[qtype] = {}
@@ -106,27 +156,36 @@ class IrrelevantOptions:
                 if owner[o] is not None:
                     only_in.setdefault(owner[o], []).append(p)
 
-    def pool(self, qtype: str, video: str, own: set[str]) -> Survivors:
-        """Ranks into ``self.sorted[qtype]`` of the usable options; ``own`` is lower-case."""
-        removed = set(self._only_in[qtype].get(video, ()))
+    def pool(self, key: tuple[str, str], video: str, own: set[str]) -> Survivors:
+        """Ranks into ``self.sorted[key]`` (key: question type, ``option_group`` of the
+        answer) of the usable options; ``own`` is lower-case."""
+        if key not in self.sorted:
+            return Survivors(0, [])
+        removed = set(self._only_in[key].get(video, ()))
         for o in own:
-            removed.update(self._by_lower[qtype].get(o, ()))
-        return Survivors(len(self.sorted[qtype]), sorted(removed))
+            removed.update(self._by_lower[key].get(o, ()))
+        return Survivors(len(self.sorted[key]), sorted(removed))
 
 
 def icit(ctx: TaskContext) -> list[dict]:
-    """Inconsistent choices: every option comes from questions about unrelated clips."""
+    """Inconsistent choices: every option comes from questions about unrelated clips.
+
+    A question whose kind has fewer than 3 irrelevant options (a yes/no question, a side
+    or indoor/outdoor one) is skipped; no question with enough is an error.
+    """
     q = _questions(ctx)
     irrelevant = ctx.wording["irrelevant_options"]
     distractors = IrrelevantOptions(q)
-    rows = []
-    for i, k in enumerate(ctx.pick(len(q))):
+    rows, i = [], 0
+    for k in ctx.pick(len(q)):
         video, qtype = q.video_id[k], q.question_type[k]
-        own = {o.lower() for o in q.options[k]} | {x.lower() for x in ctx.clip_labels[video]}
-        pool = distractors.pool(qtype, video, own)
+        own_options = q.options[k] if q.options[k] is not None else [q.answer[k]]
+        own = {o.lower() for o in own_options} | {x.lower() for x in ctx.clip_labels[video]}
+        key = (qtype, option_group(q.answer_of(k)))
+        pool = distractors.pool(key, video, own)
         if len(pool) < 3:
-            raise ValueError(f"ICIT: fewer than 3 irrelevant options for {video}")
-        ordered = distractors.sorted[qtype]
+            continue
+        ordered = distractors.sorted[key]
         chosen = [ordered[pool[j]] for j in ctx.rng.choice(len(pool), size=3, replace=False)]
         rows.append(
             ctx.row(
@@ -139,6 +198,12 @@ def icit(ctx: TaskContext) -> list[dict]:
                 op="none",
                 op_args={"src": ctx.clip_path(video)},
             )
+        )
+        i += 1
+    if not rows:
+        raise ValueError(
+            f"ICIT: no question of dataset {ctx.dataset!r} has 3 irrelevant options of its "
+            "answer's kind"
         )
     return rows
 
@@ -161,7 +226,7 @@ def _mismatched(ctx: TaskContext, audio_from_question_clip: bool) -> list[dict]:
                 i,
                 source_ids=[own, other],
                 question=q.question[k],
-                options=[*q.options[k], mismatch],
+                options=[*q.own_options(k, ctx.rng), mismatch],
                 answer=mismatch,
                 category=q.question_type[k],
                 op="combine",
@@ -287,33 +352,18 @@ def _missing_modality(ctx: TaskContext, missing: str) -> list[dict]:
     """MAT/MVT: a MUSIC-AVQA question about a clip whose audio (video) was removed."""
     q = _questions(ctx)
     abstain = ctx.wording["audio_missing" if missing == "audio" else "visual_missing"]
-    answers_by_cat: dict[str, set[str]] = {}
-    for category, answer in zip(q.category, q.answer, strict=True):
-        answers_by_cat.setdefault(category, set()).add(answer)
-    answers_by_cat = {c: sorted(a) for c, a in answers_by_cat.items()}
-    all_answers = sorted(set(q.answer))
-    wrong_answers: dict[tuple[str, str], list[str]] = {}
-
-    def distractor_pool(category: str, answer: str) -> list[str]:
-        """Other answers of the category; of any category when it has fewer than 2."""
-        if (category, answer) not in wrong_answers:
-            pool = [a for a in answers_by_cat[category] if a != answer]
-            if len(pool) < 2:
-                pool = [a for a in all_answers if a != answer]
-            wrong_answers[category, answer] = pool
-        return wrong_answers[category, answer]
-
+    distractors = q.distractors()
     rows = []
     for i, k in enumerate(ctx.pick(len(q))):
         answer = q.answer[k]
-        pool = distractor_pool(q.category[k], answer)
-        distractors = [pool[j] for j in ctx.rng.choice(len(pool), size=2, replace=False)]
+        # Two distractors of the answer's kind (a yes/no question has one: 3 options).
+        wrong = distractors.draw(answer, 2, ctx.rng, template=q.template[k])
         rows.append(
             ctx.row(
                 i,
                 source_ids=[q.video_id[k]],
                 question=q.question[k],
-                options=[*ctx.shuffled([answer, *distractors]), abstain],
+                options=[*ctx.shuffled([answer, *wrong]), abstain],
                 answer=abstain,
                 category=q.category[k],
                 op="strip_audio" if missing == "audio" else "strip_video",

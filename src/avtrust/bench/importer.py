@@ -16,7 +16,7 @@ generated task. Media are looked up by name in the folder given with the JSON:
 - **AV-ConfuseBench** ``avconfusebench_test_m1.json`` / ``_m2.json``: the release ships the
   manipulated videos themselves; ``media`` is their folder (m1: ``<video_id>.<ext>``;
   m2: the record's ``filename``). The sound type ``thunderstorm`` of the release is this
-  project's ``thunder`` (:data:`SOUND_TYPE_ALIASES`).
+  project's ``thunder`` (:func:`avtrust.bench.avconfusebench.project_sound_type`).
 
 Record ids and clip ids become file names: one with a path separator, ``..`` or a shell
 metacharacter is an error naming the record. A clip missing from the media folder is
@@ -37,14 +37,13 @@ import pyarrow as pa
 
 from avtrust import data_files
 from avtrust.bench import official
+from avtrust.bench.avconfusebench import project_sound_type
 from avtrust.bench.samples import BENCHES, PLAN_SCHEMA
 from avtrust.datasets.adapters import SAFE_ID, _media_files
 from avtrust.datasets.records import annotation_error
 
 log = logging.getLogger(__name__)
 
-# The official m2 names one sound type differently.
-SOUND_TYPE_ALIASES = {"thunderstorm": "thunder"}
 # The release's source dataset per AVTrustBench task (its <src> folder).
 DEFAULT_SRC = {
     "MCIT": "avqa",
@@ -158,23 +157,43 @@ def _avtrustbench(task: str, path: str, media: _Media, src: str, media_root: str
     return rows
 
 
+def _normal(name: str) -> str:
+    return re.sub(r"[\s_]+", "_", name.strip().lower())
+
+
 def _muted_instrument(question: str, instruments: list[str]) -> str | None:
-    template = data_files.load("templates")["avconfusebench"]["m1"]["question"]
-    pattern = re.escape(template).replace(re.escape("{instrument}"), "(?P<i>.+)")
-    match = re.fullmatch(pattern, question.strip())
-    name = match.group("i") if match else None
-    return name if name in instruments else None
+    """The instrument an m1 question asks about, as spelled in ``instruments``.
+
+    Reads the paper's wording ("... Is there a/an {instrument} sound?") and the release's
+    ("... Please answer:\\n Is thera a {instrument} sound? \\nYour answer can only be
+    'yes' or 'no'") with the templates' ``muted_pattern``; names compare case-, space- and
+    underscore-insensitively ("acoustic guitar" is ``acoustic_guitar``). Otherwise, the one
+    instrument of the scene named anywhere in the question, if exactly one is.
+    """
+    pattern = data_files.load("templates")["avconfusebench"]["m1"]["muted_pattern"]
+    by_name = {_normal(name): name for name in instruments}
+    match = re.search(pattern, question, flags=re.IGNORECASE)
+    if match and _normal(match.group("instrument")) in by_name:
+        return by_name[_normal(match.group("instrument"))]
+    words = _normal(question)
+    named = [
+        name for key, name in by_name.items() if re.search(rf"(?<![a-z]){key}(?![a-z])", words)
+    ]
+    return named[0] if len(named) == 1 else None
 
 
 def _m1(path: str, media: _Media) -> list[dict]:
     options = list(data_files.load("templates")["avconfusebench"]["m1"]["options"])
-    rows = []
+    rows, unknown = [], []
     for index, sample in enumerate(official.read_confuse_m1_json(path)):
         video = _safe(sample["video_id"], path, index, "video_id")
         answer = sample["answer"].strip().lower()
         if answer not in options:
             raise annotation_error(path, index, "answer", f"{sample['answer']!r} is not yes/no")
         instruments = sample["instruments"]
+        muted = _muted_instrument(sample["question"], instruments)
+        if muted is None:
+            unknown.append(index)
         clip = media.clip(video)
         rows.append(
             _row(
@@ -190,10 +209,18 @@ def _m1(path: str, media: _Media) -> list[dict]:
                 answer_index=options.index(answer),
                 category=NUMBER_WORDS[len(instruments)] if len(instruments) < 9 else None,
                 instruments=instruments,
-                muted_instrument=_muted_instrument(sample["question"], instruments),
+                muted_instrument=muted,
                 op="verify",
                 op_args=_canonical_json({"src": clip}),
             )
+        )
+    if unknown:
+        log.warning(
+            "%s: no muted instrument found in the question of %d record(s) (first: record "
+            "%d); their muted_instrument is null",
+            path,
+            len(unknown),
+            unknown[0],
         )
     return rows
 
@@ -203,8 +230,7 @@ def _m2(path: str, media: _Media) -> list[dict]:
     for index, sample in enumerate(official.read_confuse_m2_json(path)):
         video = _safe(sample["video_id"], path, index, "video_id")
         filename = _safe(sample["filename"], path, index, "filename")
-        raw_type = sample["sound_type"].strip().lower()
-        sound_type = SOUND_TYPE_ALIASES.get(raw_type, raw_type)
+        sound_type = project_sound_type(sample["sound_type"])
         clip = media.file(filename)
         rows.append(
             _row(

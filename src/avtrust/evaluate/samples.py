@@ -12,9 +12,11 @@ questions drawn with a seed from the dataset's annotations (MUSIC-AVQA: the
 passed the index, in the
 common sample schema (bench ``qa``, task ``MUSIC-AVQA`` or ``AVQA``). AVQA questions
 keep their four options; MUSIC-AVQA answers are open vocabulary, so each question gets
-its answer and three other answers of the same question type (of any type if the type
-has fewer) as options, shuffled with the seed — a multiple-choice version of the
-dataset.
+its answer and three distractors *of the answer's kind* (yes/no, number, instrument,
+side, indoor/outdoor, ...; :mod:`avtrust.bench.answer_kinds`) drawn from the set's
+answers, topped up from the kind's closed vocabulary, shuffled with the seed — a
+multiple-choice version of the dataset. Kinds with fewer values give fewer options:
+yes/no questions have 2, indoor/outdoor 2, side questions 3.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from avtrust.bench.answer_kinds import Distractors
 from avtrust.bench.samples import SAMPLE_SCHEMA, derive_seed
 from avtrust.datasets import avqa, music_avqa
 from avtrust.errors import AnnotationError
@@ -73,6 +76,7 @@ def _questions(fmt: str, files: Iterable[Path]) -> list[dict]:
                     "question": r["question"],
                     "answer": r["answer"],
                     "category": r[category],
+                    "template": r.get("question_content") or r["question"],
                     "options": list(r["options"]) if "options" in r else None,
                 }
             )
@@ -92,20 +96,13 @@ def build_qa_set(
     ]
     rng = np.random.default_rng(derive_seed(seed, QA_BENCH, task))
     picked = sorted(rng.permutation(len(questions))[:samples].tolist())
-    answers_by_cat: dict[str, list[str]] = {}
-    for q in questions:
-        answers_by_cat.setdefault(q["category"], []).append(q["answer"])
-    answers_by_cat = {c: sorted(set(a)) for c, a in answers_by_cat.items()}
-    all_answers = sorted({q["answer"] for q in questions})
+    distractors = Distractors([q["answer"] for q in questions], [q["template"] for q in questions])
     rows = []
     for n, k in enumerate(picked):
         q = questions[k]
         options = q["options"]
         if options is None:
-            pool = [a for a in answers_by_cat[q["category"]] if a != q["answer"]]
-            if len(pool) < MUSIC_DISTRACTORS:
-                pool = [a for a in all_answers if a != q["answer"]]
-            chosen = [pool[j] for j in rng.permutation(len(pool))[:MUSIC_DISTRACTORS]]
+            chosen = distractors.draw(q["answer"], MUSIC_DISTRACTORS, rng, template=q["template"])
             options = [[q["answer"], *chosen][j] for j in rng.permutation(len(chosen) + 1)]
         clip = clips[q["video_id"]]
         rows.append(
