@@ -7,15 +7,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Optimisation:
     """Optimisation, batching and checkpoint settings of one job (see the schema's
-    ``train_method`` and ``rlcomm_*`` definitions for their meaning)."""
+    ``train_method`` and ``rlcomm_*`` definitions for their meaning); the training
+    methods' settings (:class:`avtrust.train.config.TrainSettings`) extend it."""
 
-    learning_rate: float
-    max_steps: int  # > 0 overrides epochs
-    batch_size: int  # per process
-    save_steps: int
+    learning_rate: float = 1e-4
+    # > 0: stop after this many optimiser steps (overrides epochs).
+    max_steps: int = -1
+    # Per process; the global batch is batch_size × processes × grad_accum.
+    batch_size: int = 1
+    # Optimiser steps between resume checkpoints (results/train_state/{method}/).
+    save_steps: int = 50
     epochs: float = 1.0
     grad_accum: int = 1
     lr_scheduler: str = "linear"

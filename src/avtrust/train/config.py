@@ -22,6 +22,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 
 from avtrust.errors import ConfigError
+from avtrust.train.arguments import Optimisation
 
 FAMILIES = ("sft", "dpo", "cavpref")
 
@@ -38,43 +39,28 @@ class LoraSettings:
     targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 
-@dataclass(frozen=True)
-class TrainSettings:
-    """What every method shares: optimisation, batching, checkpoints, seed."""
+@dataclass(frozen=True, kw_only=True)
+class TrainSettings(Optimisation):
+    """What every method shares: the optimisation settings, and its name, family, seed,
+    training rows and adapters."""
 
     method: str
     family: str
     seed: int = 0
-    learning_rate: float = 1e-4
-    epochs: float = 1.0
-    # > 0: stop after this many optimiser steps (overrides epochs).
-    max_steps: int = -1
-    # Per process; the global batch is batch_size × processes × grad_accum.
-    batch_size: int = 1
-    grad_accum: int = 1
     # > 0: train on this many rows, the first in a seeded order (quick runs).
     max_samples: int = 0
-    warmup_ratio: float = 0.0
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    lr_scheduler: str = "linear"
-    # Optimiser steps between resume checkpoints (results/train_state/{method}/).
-    save_steps: int = 50
-    save_total_limit: int = 2
-    logging_steps: int = 1
-    gradient_checkpointing: bool = False
     lora: LoraSettings = field(default_factory=LoraSettings)
     # AVTrustBench tasks the method trains on (SFT: benchmark samples of the training
     # split; preference methods: the rows of the pairs file of these tasks).
     tasks: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SFTSettings(TrainSettings):
     """Supervised fine-tuning on (question, ground-truth answer) with the clean clip."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PreferenceSettings(TrainSettings):
     """DPO and CAVPref (DPO: fixed β, no V'/A' terms, no robustness).
 
