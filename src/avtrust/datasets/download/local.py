@@ -22,7 +22,7 @@ from typing import Any
 
 from avtrust.datasets.adapters import MEDIA_SUFFIXES, list_clips
 from avtrust.datasets.download import fetch_annotations
-from avtrust.errors import DownloadError
+from avtrust.errors import AnnotationError, DownloadError
 from avtrust.io import write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,15 @@ def _where(dataset: str, fmt: str) -> str:
     return f"Get the {dataset!r} media ({fmt} format) from {WHERE.get(fmt, 'its distributor')}"
 
 
+def _name_user_files(message: str, entries: list, copies: list[Path], dataset: str) -> str:
+    """``message`` with the user's file (path or URL) and config entry of each copy it names."""
+    for i, (entry, copy) in enumerate(zip(entries, copies, strict=True)):
+        if str(copy) in message:
+            origin = entry.get("path") or entry.get("url")
+            message += f" [{copy.name} is datasets.{dataset}.annotations[{i}]: {origin}]"
+    return message
+
+
 def prepare_local(
     dataset: str, fmt: str, spec: Mapping[str, Any], raw_dir: str | Path, cache_dir: str | Path
 ) -> LocalReport:
@@ -115,11 +124,9 @@ def prepare_local(
             + ("(one subfolder per label)." if fmt == "folder" else "of media files.")
         )
     raw.mkdir(parents=True, exist_ok=True)
-    fetch_annotations(
-        spec.get("annotations", []),
-        raw / "annotations",
-        cache / "http",
-        what=f"datasets.{dataset}.annotations",
+    annotations = spec.get("annotations", [])
+    copies = fetch_annotations(
+        annotations, raw / "annotations", cache / "http", what=f"datasets.{dataset}.annotations"
     )
     linked = _link_media(fmt, folders, raw)
     if linked == 0:
@@ -129,7 +136,10 @@ def prepare_local(
             + (" (expected one subfolder per label)" if fmt == "folder" else "")
             + f". {_where(dataset, fmt)}."
         )
-    entries = list_clips(fmt, raw)
+    try:
+        entries = list_clips(fmt, raw)
+    except AnnotationError as exc:  # it names the copy; the user needs their own file
+        raise AnnotationError(_name_user_files(str(exc), annotations, copies, dataset)) from None
     missing = [e.clip_id for e in entries if e.path is None]
     if missing:
         shown = ", ".join(missing[:EXAMPLES]) + (", ..." if len(missing) > EXAMPLES else "")
