@@ -50,7 +50,9 @@ class MediaFiles(dict):
         if folder.is_dir():
             for path in sorted(folder.iterdir()):
                 if (
-                    path.is_file()
+                    # A symlink that leads nowhere (a loop, a missing target) is listed
+                    # too: the index rejects it saying why, not "no media file found".
+                    (path.is_file() or path.is_symlink())
                     and path.suffix.lower() in MEDIA_SUFFIXES
                     and not path.name.startswith(".")
                 ):

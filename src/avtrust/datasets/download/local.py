@@ -13,8 +13,10 @@ stopping: the index stage lists each of them in ``results/manifest/<dataset>.rej
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +65,10 @@ def _media_in(folder: Path) -> list[Path]:
     return [
         p
         for p in sorted(folder.iterdir())
-        if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES and not p.name.startswith(".")
+        # A symlink that leads nowhere is linked too, so the index says why it is unreadable.
+        if (p.is_file() or p.is_symlink())
+        and p.suffix.lower() in MEDIA_SUFFIXES
+        and not p.name.startswith(".")
     ]
 
 
@@ -71,7 +76,11 @@ def _link(target: Path, link: Path) -> None:
     link.parent.mkdir(parents=True, exist_ok=True)
     if link.is_symlink() or link.exists():
         link.unlink()
-    os.symlink(target.resolve(), link)
+    try:
+        target = target.resolve()
+    except (RuntimeError, OSError):  # a symlink loop (RuntimeError before Python 3.13)
+        target = target.absolute()
+    os.symlink(target, link)
 
 
 def _link_media(fmt: str, folders: list[Path], raw: Path) -> int:
@@ -96,6 +105,22 @@ def _link_media(fmt: str, folders: list[Path], raw: Path) -> int:
     return len(seen)
 
 
+def _not_a_folder(path: Path) -> str | None:
+    """What ``path`` is instead of a folder (a file, a symlink loop, unreadable), or None
+    if it is a folder or does not exist (which has its own message)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "is unreadable (symlink loop)"
+        if exc.errno == errno.EACCES:
+            return "is unreadable (permission denied)"
+        return None
+    if stat.S_ISDIR(mode):
+        return None
+    return "is a file, not a folder" if stat.S_ISREG(mode) else "is not a folder"
+
+
 def _where(dataset: str, fmt: str) -> str:
     return f"Get the {dataset!r} media ({fmt} format) from {WHERE.get(fmt, 'its distributor')}"
 
@@ -116,6 +141,14 @@ def prepare_local(
     raw, cache = Path(raw_dir), Path(cache_dir)
     paths = spec["path"] if isinstance(spec["path"], list) else [spec["path"]]
     folders = [Path(os.path.expanduser(p)) for p in paths]
+    for folder in folders:
+        problem = _not_a_folder(folder)
+        if problem:
+            raise DownloadError(
+                f"datasets.{dataset}.path: {folder} {problem}; point datasets.{dataset}.path "
+                "at the folder that holds the media files"
+                + (" (one subfolder per label)." if fmt == "folder" else ".")
+            )
     absent = [str(f) for f in folders if not f.is_dir()]
     if absent:
         raise DownloadError(
