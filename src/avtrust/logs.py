@@ -2,7 +2,10 @@
 
 ``rule_logging(snakemake)`` sends Python logging, warnings, tqdm progress bars and
 anything else written to stderr into the rule's ``log:`` file, and records an
-uncaught exception there before re-raising it, so each job's story is in one place.
+uncaught exception there before re-raising it, so each job's story is in one place. The
+package's own errors (:class:`~avtrust.errors.AvtrustError`: bad annotations, unreadable
+media, missing downloads, a full disk) are recorded as their message alone, without a
+traceback, and end the job with that message.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import socket
 import sys
 import traceback
 from collections.abc import Iterator
+
+from avtrust.errors import AvtrustError
 
 # Where a job ran: recorded in every rule log, so a cluster run shows which Slurm job
 # and which GPUs each step got (variables that are unset are left out).
@@ -54,6 +59,12 @@ def rule_logging(smk) -> Iterator[logging.Logger]:
         logger.info("placement: %s", placement())
         try:
             yield logger
+        except AvtrustError as exc:
+            # An error about the user's input, config or disk: its message names the file,
+            # record or key to fix, and a traceback would only bury it. The job still
+            # fails, with that message on stderr as well.
+            logger.error("%s: %s", type(exc).__name__, exc)
+            raise SystemExit(f"{rule}: {type(exc).__name__}: {exc}") from exc
         except BaseException:
             handle.write(traceback.format_exc())
             raise

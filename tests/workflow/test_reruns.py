@@ -134,11 +134,9 @@ READERS = [
     (r"seed", lambda m: SEEDED),
     (r"corpus\.(\w+)", lambda m: is_("fetch_synthetic", dataset=FORMAT_KEYS.get(m[1], CLIP_FORMATS))),
     (r"index\.decode_check", lambda m: rules("index_dataset")),
-    (r"media\.video_codec\..*", lambda m: is_("fetch_synthetic", dataset=CLIP_FORMATS)),
     (
-        r"media\.audio_codec\..*",
-        lambda m: lambda j: is_("fetch_synthetic", dataset=CLIP_FORMATS)(j)
-        or is_("manipulate_shard", task=("m1", "m2"))(j),
+        r"media\.(video|audio)_codec\..*",
+        lambda m: lambda j: is_("fetch_synthetic", dataset=CLIP_FORMATS)(j) or j["rule"] == "manipulate_shard",
     ),
     (r"media\.sample_rate", lambda m: is_("manipulate_shard", task=("m1", "m2"))),
     (r"benchmark\.shards", lambda m: rules("manipulate_shard")),

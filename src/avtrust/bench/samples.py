@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from avtrust import data_files
+from avtrust.media.containers import takes, unfit
 
 SAMPLE_FIELDS = [
     ("id", pa.string()),
@@ -50,6 +51,17 @@ PLAN_SCHEMA = pa.schema([*SAMPLE_FIELDS, ("op", pa.string()), ("op_args", pa.str
 
 # json.dumps(obj, sort_keys=True), without building an encoder per call.
 _canonical_json = json.JSONEncoder(sort_keys=True).encode
+
+# Per manipulation, the op_args naming the sources whose (video, audio) streams it puts
+# into its output as they are, unless the output container does not take their codec.
+STREAM_SOURCES = {
+    "strip_audio": (("src",), ()),
+    "strip_video": ((), ("src",)),
+    "combine": (("video_src",), ("audio_src",)),
+    "swap_stitch": (("src1", "src2"), ("src1", "src2")),
+    "mute_stem": (("video_src",), ()),
+    "replace_soundtrack": (("video_src",), ()),
+}
 
 BENCHES = {
     "avtrustbench": ["MCIT", "ICIT", "MVIT", "MAIT", "COT-Stitch", "COT-Swap", "CAT", "MAT", "MVT"],
@@ -153,10 +165,46 @@ class TaskContext:
         rows = zip(*(self.clips[c].tolist() for c in columns), strict=True)
         return dict(zip(self.clip_ids, (None if None in r else r for r in rows), strict=True))
 
-    def joinable_by_copy(self, *clip_ids: str) -> bool | None:
-        """True/False if the manifest tells whether the clips share stream parameters."""
+    def joinable_by_copy(self, *clip_ids: str, ext: str = "mp4") -> bool | None:
+        """True/False if the manifest tells whether the clips share stream parameters in
+        codecs an ``ext`` container takes."""
         streams = [self.clip_streams[c] for c in clip_ids]
-        return None if None in streams else len(set(streams)) == 1
+        if None in streams:
+            return None
+        video_codec, *_, audio_codec, _, _ = streams[0]
+        return len(set(streams)) == 1 and not unfit(ext, video_codec, audio_codec)
+
+    @cached_property
+    def codecs_by_path(self) -> dict[str, tuple[str | None, str | None]]:
+        """(video codec, audio codec) of each clip by its path; empty where the manifest
+        lacks them."""
+        if not {"video_codec", "audio_codec"} <= set(self.clips.columns):
+            return {}
+        columns = (self.clips["video_codec"].tolist(), self.clips["audio_codec"].tolist())
+        codecs = zip(*columns, strict=True)
+        return dict(zip(map(str, self.clips["path"]), codecs, strict=True))
+
+    def streams_to_encode(self, op: str, op_args: dict, ext: str) -> list[str] | None:
+        """The source streams ("video", "audio") that ``op`` must re-encode because an
+        ``ext`` container does not take their codec (Vorbis, VP8 or PCM into mp4, MP3 into
+        m4a); the others are copied. None if ``op`` copies nothing or the manifest does not
+        know a source (the shard then probes)."""
+        if op not in STREAM_SOURCES:
+            return None
+        found: set[str] = set()
+        for kind, keys in zip(("video", "audio"), STREAM_SOURCES[op], strict=True):
+            for key in keys:
+                codecs = self.codecs_by_path.get(str(op_args[key]))
+                if codecs is None:
+                    return None
+                if not takes(ext, kind, codecs[0] if kind == "video" else codecs[1]):
+                    found.add(kind)
+        return [k for k in ("video", "audio") if k in found]
+
+    def with_encode(self, op: str, op_args: dict, ext: str) -> dict:
+        """``op_args`` plus ``encode`` (:meth:`streams_to_encode`) where it is known."""
+        encode = self.streams_to_encode(op, op_args, ext)
+        return op_args if encode is None else {**op_args, "encode": encode}
 
     def pick(self, n_candidates: int) -> list[int]:
         """``samples`` candidate indices: without replacement while enough exist."""
@@ -212,7 +260,7 @@ class TaskContext:
             "sound_type": extra.get("sound_type"),
             "snr_db": extra.get("snr_db"),
             "op": op,
-            "op_args": _canonical_json(op_args),
+            "op_args": _canonical_json(self.with_encode(op, op_args, ext)),
         }
 
     def shuffled(self, options: list[str]) -> list[str]:

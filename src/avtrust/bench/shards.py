@@ -32,22 +32,31 @@ RESULT_SCHEMA = pa.schema(
 )
 
 
-# Tasks whose manipulations re-encode audio (a stem muted, a soundtrack replaced or
-# mixed): they read `media`'s audio settings; every other task copies streams.
+# Tasks whose manipulations always re-encode audio (a stem muted, a soundtrack replaced
+# or mixed) at `media.sample_rate`; every task may re-encode a stream its output
+# container does not take with `media`'s codecs (decided at planning from the manifest).
 AUDIO_ENCODING_TASKS = {"avconfusebench": ("m1", "m2")}
 
 
 def media_settings(bench: str, task: str, media: dict) -> dict:
     """Exactly the ``media`` settings the manipulations of ``task`` read."""
+    out = {"video_codec": media["video_codec"], "audio_codec": media["audio_codec"]}
     if task in AUDIO_ENCODING_TASKS.get(bench, ()):
-        return {"sample_rate": media["sample_rate"], "audio_codec": media["audio_codec"]}
-    return {}
+        out["sample_rate"] = media["sample_rate"]
+    return out
 
 
 def run_op(op: str, args: dict, dst: str, media: dict) -> None:
-    """Produce ``dst`` by manipulation ``op``; ``none`` uses the source as is."""
+    """Produce ``dst`` by manipulation ``op``; ``none`` uses the source as is.
+
+    ``args["encode"]`` lists the source streams planning found in codecs the output
+    container does not take; they are re-encoded with ``media``'s codecs, the rest copied
+    (plans without it leave the choice to probing).
+    """
+    codecs = {"video_codec": media["video_codec"], "audio_codec": media["audio_codec"]}
     if op in ("mute_stem", "replace_soundtrack"):
         audio = {"sample_rate": media["sample_rate"], "audio_codec": media["audio_codec"]}
+    encode = args.get("encode")
     if op == "none":
         return
     if op == "verify":  # an imported clip, used as is: it must exist with both streams
@@ -56,21 +65,27 @@ def run_op(op: str, args: dict, dst: str, media: dict) -> None:
             raise MediaError(f"{args['src']}: needs both audio and video streams")
         return
     if op == "strip_audio":
-        manipulate.strip_audio(args["src"], dst)
+        manipulate.strip_audio(args["src"], dst, encode=encode, codecs=codecs)
     elif op == "strip_video":
-        manipulate.strip_video(args["src"], dst)
+        manipulate.strip_video(args["src"], dst, encode=encode, codecs=codecs)
     elif op == "combine":
-        manipulate.combine(args["video_src"], args["audio_src"], dst)
+        manipulate.combine(args["video_src"], args["audio_src"], dst, encode=encode, codecs=codecs)
     elif op == "concat":
         manipulate.concat([args["src1"], args["src2"]], dst, copy=args.get("copy"))
     elif op == "swap_stitch":
-        manipulate.swap_stitch(args["src1"], args["src2"], dst, copy=args.get("copy"))
+        manipulate.swap_stitch(
+            args["src1"], args["src2"], dst, copy=args.get("copy"), encode=encode
+        )
     elif op == "mute_stem":
-        manipulate.mute_stem(args["video_src"], args["stems"], args["muted"], dst, **audio)
+        manipulate.mute_stem(
+            args["video_src"], args["stems"], args["muted"], dst, **audio,
+            encode=encode, video_codec=codecs["video_codec"],
+        )  # fmt: skip
     elif op == "replace_soundtrack":
         manipulate.replace_soundtrack(
-            args["video_src"], args["sound_src"], dst, snr_db=args["snr_db"], **audio
-        )
+            args["video_src"], args["sound_src"], dst, snr_db=args["snr_db"], **audio,
+            encode=encode, video_codec=codecs["video_codec"],
+        )  # fmt: skip
     else:
         raise ValueError(f"unknown manipulation {op!r}")
 

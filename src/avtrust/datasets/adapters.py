@@ -16,6 +16,7 @@ import pandas as pd
 
 from avtrust.datasets import audioset, avqa, music_avqa
 from avtrust.datasets.records import load_json_records
+from avtrust.errors import AnnotationError
 
 MEDIA_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4a", ".wav", ".flac", ".mp3", ".ogg")
 # Clip ids become file names of derived media: letters, digits, '_', '-', '.', no '..',
@@ -49,7 +50,9 @@ class MediaFiles(dict):
         if folder.is_dir():
             for path in sorted(folder.iterdir()):
                 if (
-                    path.is_file()
+                    # A symlink that leads nowhere (a loop, a missing target) is listed
+                    # too: the index rejects it saying why, not "no media file found".
+                    (path.is_file() or path.is_symlink())
                     and path.suffix.lower() in MEDIA_SUFFIXES
                     and not path.name.startswith(".")
                 ):
@@ -82,11 +85,12 @@ def _music_avqa(raw: Path) -> list[ClipEntry]:
     if scenes_file.exists():
         for rec in load_json_records(scenes_file):
             scenes[rec["video_id"]] = rec
+    question_files, solo_files = music_avqa.annotation_files(annotations)
     solos: dict[str, str] = {}
-    for path in sorted(annotations.glob("*solo*.json")):
+    for path in solo_files:
         solos.update(music_avqa.read_solo_videos(path))
     asked: set[str] = set()
-    for path in sorted(annotations.glob("avqa-*.json")):
+    for path in question_files:
         asked.update(music_avqa.read_annotations(path)["video_id"])
     ids = sorted(set(videos) | set(scenes) | set(solos) | asked)
     out = []
@@ -168,7 +172,7 @@ def read_questions(fmt: str, raw_dir: str | Path):
     """The question annotations of a dataset as a DataFrame (formats that have them)."""
     raw = Path(raw_dir) / "annotations"
     if fmt == "music_avqa":
-        files = sorted(raw.glob("avqa-*.json"))
+        files, _ = music_avqa.annotation_files(raw)
         reader = music_avqa.read_annotations
     elif fmt == "avqa":
         files = sorted(raw.glob("*.json"))
@@ -176,5 +180,6 @@ def read_questions(fmt: str, raw_dir: str | Path):
     else:
         raise ValueError(f"dataset format {fmt!r} has no question annotations")
     if not files:
-        raise FileNotFoundError(f"no {fmt} question annotations under {raw}")
+        names = f"named {music_avqa.QUESTION_FILES} " if fmt == "music_avqa" else ""
+        raise AnnotationError(f"no {fmt} question annotations {names}under {raw}")
     return pd.concat([reader(f) for f in files], ignore_index=True)

@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from avtrust.datasets.records import (
+    UniqueRecords,
     annotation_error,
     dump_json,
     load_json_records,
@@ -67,30 +68,40 @@ def _options(record: Mapping[str, Any], key: str, path: str | os.PathLike, index
     return options
 
 
+def unique_questions() -> UniqueRecords:
+    """The duplicate check of :func:`read_annotations`, by ``id``."""
+    return UniqueRecords("qa_id", COLUMNS, name="id")
+
+
 def read_annotations(path: str | os.PathLike) -> pd.DataFrame:
     """Read an AVQA ``*_qa.json`` file.
+
+    An ``id`` repeated in the file is kept once if its record is identical and an
+    AnnotationError naming both records otherwise (checked per file, as splits may number
+    their questions independently).
 
     Columns: qa_id (``id``), video_id (the ``video_name`` clip id, e.g. "-HG3Omg_89c_000030"),
     question, options, answer_index, answer (the option text), question_type,
     question_relation, and video_index (AVQA's integer ``video_id``, kept for round trips).
     """
+    seen = unique_questions()
     rows = []
     for index, record in enumerate(load_json_records(path)):
         options = _options(record, "multi_choice", path, index)
         answer_index = _answer_index(record, "answer", options, path, index)
-        rows.append(
-            (
-                require(record, "id", int, path, index),
-                require(record, "video_name", str, path, index),
-                require(record, "question_text", str, path, index),
-                options,
-                answer_index,
-                options[answer_index],
-                require(record, "question_type", str, path, index),
-                require(record, "question_relation", str, path, index),
-                require(record, "video_id", int, path, index),
-            )
+        row = (
+            require(record, "id", int, path, index),
+            require(record, "video_name", str, path, index),
+            require(record, "question_text", str, path, index),
+            options,
+            answer_index,
+            options[answer_index],
+            require(record, "question_type", str, path, index),
+            require(record, "question_relation", str, path, index),
+            require(record, "video_id", int, path, index),
         )
+        if seen.keep(path, index, row):
+            rows.append(row)
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     return frame.astype({"qa_id": "int64", "answer_index": "int64", "video_index": "int64"})
 

@@ -31,6 +31,7 @@ from typing import Any
 import pandas as pd
 
 from avtrust.datasets.records import (
+    UniqueRecords,
     annotation_error,
     dump_json,
     load_json,
@@ -100,11 +101,16 @@ def _type_pair(record: Mapping[str, Any], path: str | os.PathLike, index: int) -
 def read_annotations(path: str | os.PathLike) -> pd.DataFrame:
     """Read a MUSIC-AVQA JSON file; rows with a truthy ``question_deleted`` are dropped.
 
+    A ``question_id`` repeated in the file is kept once if its record is identical and an
+    AnnotationError naming both records otherwise. (Ids are checked per file: splits may
+    number their questions independently.)
+
     Columns: video_id, question_id, modality, qtype, category (``"Audio-Visual/Counting"``),
     question (slots filled), answer, templ_values (list), question_content (the template,
     kept so that ``write_annotations(read_annotations(p))`` round-trips).
     A missing ``question_deleted`` counts as 0.
     """
+    seen = unique_questions()
     rows = []
     for index, record in enumerate(load_json_records(path)):
         deleted = record.get("question_deleted", 0)
@@ -122,12 +128,47 @@ def read_annotations(path: str | os.PathLike) -> pd.DataFrame:
             question = fill_template(content, values)
         except AnnotationError as exc:
             raise annotation_error(path, index, "templ_values", str(exc)) from None
-        rows.append(
-            (video_id, question_id, modality, qtype, f"{modality}/{qtype}", question, answer)
-            + (values, content)
-        )
+        row = (video_id, question_id, modality, qtype, f"{modality}/{qtype}", question, answer)
+        row += (values, content)
+        if seen.keep(path, index, row):
+            rows.append(row)
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     return frame.astype({"question_id": "int64"})
+
+
+def unique_questions() -> UniqueRecords:
+    """The duplicate check of :func:`read_annotations`, by ``question_id``."""
+    return UniqueRecords("question_id", COLUMNS)
+
+
+# The annotation files the MUSIC-AVQA adapter reads, by name (the release's names).
+QUESTION_FILES = "avqa-*.json"
+SOLO_FILES = "*solo*.json"
+SCENES_FILE = "scenes.json"
+
+
+def annotation_files(folder: str | os.PathLike) -> tuple[list[Path], list[Path]]:
+    """(question files, solo lists) of an annotations folder, sorted.
+
+    A JSON file matching none of the names the adapter reads is an AnnotationError naming
+    them: left unread, its questions would only surface later as "no annotations".
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return [], []
+    questions = sorted(folder.glob(QUESTION_FILES))
+    solos = sorted(p for p in folder.glob(SOLO_FILES) if p not in questions)
+    known = {*questions, *solos, folder / SCENES_FILE}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() == ".json" and path not in known and not path.name.startswith("."):
+            raise AnnotationError(
+                f"{path}: not read: MUSIC-AVQA annotation files are named {QUESTION_FILES} "
+                "for questions (the release's avqa-train.json, avqa-val.json, avqa-test.json), "
+                f"{SOLO_FILES} for solo lists (MUSIC_solo_videos.json) and {SCENES_FILE} for "
+                "composed scenes; rename the file or set its `name` in the config's "
+                "annotations entry"
+            )
+    return questions, solos
 
 
 def write_annotations(

@@ -8,6 +8,7 @@ Shared by the format adapters (MUSIC-AVQA, AVQA, AudioSet) and the official expo
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -17,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 from avtrust.errors import AnnotationError
+
+log = logging.getLogger(__name__)
 
 
 def annotation_error(
@@ -133,3 +136,43 @@ def records_of(records: Iterable[Mapping[str, Any]] | pd.DataFrame) -> list[Mapp
     if isinstance(records, pd.DataFrame):
         return records.to_dict("records")
     return list(records)
+
+
+class UniqueRecords:
+    """Records keyed by an id (``question_id``, AVQA's ``id``) across one or more files.
+
+    A repeated id whose record is identical is kept once (and logged); one whose record
+    differs (another answer, question or video) is an :class:`AnnotationError` naming both
+    records, since neither can be taken for the right one.
+    """
+
+    def __init__(self, key: str, columns: tuple[str, ...], name: str | None = None):
+        self.key = key
+        self.name = name or key  # the key as the files spell it
+        self.columns = columns
+        self._seen: dict[Any, tuple[str, int, tuple]] = {}
+
+    def keep(self, path: str | os.PathLike, index: int, row: tuple) -> bool:
+        """True for a new id; False for an identical repeat; raises for a conflicting one."""
+        value = row[self.columns.index(self.key)]
+        first = self._seen.setdefault(value, (str(path), index, row))
+        if first[2] is row:
+            return True
+        first_path, first_index, first_row = first
+        where = f"record {first_index}" + ("" if first_path == str(path) else f" of {first_path}")
+        if first_row == row:
+            log.info(
+                "%s: record %d: %s %r repeats %s identically; kept once",
+                path, index, self.name, value, where,
+            )  # fmt: skip
+            return False
+        differs = [
+            f"{name} {a!r} vs {b!r}"
+            for name, a, b in zip(self.columns, first_row, row, strict=True)
+            if a != b
+        ]
+        raise annotation_error(
+            path, index, self.name,
+            f"{value!r} is also the id of {where}, which differs ({'; '.join(differs)}); "
+            f"keep one of the two records or give one another {self.name}",
+        )  # fmt: skip

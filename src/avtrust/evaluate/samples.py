@@ -51,7 +51,7 @@ def eval_rows(table_path: str, split_path: str | None, split: str = "test") -> l
 def _question_files(raw_dir: Path, fmt: str) -> list[Path]:
     folder = raw_dir / "annotations"
     if fmt == "music_avqa":
-        files = sorted(folder.glob("avqa-*.json"))
+        files, _ = music_avqa.annotation_files(folder)  # other JSON names are an error
         test = [f for f in files if f.name == "avqa-test.json"]
         files = test or files
     else:  # AVQA's test answers are not public: its val split is the evaluation set

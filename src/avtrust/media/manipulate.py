@@ -2,14 +2,18 @@
 
 Each function writes exactly one output file atomically. Streams are copied, not
 re-encoded, wherever the manipulation only rearranges them (strip, combine, stitch
-of compatible clips); audio is re-encoded only where its samples change (stem
-remix, soundtrack replacement). All ffmpeg calls are argument lists.
+of compatible clips) and the output container takes their codec; audio is re-encoded
+where its samples change (stem remix, soundtrack replacement), and any stream whose
+codec the output container does not take (VP8 or Vorbis into mp4, MP3 into m4a, PCM) is
+re-encoded with the configured codec. Planning decides which (``encode``, from the
+manifest); without a decision the sources are probed. All ffmpeg calls are argument lists.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 
 import ffmpeg
@@ -17,6 +21,7 @@ import numpy as np
 import soundfile
 
 from avtrust.errors import MediaError
+from avtrust.media.containers import unfit
 from avtrust.media.ffmpeg import (
     atomic_output,
     decode_audio,
@@ -28,29 +33,106 @@ from avtrust.media.ffmpeg import (
 from avtrust.media.probe import probe
 
 PathLike = str | os.PathLike
+# Codecs for streams that must be re-encoded when the caller gives none (the workflow
+# passes its config's ``media`` section).
+DEFAULT_CODECS = {
+    "video_codec": {"vcodec": "libx264", "preset": "veryfast", "crf": 23, "threads": 1},
+    "audio_codec": {"acodec": "aac", "b:a": "128k"},
+}
 
 
-def strip_audio(src: PathLike, dst: PathLike) -> None:
-    """MAT: the clip without its audio stream (video stream copied)."""
+def _to_encode(
+    encode: Collection[str] | None,
+    dst: PathLike,
+    video_src: PathLike | None = None,
+    audio_src: PathLike | None = None,
+) -> set[str]:
+    """The streams ("video", "audio") to re-encode: as planned, else found by probing
+    the sources for codecs ``dst``'s container does not take."""
+    if encode is not None:
+        return set(encode)
+    video = probe(video_src).video_codec if video_src is not None else None
+    audio = probe(audio_src).audio_codec if audio_src is not None else None
+    return set(unfit(str(dst), video, audio))
+
+
+def _codec_args(encode: set[str], has_video: bool, has_audio: bool, codecs: dict | None) -> dict:
+    """ffmpeg output options: copy each stream except those in ``encode``."""
+    if not encode:
+        return {"c": "copy"}
+    codecs = codecs or DEFAULT_CODECS
+    args = {}
+    if has_video:
+        if "video" in encode:
+            args.update(pix_fmt="yuv420p", **codecs["video_codec"])
+        else:
+            args["vcodec"] = "copy"
+    if has_audio:
+        args.update(codecs["audio_codec"] if "audio" in encode else {"acodec": "copy"})
+    return args
+
+
+def _video(src: PathLike, encode: set[str]):
+    """The video stream of ``src``; when it is re-encoded, cut to even dimensions
+    (4:2:0 chroma needs them; odd sizes occur in users' clips)."""
+    v = ffmpeg.input(str(src)).video
+    if "video" in encode:
+        v = v.filter("scale", "trunc(iw/2)*2", "trunc(ih/2)*2")
+    return v
+
+
+def strip_audio(
+    src: PathLike,
+    dst: PathLike,
+    *,
+    encode: Collection[str] | None = None,
+    codecs: dict | None = None,
+) -> None:
+    """MAT: the clip without its audio stream (video stream copied where ``dst`` takes it).
+
+    ``encode``: the streams to re-encode, as planned; None probes ``src``. ``codecs``:
+    the ``video_codec``/``audio_codec`` settings for re-encoded streams.
+    """
+    todo = _to_encode(encode, dst, video_src=src)
     with atomic_output(dst) as tmp:
-        run(output([ffmpeg.input(str(src)).video], tmp, c="copy"), what=f"strip audio {src}")
+        stream = _video(src, todo)
+        args = _codec_args(todo, True, False, codecs)
+        run(output([stream], tmp, **args), what=f"strip audio {src}")
 
 
-def strip_video(src: PathLike, dst: PathLike) -> None:
-    """MVT: the clip's audio alone (audio stream copied)."""
+def strip_video(
+    src: PathLike,
+    dst: PathLike,
+    *,
+    encode: Collection[str] | None = None,
+    codecs: dict | None = None,
+) -> None:
+    """MVT: the clip's audio alone (audio stream copied where ``dst`` takes it)."""
+    todo = _to_encode(encode, dst, audio_src=src)
     with atomic_output(dst) as tmp:
-        run(output([ffmpeg.input(str(src)).audio], tmp, c="copy"), what=f"strip video {src}")
+        args = _codec_args(todo, False, True, codecs)
+        run(output([ffmpeg.input(str(src)).audio], tmp, **args), what=f"strip video {src}")
 
 
-def combine(video_src: PathLike, audio_src: PathLike, dst: PathLike) -> None:
-    """Video of one clip with the audio of another (MVIT, MAIT); both streams copied.
+def combine(
+    video_src: PathLike,
+    audio_src: PathLike,
+    dst: PathLike,
+    *,
+    encode: Collection[str] | None = None,
+    codecs: dict | None = None,
+) -> None:
+    """Video of one clip with the audio of another (MVIT, MAIT); both streams copied
+    where ``dst`` takes them (``encode`` as in :func:`strip_audio`).
 
     The output is cut to the shorter of the two streams.
     """
-    v = ffmpeg.input(str(video_src)).video
+    todo = _to_encode(encode, dst, video_src=video_src, audio_src=audio_src)
+    v = _video(video_src, todo)
     a = ffmpeg.input(str(audio_src)).audio
+    args = _codec_args(todo, True, True, codecs)
     with atomic_output(dst) as tmp:
-        run(output([v, a], tmp, c="copy", shortest=None), what=f"combine {video_src}+{audio_src}")
+        run(output([v, a], tmp, shortest=None, **args), what=f"combine {video_src}+{audio_src}")
 
 
 def _stream_signature(path: PathLike) -> tuple:
@@ -69,10 +151,10 @@ def _stream_signature(path: PathLike) -> tuple:
 def concat(srcs: list[PathLike], dst: PathLike, copy: bool | None = None) -> None:
     """Play ``srcs`` one after another (COT-Stitch).
 
-    Clips with identical stream parameters are joined by the concat demuxer with
-    stream copy; otherwise they are re-encoded through the concat filter at the
-    first clip's size, frame rate and sample rate. ``copy=True`` says the caller
-    already knows the clips match (from the manifest) and skips probing them.
+    Clips with identical stream parameters, in codecs ``dst``'s container takes, are
+    joined by the concat demuxer with stream copy; otherwise they are re-encoded through
+    the concat filter at the first clip's size, frame rate and sample rate. ``copy``
+    says the caller already knows (from the manifest) and skips probing them.
     """
     if len(srcs) < 2:
         raise MediaError(f"concat needs at least two clips, got {len(srcs)}")
@@ -82,7 +164,8 @@ def concat(srcs: list[PathLike], dst: PathLike, copy: bool | None = None) -> Non
     signatures = [_stream_signature(s) for s in srcs]
     if any(sig[0] is None or sig[4] is None for sig in signatures):
         raise MediaError(f"concat needs audio and video in every clip: {[str(s) for s in srcs]}")
-    if len(set(signatures)) == 1:
+    first = signatures[0]
+    if len(set(signatures)) == 1 and not unfit(str(dst), first[0], first[4]):
         _concat_copy(srcs, dst)
     else:
         _concat_reencode(srcs, dst, signatures[0])
@@ -127,33 +210,62 @@ def _concat_reencode(srcs: list[PathLike], dst: PathLike, target: tuple) -> None
         )
 
 
-def swap_stitch(src1: PathLike, src2: PathLike, dst: PathLike, copy: bool | None = None) -> None:
+def swap_stitch(
+    src1: PathLike,
+    src2: PathLike,
+    dst: PathLike,
+    copy: bool | None = None,
+    *,
+    encode: Collection[str] | None = None,
+) -> None:
     """COT-Swap: [video 1 + audio 2] followed by [video 2 + audio 1].
 
     ``copy`` as in :func:`concat`: the two halves match exactly when the clips do.
+    ``encode``: the streams of either clip that ``dst``'s container does not take (None:
+    probe); the halves are then Matroska (which takes them) and the join re-encodes.
     """
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    if copy:
+        halves = ".mp4"  # the plan says both clips are in codecs mp4 takes
+    else:
+        todo = set(encode) if encode is not None else set()
+        if encode is None:
+            for src in (src1, src2):
+                info = probe(src)
+                todo.update(unfit(str(dst), info.video_codec, info.audio_codec))
+        halves = ".mkv" if todo else ".mp4"
     with scratch_dir(dst) as tmpdir:
-        first = Path(tmpdir) / "first.mp4"
-        second = Path(tmpdir) / "second.mp4"
-        combine(src1, src2, first)
-        combine(src2, src1, second)
+        first = Path(tmpdir) / f"first{halves}"
+        second = Path(tmpdir) / f"second{halves}"
+        combine(src1, src2, first, encode=())
+        combine(src2, src1, second, encode=())
         concat([first, second], dst, copy=copy)
 
 
 def _encode_with_audio(
-    video_src: PathLike, audio: np.ndarray, sample_rate: int, dst: PathLike, audio_codec: dict
+    video_src: PathLike,
+    audio: np.ndarray,
+    sample_rate: int,
+    dst: PathLike,
+    audio_codec: dict,
+    encode_video: bool = False,
+    video_codec: dict | None = None,
 ) -> None:
-    """Copy the video stream of ``video_src`` and encode ``audio`` as its soundtrack."""
+    """Copy the video stream of ``video_src`` (re-encode it with ``video_codec`` if
+    ``encode_video``) and encode ``audio`` as its soundtrack."""
     Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    if encode_video:
+        video = {"pix_fmt": "yuv420p", **(video_codec or DEFAULT_CODECS["video_codec"])}
+    else:
+        video = {"vcodec": "copy"}
     with scratch_file(dst, ".f32") as raw:
         raw.write(np.asarray(audio, dtype="<f4").tobytes())
         raw.flush()
-        v = ffmpeg.input(str(video_src)).video
+        v = _video(video_src, {"video"} if encode_video else set())
         a = ffmpeg.input(raw.name, format="f32le", ac=1, ar=sample_rate).audio
         with atomic_output(dst) as tmp:
             run(
-                output([v, a], tmp, vcodec="copy", ar=sample_rate, shortest=None, **audio_codec),
+                output([v, a], tmp, ar=sample_rate, shortest=None, **video, **audio_codec),
                 what=f"re-soundtrack {video_src}",
             )
 
@@ -187,13 +299,20 @@ def mute_stem(
     *,
     sample_rate: int,
     audio_codec: dict,
+    encode: Collection[str] | None = None,
+    video_codec: dict | None = None,
 ) -> None:
-    """AV-ConfuseBench m1: the scene's video with one instrument's stem left out."""
+    """AV-ConfuseBench m1: the scene's video with one instrument's stem left out.
+
+    The video is copied unless ``encode`` (as planned; None probes) names it.
+    """
     if not 0 <= muted < len(stem_paths):
         raise MediaError(f"muted stem index {muted} out of range for {len(stem_paths)} stems")
     stems = [read_stem(p, sample_rate) for p in stem_paths]
     keep = [i != muted for i in range(len(stems))]
-    _encode_with_audio(video_src, mix_stems(stems, keep), sample_rate, dst, audio_codec)
+    encode_video = "video" in _to_encode(encode, dst, video_src=video_src)
+    mix = mix_stems(stems, keep)
+    _encode_with_audio(video_src, mix, sample_rate, dst, audio_codec, encode_video, video_codec)
 
 
 def fit_length(audio: np.ndarray, n: int) -> np.ndarray:
@@ -227,14 +346,20 @@ def replace_soundtrack(
     snr_db: float | None,
     sample_rate: int,
     audio_codec: dict,
+    encode: Collection[str] | None = None,
+    video_codec: dict | None = None,
 ) -> None:
     """AV-ConfuseBench m2: replace the clip's soundtrack with another sound.
 
     ``snr_db=None`` replaces the audio outright (the paper's setting). A number mixes
     the new sound under the original at that SNR (original over new sound), giving
-    graded difficulty: high SNR keeps the instrument audible, low SNR buries it.
+    graded difficulty: high SNR keeps the instrument audible, low SNR buries it. The
+    video is copied unless ``encode`` (as planned; None: from the probe) names it.
     """
-    duration = probe(video_src).duration
+    info = probe(video_src)
+    duration = info.duration
+    if encode is None:
+        encode = unfit(str(dst), info.video_codec, None)
     n = int(round(duration * sample_rate))
     sound = fit_length(decode_audio(sound_src, sample_rate), n)
     if snr_db is None:
@@ -242,7 +367,8 @@ def replace_soundtrack(
     else:
         original = fit_length(decode_audio(video_src, sample_rate), n)
         audio = mix_at_snr(original, sound, snr_db)
-    _encode_with_audio(video_src, audio, sample_rate, dst, audio_codec)
+    encode_video = "video" in encode
+    _encode_with_audio(video_src, audio, sample_rate, dst, audio_codec, encode_video, video_codec)
 
 
 def trim(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import subprocess
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -66,11 +68,30 @@ def _clock(text: str | None) -> float | None:
         return None
 
 
+def unreadable_reason(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a media file (a symlink loop, a link to nothing, a
+    folder, nothing there), or None."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "unreadable (symlink loop)"
+        if path.is_symlink():
+            return f"unreadable (broken symbolic link to {os.readlink(path)})"
+        if exc.errno == errno.EACCES:
+            return "unreadable (permission denied)"
+        return "no such file"
+    if stat.S_ISDIR(mode):
+        return "no such file (it is a folder)"
+    return None if stat.S_ISREG(mode) else "not a regular file"
+
+
 def probe(path: str | os.PathLike, timeout_s: float = 60.0) -> ClipInfo:
     """Describe ``path``; raise MediaError naming the file if it is unreadable."""
     path = Path(path)
-    if not path.is_file():
-        raise MediaError(f"{path}: no such file")
+    problem = unreadable_reason(path)
+    if problem:
+        raise MediaError(f"{path}: {problem}")
     if path.stat().st_size == 0:
         raise MediaError(f"{path}: zero-length file")
     args = [

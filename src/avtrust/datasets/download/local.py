@@ -13,8 +13,10 @@ stopping: the index stage lists each of them in ``results/manifest/<dataset>.rej
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,7 @@ from typing import Any
 
 from avtrust.datasets.adapters import MEDIA_SUFFIXES, list_clips
 from avtrust.datasets.download import fetch_annotations
-from avtrust.errors import DownloadError
+from avtrust.errors import AnnotationError, DownloadError
 from avtrust.io import write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -63,7 +65,10 @@ def _media_in(folder: Path) -> list[Path]:
     return [
         p
         for p in sorted(folder.iterdir())
-        if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES and not p.name.startswith(".")
+        # A symlink that leads nowhere is linked too, so the index says why it is unreadable.
+        if (p.is_file() or p.is_symlink())
+        and p.suffix.lower() in MEDIA_SUFFIXES
+        and not p.name.startswith(".")
     ]
 
 
@@ -71,7 +76,11 @@ def _link(target: Path, link: Path) -> None:
     link.parent.mkdir(parents=True, exist_ok=True)
     if link.is_symlink() or link.exists():
         link.unlink()
-    os.symlink(target.resolve(), link)
+    try:
+        target = target.resolve()
+    except (RuntimeError, OSError):  # a symlink loop (RuntimeError before Python 3.13)
+        target = target.absolute()
+    os.symlink(target, link)
 
 
 def _link_media(fmt: str, folders: list[Path], raw: Path) -> int:
@@ -96,8 +105,33 @@ def _link_media(fmt: str, folders: list[Path], raw: Path) -> int:
     return len(seen)
 
 
+def _not_a_folder(path: Path) -> str | None:
+    """What ``path`` is instead of a folder (a file, a symlink loop, unreadable), or None
+    if it is a folder or does not exist (which has its own message)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "is unreadable (symlink loop)"
+        if exc.errno == errno.EACCES:
+            return "is unreadable (permission denied)"
+        return None
+    if stat.S_ISDIR(mode):
+        return None
+    return "is a file, not a folder" if stat.S_ISREG(mode) else "is not a folder"
+
+
 def _where(dataset: str, fmt: str) -> str:
     return f"Get the {dataset!r} media ({fmt} format) from {WHERE.get(fmt, 'its distributor')}"
+
+
+def _name_user_files(message: str, entries: list, copies: list[Path], dataset: str) -> str:
+    """``message`` with the user's file (path or URL) and config entry of each copy it names."""
+    for i, (entry, copy) in enumerate(zip(entries, copies, strict=True)):
+        if str(copy) in message:
+            origin = entry.get("path") or entry.get("url")
+            message += f" [{copy.name} is datasets.{dataset}.annotations[{i}]: {origin}]"
+    return message
 
 
 def prepare_local(
@@ -107,6 +141,14 @@ def prepare_local(
     raw, cache = Path(raw_dir), Path(cache_dir)
     paths = spec["path"] if isinstance(spec["path"], list) else [spec["path"]]
     folders = [Path(os.path.expanduser(p)) for p in paths]
+    for folder in folders:
+        problem = _not_a_folder(folder)
+        if problem:
+            raise DownloadError(
+                f"datasets.{dataset}.path: {folder} {problem}; point datasets.{dataset}.path "
+                "at the folder that holds the media files"
+                + (" (one subfolder per label)." if fmt == "folder" else ".")
+            )
     absent = [str(f) for f in folders if not f.is_dir()]
     if absent:
         raise DownloadError(
@@ -115,11 +157,9 @@ def prepare_local(
             + ("(one subfolder per label)." if fmt == "folder" else "of media files.")
         )
     raw.mkdir(parents=True, exist_ok=True)
-    fetch_annotations(
-        spec.get("annotations", []),
-        raw / "annotations",
-        cache / "http",
-        what=f"datasets.{dataset}.annotations",
+    annotations = spec.get("annotations", [])
+    copies = fetch_annotations(
+        annotations, raw / "annotations", cache / "http", what=f"datasets.{dataset}.annotations"
     )
     linked = _link_media(fmt, folders, raw)
     if linked == 0:
@@ -129,7 +169,10 @@ def prepare_local(
             + (" (expected one subfolder per label)" if fmt == "folder" else "")
             + f". {_where(dataset, fmt)}."
         )
-    entries = list_clips(fmt, raw)
+    try:
+        entries = list_clips(fmt, raw)
+    except AnnotationError as exc:  # it names the copy; the user needs their own file
+        raise AnnotationError(_name_user_files(str(exc), annotations, copies, dataset)) from None
     missing = [e.clip_id for e in entries if e.path is None]
     if missing:
         shown = ", ".join(missing[:EXAMPLES]) + (", ..." if len(missing) > EXAMPLES else "")
