@@ -3,6 +3,10 @@ incremental aggregation (avtrust.evaluate.metrics, avtrust.results)."""
 
 from __future__ import annotations
 
+import csv as csv_module
+import os
+from pathlib import Path
+
 import duckdb
 import pyarrow as pa
 import pytest
@@ -285,3 +289,103 @@ def test_unparsed_replies_are_visible_not_a_perfect_yes_rate():
     text = markdown(table)
     assert "| Acc % | Yes-rate % | m1 unparsed % |" in text
     assert "| m | generate | 10 | 0.0 [0.0, 27.8] | 0.0 [0.0, 27.8] | 100.0 |" in text
+
+
+PAPERS = Path(os.environ.get("AVTRUST_PAPERS", "/work/shared/papers"))
+
+
+def _shipped():
+    from avtrust import data_files
+
+    return data_files.load("paper_numbers")["tables"]
+
+
+def _paper_row(view, label_start):
+    [row] = [r for r in _shipped()[view]["rows"] if r["label"].startswith(label_start)]
+    return row["values"]
+
+
+def test_shipped_paper_numbers_name_their_sources_and_fit_the_tables():
+    from avtrust.results.tables import paper_entries
+    from avtrust.results.views import VIEWS
+
+    tables = _shipped()
+    assert set(tables) == set(VIEWS)
+    for view, spec in tables.items():
+        assert spec["source"] and "arXiv" in spec["source"]
+        rows, notes = paper_entries(view, {"tables": tables})  # labels, sources, columns
+        for entry in rows:
+            assert entry["label"] and "paper" in entry["label"] and entry["source"]
+            assert all(isinstance(v, str) for v in entry["values"].values()), entry["label"]
+        for note in notes:
+            assert note["source"]
+    # the papers' main tables are there, in full
+    assert len(tables["rlcomm_main"]["rows"]) == 6 and len(tables["avhbench"]["rows"]) == 4
+    assert all(len(r["values"]) == 7 for r in tables["rlcomm_main"]["rows"])
+
+
+def test_shipped_paper_numbers_agree_with_each_other():
+    """Typos show up as disagreements between the tables that print one number twice."""
+    for view, acc in (("avconfusebench", "Acc"), ("rlcomm_ablation", "m1 Acc")):
+        for row in _shipped()[view]["rows"]:
+            v = row["values"]
+            if acc in v and "Yes-rate" in v:  # m1: every answer is yes or no
+                assert float(v[acc]) + float(v["Yes-rate"]) == pytest.approx(100), row["label"]
+    for name in ("", " + SFT", " + GRPO", " + RL-CoMM"):
+        main = _paper_row("rlcomm_main", f"Qwen2.5-Omni-3B{name} (")
+        confuse = _paper_row("avconfusebench", f"Qwen2.5-Omni-3B{name} (")
+        ablation = _paper_row("rlcomm_ablation", f"Qwen2.5-Omni-3B{name} (")
+        assert (ablation["MUSIC-AVQA"], ablation["AVQA"]) == (main["Avg"], main["AVQA"])
+        assert ablation["m1 Acc"] == confuse["Acc"]
+        for key in ("Yes-rate", "A-Acc", "V-Acc"):
+            assert ablation.get(key) == confuse.get(key)
+    base, best = (
+        _paper_row("rlcomm_main", "Qwen2.5-Omni-3B ("),
+        _paper_row("rlcomm_main", "Qwen2.5-Omni-3B + RL-CoMM"),
+    )
+    [delta] = _shipped()["rlcomm_main"]["notes"]
+    for column in ("Exist", "Localis", "Count", "Comp", "Temp", "Avg", "AVQA"):
+        diff = float(best[column]) - float(base[column])
+        assert f"{column} +{diff:.2f}" in " ".join(delta["text"].split())
+
+
+@pytest.mark.skipif(not PAPERS.is_dir(), reason="the papers' texts are not on this machine")
+def test_shipped_paper_numbers_are_printed_in_the_papers():
+    text = " ".join(p.read_text(encoding="utf-8") for p in PAPERS.glob("*.txt"))
+    for view, spec in _shipped().items():
+        for row in spec["rows"]:
+            for column, value in row["values"].items():
+                assert value in text, (view, row["label"], column, value)
+
+
+def test_tables_show_the_paper_rows(tmp_path):
+    from avtrust.results.views import VIEWS
+
+    path = tmp_path / "r.duckdb"
+    models = {"omni": write_model(tmp_path, "omni"),
+              "rlcomm": write_model(tmp_path, "rlcomm", 1, "rlcomm_ansco")}  # fmt: skip
+    db.ingest(path, sources(models))
+    con = duckdb.connect(str(path), read_only=True)
+    export_tables(con, tmp_path / "tables", VIEWS)
+    con.close()
+    for view, spec in _shipped().items():
+        md = (tmp_path / "tables" / f"{view}.md").read_text()
+        with (tmp_path / "tables" / f"{view}.csv").open(newline="") as f:
+            table = list(csv_module.DictReader(f))
+        paper = {r["model"]: r for r in table if r["mode"] == "paper"}
+        for entry in spec["rows"]:
+            assert f"| {entry['label']} | paper |" in md
+            assert paper[entry["label"]]["source"].startswith(entry["source"])
+            for column, value in entry["values"].items():
+                assert paper[entry["label"]][column] == value
+        for note in spec.get("notes") or []:
+            assert " ".join(note["text"].split()) in " ".join(md.split())
+    main = list(csv_module.DictReader((tmp_path / "tables" / "rlcomm_main.csv").open()))
+    order = [(r["model"], r["mode"]) for r in main]
+    # the paper's base model after our zero-shot row, RL-CoMM after ours (its method)
+    assert order[order.index(("omni", "generate")) + 1][0].startswith("Qwen2.5-Omni-3B (paper")
+    assert order[order.index(("rlcomm", "generate")) + 1][0].startswith(
+        "Qwen2.5-Omni-3B + RL-CoMM (paper"
+    )
+    confuse = (tmp_path / "tables" / "avconfusebench.md").read_text()
+    assert "| 8.22 [3.8, 16.8] n=73 |" in confuse  # Wilson interval of 6/73

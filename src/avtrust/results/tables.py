@@ -137,7 +137,7 @@ def with_paper_rows(table: Table, paper: dict | None = None, methods: dict | Non
     spec_source = ((paper.get("tables") or {}).get(table.view) or {}).get("source")
     methods = methods or {}
     anchors: dict[int, list[Row]] = {}
-    cited = []
+    cited: dict[str, list[str]] = {}  # source -> labels, in file order
     for entry in entries:
         row = Row(
             entry["label"],
@@ -146,26 +146,27 @@ def with_paper_rows(table: Table, paper: dict | None = None, methods: dict | Non
             dict(entry.get("n") or {}),
             entry["source"] + (f"; n: {entry['n_source']}" if entry.get("n") else ""),
         )
-        cited.append(f"{row.model}: {row.source}")
+        cited.setdefault(row.source, []).append(row.model)
         names = _beside(entry)
         matched = [i for i, r in enumerate(table.rows)
                    if r.model in names or methods.get(r.model) in names]  # fmt: skip
-        at = len(table.rows) - 1  # -1: no rows of ours
+        at = len(table.rows)  # no match: after all of ours
         if matched:
             group = [i for i in matched if table.rows[i].model == table.rows[matched[0]].model]
             generated = [i for i in group if table.rows[i].mode != "loglik"]
             at = generated[0] if generated else group[-1]
         anchors.setdefault(at, []).append(row)
-    out = list(anchors.pop(-1, []))
+    out = []
     for i, row in enumerate(table.rows):
         out.append(row)
         out += anchors.get(i, [])
+    out += anchors.get(len(table.rows), [])
     table.rows = out
     if entries:
         table.notes.append(
             f"Rows of mode '{PAPER_MODE}' are the papers' numbers as printed, not results of "
             f"this workflow{' (' + spec_source + ')' if spec_source else ''}: "
-            + "; ".join(cited)
+            + "; ".join(f"{', '.join(labels)} from {src}" for src, labels in cited.items())
             + "."
         )
     table.notes += [f"{n['text']} ({n['source']})" for n in notes]
@@ -292,7 +293,8 @@ def markdown(table: Table) -> str:
 
 def _tex_escape(text: str) -> str:
     for a, b in [("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"),
-                 ("#", r"\#"), ("$", r"\$"), ("{", r"\{"), ("}", r"\}"), ("–", "--")]:  # fmt: skip
+                 ("#", r"\#"), ("$", r"\$"), ("{", r"\{"), ("}", r"\}"), ("–", "--"),
+                 ("Δ", r"$\Delta$"), ("×", r"$\times$")]:  # fmt: skip
         text = text.replace(a, b)
     return text
 
