@@ -3,7 +3,9 @@ incremental aggregation (avtrust.evaluate.metrics, avtrust.results)."""
 
 from __future__ import annotations
 
-import json
+import csv as csv_module
+import os
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -14,7 +16,7 @@ from avtrust.evaluate.judge import JUDGE_SCHEMA
 from avtrust.evaluate.metrics import model_metrics
 from avtrust.io import write_json_atomic, write_parquet_atomic
 from avtrust.results import db
-from avtrust.results.tables import export_tables, with_paper_rows
+from avtrust.results.tables import csv_text, export_tables, markdown, with_paper_rows
 
 
 def pred(model, bench, task, i, correct, *, mode="generate", category=None, parsed=None,
@@ -183,13 +185,32 @@ def test_views_on_a_fixture_database(tmp_path):
     con.close()
     assert len(written) == 6
     md = (tmp_path / "tables" / "avtrustbench.md").read_text()
-    assert "| zs | generate | 75.0 | – | – | – | – | – | – | 100.0 | – | 87.5 |" in md
-    csv = (tmp_path / "tables" / "avtrustbench.csv").read_text().splitlines()
-    assert csv[0] == "model,mode,MCIT,ICIT,MVIT,MAIT,COT-Stitch,COT-Swap,CAT,MAT,MVT,Avg"
-    assert csv[3] == "zs,generate,75.0000,,,,,,,100.0000,,87.5000"
+    # value [95% Wilson interval] n; unparsed % beside each accuracy; Avg with its task count
     assert (
-        "\\begin{tabular}{llrrrrrrrrrr}" in (tmp_path / "tables" / "avtrustbench.tex").read_text()
+        "| zs | generate | 75.0 [30.1, 95.4] n=4 | 25.0 | – | – | – | – | – | – | – | – | – | – "
+        "| – | – | 100.0 [34.2, 100.0] n=2 | 0.0 | – | – | 87.5 (2 of 9 tasks) |" in md
     )
+    assert "| MCIT % | MCIT unparsed % |" in md and "Wilson" in md
+    csv = (tmp_path / "tables" / "avtrustbench.csv").read_text().splitlines()
+    assert csv[0].startswith("model,mode,MCIT,MCIT_lo,MCIT_hi,MCIT_n,MCIT unparsed,")
+    assert csv[0].endswith(",Avg,Avg_n,source")
+    zs = dict(zip(csv[0].split(","), csv[3].split(","), strict=True))
+    assert (zs["model"], zs["MCIT"], zs["MCIT_n"], zs["MCIT unparsed"]) == ("zs", "75.0000", "4",
+                                                                           "25.0000")  # fmt: skip
+    assert (zs["MCIT_lo"], zs["MCIT_hi"]) == ("30.0642", "95.4413")  # Wilson 3/4
+    assert (zs["MAT"], zs["MAT_lo"], zs["MAT_hi"]) == ("100.0000", "34.2380", "100.0000")
+    assert (zs["Avg"], zs["Avg_n"], zs["ICIT"], zs["ICIT_lo"]) == ("87.5000", "2", "", "")
+    tex = (tmp_path / "tables" / "avtrustbench.tex").read_text()
+    assert "\\begin{tabular}{ll" + "r" * 19 + "}" in tex and "30.1, 95.4" in tex
+    # counts are counts: judge failures k of n, never under a % header
+    md = (tmp_path / "tables" / "avconfusebench.md").read_text()
+    assert "| Judge failures (count) |" in md and "| 1 of 3 |" in md
+    assert "| A-Acc (0–5) |" in md and "| 3.00 n=2 |" in md
+    conf = dict(zip(*[r.split(",") for r in
+                      (tmp_path / "tables" / "avconfusebench.csv").read_text().splitlines()[:2]],
+                    strict=True))  # fmt: skip
+    assert (conf["Judge failures"], conf["Judge failures_n"], conf["A-Acc"]) == ("1", "3", "3.0000")
+    assert "A-Acc_lo" not in conf  # a 0-5 mean is no proportion: no Wilson interval
 
 
 def test_adding_a_model_changes_only_its_rows(tmp_path):
@@ -208,33 +229,163 @@ def test_adding_a_model_changes_only_its_rows(tmp_path):
     assert rows(path, "SELECT DISTINCT model FROM predictions") == [("b",)]
 
 
+def _table(rows, view="avtrustbench"):
+    from avtrust.results.tables import Row, Table
+    from avtrust.results.views import COLUMNS
+
+    return Table(view, view, COLUMNS[view], [Row(*r) for r in rows])
+
+
 def test_paper_rows_are_shown_beside_matching_rows():
-    columns = ["model", "mode", "MCIT", "Avg"]
     ours = [
-        ["omni", "generate", 10.0, 10.0],
-        ["omni", "loglik", 20.0, 20.0],
-        ["other", "generate", 1.0, 1.0],
+        ("omni", "generate", {"MCIT": 10.0}, {"MCIT": 10}),
+        ("omni", "loglik", {"MCIT": 20.0}, {"MCIT": 10}),
+        ("tuned", "generate", {"MCIT": 1.0}, {"MCIT": 10}),
     ]
-    entry = {"model": "omni", "label": "Omni (paper)", "values": {"MCIT": 42.0}}
-    paper = {"tables": {"avtrustbench": {"source": "arXiv 2501.02135, Table 1", "rows": [entry]}}}
-    out, note = with_paper_rows("avtrustbench", columns, ours, paper)
-    assert out[1] == ["Omni (paper)", "paper", 42.0, None]
-    assert len(out) == 4 and note == "Paper rows: arXiv 2501.02135, Table 1."
-    with pytest.raises(ValueError, match="Bogus"):
-        with_paper_rows(
-            "avtrustbench",
-            columns,
-            ours,
-            {"tables": {"avtrustbench": {"rows": [{"model": "omni", "values": {"Bogus": 1}}]}}},
-        )
+    entries = [
+        {"beside": "omni", "label": "Omni (paper)", "source": "Table 1", "values": {"MCIT": 42.0}},
+        {"beside": ["cavpref"], "label": "CAVPref (paper)", "source": "Table 3",
+         "values": {"MCIT": "50.10"}, "n": {"MCIT": 100}, "n_source": "Sec. 4"},
+        {"label": "Other (paper)", "source": "Table 1", "values": {"MAT": 7}},
+    ]  # fmt: skip
+    notes = [{"text": "Up to 1%", "source": "abstract"}]
+    paper = {"tables": {"avtrustbench": {"source": "arXiv", "rows": entries, "notes": notes}}}
+    table = with_paper_rows(_table(ours), paper, methods={"tuned": "cavpref"})
+    assert [(r.model, r.mode) for r in table.rows] == [
+        ("omni", "generate"),
+        ("Omni (paper)", "paper"),  # after the generate row of the model it names
+        ("omni", "loglik"),
+        ("tuned", "generate"),
+        ("CAVPref (paper)", "paper"),  # matched through the run's training method
+        ("Other (paper)", "paper"),  # no row of ours: after them
+    ]
+    assert table.rows[4].values == {"MCIT": "50.10"}  # printed as the paper writes it
+    text = markdown(table)
+    assert "| CAVPref (paper) | paper | 100 | 50.10 [40.4, 59.6] |" in text  # n per row
+    assert "Table 3; n: Sec. 4" in text and "Up to 1% (abstract)" in text
+    assert "Table 3; n: Sec. 4" in csv_text(table).splitlines()[5]
+    # without rows of ours the paper rows still show
+    alone = with_paper_rows(_table([]), paper)
+    assert [r.model for r in alone.rows] == ["Omni (paper)", "CAVPref (paper)", "Other (paper)"]
+    for bad, match in [
+        ({"label": "x", "source": "s", "values": {"Bogus": 1}}, "Bogus"),
+        ({"label": "x", "values": {"MCIT": 1}}, "source"),
+        ({"label": "x", "source": "s", "values": {"MCIT": "n/a"}}, "not a number"),
+        ({"label": "x", "source": "s", "values": {"MCIT": 1}, "n": {"MCIT": 3}}, "n_source"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            with_paper_rows(_table(ours), {"tables": {"avtrustbench": {"rows": [bad]}}})
 
 
-def test_shipped_paper_numbers_file_has_every_table_and_no_invented_rows():
+def test_unparsed_replies_are_visible_not_a_perfect_yes_rate():
+    """A model whose every m1 reply is unparseable: Yes-rate 0 beside unparsed 100 %."""
+    rows = [pred("m", "avconfusebench", "m1", i, False, parsed=None, status="unparseable",
+                 kind="yes_no") for i in range(10)]  # fmt: skip
+    t = model_metrics(rows)
+    assert metric(t, "m1", "yes_rate") == (0.0, 10)
+    assert metric(t, "m1", "unparseable") == (100.0, 10)
+    record = {"Acc": 0.0, "Yes-rate": 0.0, "m1 unparsed": 100.0}
+    table = _table([("m", "generate", record, dict.fromkeys(record, 10))], "avconfusebench")
+    text = markdown(table)
+    assert "| Acc % | Yes-rate % | m1 unparsed % |" in text
+    assert "| m | generate | 10 | 0.0 [0.0, 27.8] | 0.0 [0.0, 27.8] | 100.0 |" in text
+
+
+PAPERS = Path(os.environ.get("AVTRUST_PAPERS", "/work/shared/papers"))
+
+
+def _shipped():
     from avtrust import data_files
+
+    return data_files.load("paper_numbers")["tables"]
+
+
+def _paper_row(view, label_start):
+    [row] = [r for r in _shipped()[view]["rows"] if r["label"].startswith(label_start)]
+    return row["values"]
+
+
+def test_shipped_paper_numbers_name_their_sources_and_fit_the_tables():
+    from avtrust.results.tables import paper_entries
     from avtrust.results.views import VIEWS
 
-    paper = data_files.load("paper_numbers")
-    assert set(paper["tables"]) == set(VIEWS)
-    for spec in paper["tables"].values():
-        assert spec["source"] and spec["rows"] == []
-    json.dumps(paper)
+    tables = _shipped()
+    assert set(tables) == set(VIEWS)
+    for view, spec in tables.items():
+        assert spec["source"] and "arXiv" in spec["source"]
+        rows, notes = paper_entries(view, {"tables": tables})  # labels, sources, columns
+        for entry in rows:
+            assert entry["label"] and "paper" in entry["label"] and entry["source"]
+            assert all(isinstance(v, str) for v in entry["values"].values()), entry["label"]
+        for note in notes:
+            assert note["source"]
+    # the papers' main tables are there, in full
+    assert len(tables["rlcomm_main"]["rows"]) == 6 and len(tables["avhbench"]["rows"]) == 4
+    assert all(len(r["values"]) == 7 for r in tables["rlcomm_main"]["rows"])
+
+
+def test_shipped_paper_numbers_agree_with_each_other():
+    """Typos show up as disagreements between the tables that print one number twice."""
+    for view, acc in (("avconfusebench", "Acc"), ("rlcomm_ablation", "m1 Acc")):
+        for row in _shipped()[view]["rows"]:
+            v = row["values"]
+            if acc in v and "Yes-rate" in v:  # m1: every answer is yes or no
+                assert float(v[acc]) + float(v["Yes-rate"]) == pytest.approx(100), row["label"]
+    for name in ("", " + SFT", " + GRPO", " + RL-CoMM"):
+        main = _paper_row("rlcomm_main", f"Qwen2.5-Omni-3B{name} (")
+        confuse = _paper_row("avconfusebench", f"Qwen2.5-Omni-3B{name} (")
+        ablation = _paper_row("rlcomm_ablation", f"Qwen2.5-Omni-3B{name} (")
+        assert (ablation["MUSIC-AVQA"], ablation["AVQA"]) == (main["Avg"], main["AVQA"])
+        assert ablation["m1 Acc"] == confuse["Acc"]
+        for key in ("Yes-rate", "A-Acc", "V-Acc"):
+            assert ablation.get(key) == confuse.get(key)
+    base, best = (
+        _paper_row("rlcomm_main", "Qwen2.5-Omni-3B ("),
+        _paper_row("rlcomm_main", "Qwen2.5-Omni-3B + RL-CoMM"),
+    )
+    [delta] = _shipped()["rlcomm_main"]["notes"]
+    for column in ("Exist", "Localis", "Count", "Comp", "Temp", "Avg", "AVQA"):
+        diff = float(best[column]) - float(base[column])
+        assert f"{column} +{diff:.2f}" in " ".join(delta["text"].split())
+
+
+@pytest.mark.skipif(not PAPERS.is_dir(), reason="the papers' texts are not on this machine")
+def test_shipped_paper_numbers_are_printed_in_the_papers():
+    text = " ".join(p.read_text(encoding="utf-8") for p in PAPERS.glob("*.txt"))
+    for view, spec in _shipped().items():
+        for row in spec["rows"]:
+            for column, value in row["values"].items():
+                assert value in text, (view, row["label"], column, value)
+
+
+def test_tables_show_the_paper_rows(tmp_path):
+    from avtrust.results.views import VIEWS
+
+    path = tmp_path / "r.duckdb"
+    models = {"omni": write_model(tmp_path, "omni"),
+              "rlcomm": write_model(tmp_path, "rlcomm", 1, "rlcomm_ansco")}  # fmt: skip
+    db.ingest(path, sources(models))
+    con = duckdb.connect(str(path), read_only=True)
+    export_tables(con, tmp_path / "tables", VIEWS)
+    con.close()
+    for view, spec in _shipped().items():
+        md = (tmp_path / "tables" / f"{view}.md").read_text()
+        with (tmp_path / "tables" / f"{view}.csv").open(newline="") as f:
+            table = list(csv_module.DictReader(f))
+        paper = {r["model"]: r for r in table if r["mode"] == "paper"}
+        for entry in spec["rows"]:
+            assert f"| {entry['label']} | paper |" in md
+            assert paper[entry["label"]]["source"].startswith(entry["source"])
+            for column, value in entry["values"].items():
+                assert paper[entry["label"]][column] == value
+        for note in spec.get("notes") or []:
+            assert " ".join(note["text"].split()) in " ".join(md.split())
+    main = list(csv_module.DictReader((tmp_path / "tables" / "rlcomm_main.csv").open()))
+    order = [(r["model"], r["mode"]) for r in main]
+    # the paper's base model after our zero-shot row, RL-CoMM after ours (its method)
+    assert order[order.index(("omni", "generate")) + 1][0].startswith("Qwen2.5-Omni-3B (paper")
+    assert order[order.index(("rlcomm", "generate")) + 1][0].startswith(
+        "Qwen2.5-Omni-3B + RL-CoMM (paper"
+    )
+    confuse = (tmp_path / "tables" / "avconfusebench.md").read_text()
+    assert "| 8.22 [3.8, 16.8] n=73 |" in confuse  # Wilson interval of 6/73

@@ -7,14 +7,15 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's packag
 import duckdb
 
 from avtrust.logs import rule_logging
-from avtrust.results.plots import task_bars, training_curves, yes_rate
+from avtrust.results.plots import colours, task_bars, training_curves, yes_rate
 
 with rule_logging(snakemake) as log:
     con = duckdb.connect(snakemake.input.db, read_only=True)
     try:
-        task_bars(con, snakemake.output.tasks)
-        yes_rate(con, snakemake.output.yes_rate)
+        palette = colours(con)  # one colour per model (and its training method) everywhere
+        task_bars(con, snakemake.output.tasks, palette)
+        yes_rate(con, snakemake.output.yes_rate, palette)
     finally:
         con.close()
-    training_curves(snakemake.params.logs, snakemake.output.curves)
+    training_curves(snakemake.params.logs, snakemake.output.curves, palette)
     log.info("plots written; training logs: %s", sorted(snakemake.params.logs) or "none")

@@ -16,10 +16,14 @@ whole task. Accuracies and rates are percentages.
   ``a_acc``/``v_acc`` = sum / (5·n) in %, n = judged descriptions; ``judge_failed``:
   descriptions every judge attempt failed on; ``audio_match``: the deterministic audio
   metric in %, over all descriptions.
+
+:func:`wilson` gives the 95% Wilson score interval of a proportion; the tables show it
+next to every accuracy and rate (``avtrust.results.tables``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 
 import pyarrow as pa
@@ -45,6 +49,28 @@ QTYPE_GROUPS = {
     "Comparative": "Comp",
     "Temporal": "Temp",
 }
+
+
+Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
+
+
+def wilson(k: float, n: int, z: float = Z95) -> tuple[float, float] | None:
+    """The Wilson score interval (lo, hi) of ``k`` successes in ``n`` trials, as
+    fractions in [0, 1] (95% for the default ``z``); None when n is 0.
+
+    centre = (p + z²/2n) / (1 + z²/n), half-width = z·sqrt(p(1−p)/n + z²/4n²) / (1 + z²/n)
+    with p = k/n. Unlike p ± z·sqrt(p(1−p)/n) it stays inside [0, 1] and is not
+    zero-width at 0/n or n/n.
+    """
+    if not n:
+        return None
+    if not 0 <= k <= n:
+        raise ValueError(f"wilson: {k} successes out of {n}")
+    p, z2 = k / n, z * z
+    denom = 1 + z2 / n
+    centre = (p + z2 / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def pct(numerator: float, denominator: int) -> float | None:

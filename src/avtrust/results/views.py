@@ -1,7 +1,20 @@
 """SQL views of the papers' tables over the ``metrics`` and ``runs`` tables.
 
-One row per (evaluated model, scoring mode); numbers are percentages except the 0–5
-judge means ``A-Acc``/``V-Acc``. Averages are the mean of the row's non-null columns.
+One row per (evaluated model, scoring mode). Every number column ``X`` comes with its
+count ``"X n"`` (the samples, judged descriptions or tasks behind it). Each column's
+kind (:class:`Column`) says what the number is, so the tables can label it and give a
+95% Wilson interval where it is a proportion:
+
+- ``rate``: a percentage of ``n`` samples (accuracy, Yes-rate, audio match);
+- ``unparsed``: the percentage of a task's ``n`` generated replies that could not be
+  parsed (they count as wrong, so a 0 % Yes-rate with 100 % unparsed is no score);
+- ``score``: a 0–5 judge mean over ``n`` judged descriptions (``A-Acc``/``V-Acc``);
+  ``score_pct``: the same as sum / (5n) in %;
+- ``count``: a count out of ``n`` (``Judge failures``);
+- ``mean``: the mean of the row's non-null task accuracies; its ``n`` is the number of
+  tasks averaged (``Avg`` of the AVTrustBench tables).
+
+Views:
 
 - ``avtrustbench``: the AVTrustBench leaderboard, accuracy on the 9 tasks + Avg
   (arXiv 2501.02135);
@@ -12,11 +25,16 @@ judge means ``A-Acc``/``V-Acc``. Averages are the mean of the row's non-null col
   Temp, the MUSIC-AVQA overall Avg and AVQA;
 - ``avconfusebench``: m1 Acc and Yes-rate, m2 A-Acc/V-Acc (0–5 and %), the
   deterministic audio metric and the judge failures;
-- ``rlcomm_ablation``: MUSIC-AVQA Avg, AVQA, m1 Acc/Yes-rate and m2 A-Acc/V-Acc % for
+- ``rlcomm_ablation``: MUSIC-AVQA Avg, AVQA, m1 Acc/Yes-rate and m2 A-Acc/V-Acc for
   zero-shot models and the RL-CoMM stages and baselines.
+
+``avhbench`` (RL-CoMM's AVHBench table) is a reference-only table: the workflow does
+not evaluate AVHBench, so it has no SQL view and shows only the paper's rows.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from avtrust.bench.samples import BENCHES
 
@@ -35,23 +53,120 @@ MUSIC_CATEGORIES = [
 MUSIC_TYPES = ["Exist", "Localis", "Count", "Comp", "Temp"]
 CAVPREF_METHODS = ["sft", "dpo", "cavpref", "cavpref_no_robust", "cavpref_no_av"]
 RLCOMM_METHODS = ["rlcomm_warmup", "grpo_acc", "rlcomm_steprr", "rlcomm_ansco"]
-VIEWS = ["avtrustbench", "cavpref", "rlcomm_main", "avconfusebench", "rlcomm_ablation"]
+VIEWS = ["avtrustbench", "cavpref", "rlcomm_main", "avconfusebench", "rlcomm_ablation", "avhbench"]
+REFERENCE_ONLY = {"avhbench"}  # tables of paper numbers only (no SQL view)
+KINDS = ("rate", "unparsed", "score", "score_pct", "count", "mean")
+PROPORTIONS = ("rate", "unparsed")  # kinds with a Wilson interval
+
+
+@dataclass(frozen=True)
+class Column:
+    """One number column of a table: its name, kind and where its value comes from."""
+
+    name: str
+    kind: str = "rate"
+    task: str | None = None
+    metric: str = "accuracy"
+    category: str | None = None
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"column {self.name!r}: kind {self.kind!r} not in {KINDS}")
+
+
+def _unparsed(task: str, name: str | None = None) -> Column:
+    return Column(f"{name or task} unparsed", "unparsed", task, "unparseable")
+
+
+def _avt_columns() -> list[Column]:
+    out = []
+    for t in AVT_TASKS:
+        out += [Column(t, "rate", t), _unparsed(t)]
+    return out + [Column("Avg", "mean")]
+
+
+MAIN_COLUMNS = (
+    [Column(a, "rate", "MUSIC-AVQA", category=c) for a, c in MUSIC_CATEGORIES]
+    + [Column(t, "rate", "MUSIC-AVQA", category=t) for t in MUSIC_TYPES]
+    + [Column("Avg", "rate", "MUSIC-AVQA"), _unparsed("MUSIC-AVQA"), Column("AVQA", "rate", "AVQA"),
+       _unparsed("AVQA")]
+)  # fmt: skip
+M1_COLUMNS = [
+    Column("Acc", "rate", "m1"),
+    Column("Yes-rate", "rate", "m1", "yes_rate"),
+    _unparsed("m1"),
+]
+M2_COLUMNS = [
+    Column("A-Acc", "score", "m2", "a_score"),
+    Column("A-Acc %", "score_pct", "m2", "a_acc"),
+    Column("V-Acc", "score", "m2", "v_score"),
+    Column("V-Acc %", "score_pct", "m2", "v_acc"),
+    Column("Audio match %", "rate", "m2", "audio_match"),
+    Column("Judge failures", "count", "m2", "judge_failed"),
+]
+# rlcomm_ablation: (name, source view alias, source column)
+ABLATION = [
+    ("MUSIC-AVQA", "q", "Avg"),
+    ("MUSIC-AVQA unparsed", "q", "MUSIC-AVQA unparsed"),
+    ("AVQA", "q", "AVQA"),
+    ("AVQA unparsed", "q", "AVQA unparsed"),
+    ("m1 Acc", "c", "Acc"),
+    ("Yes-rate", "c", "Yes-rate"),
+    ("m1 unparsed", "c", "m1 unparsed"),
+    ("A-Acc", "c", "A-Acc"),
+    ("V-Acc", "c", "V-Acc"),
+    ("A-Acc %", "c", "A-Acc %"),
+    ("V-Acc %", "c", "V-Acc %"),
+]
+_SOURCE = {
+    "q": {c.name: c for c in MAIN_COLUMNS},
+    "c": {c.name: c for c in M1_COLUMNS + M2_COLUMNS},
+}
+AVHBENCH_COLUMNS = [
+    Column("Audio-driven V-Halluc. Acc"),
+    Column("Video-driven A-Halluc. Acc"),
+    Column("AV Matching Acc"),
+]
+COLUMNS: dict[str, list[Column]] = {
+    "avtrustbench": _avt_columns(),
+    "cavpref": _avt_columns(),
+    "rlcomm_main": MAIN_COLUMNS,
+    "avconfusebench": M1_COLUMNS + M2_COLUMNS,
+    "rlcomm_ablation": [Column(name, _SOURCE[v][src].kind) for name, v, src in ABLATION],
+    "avhbench": AVHBENCH_COLUMNS,
+}
 
 
 def _q(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def col(alias: str, task: str, metric: str = "accuracy", category: str | None = None) -> str:
+def _id(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def col(alias: str, task: str, metric: str = "accuracy", category: str | None = None,
+        field: str = "value") -> str:  # fmt: skip
+    """One cell of a pivot over ``metrics``: ``field`` (value or n) of one metric."""
     cat = "category IS NULL" if category is None else f"category = {_q(category)}"
     return (
-        f"max(value) FILTER (WHERE task = {_q(task)} AND metric = {_q(metric)} AND {cat})"
-        f' AS "{alias}"'
+        f"max({field}) FILTER (WHERE task = {_q(task)} AND metric = {_q(metric)} AND {cat})"
+        f" AS {_id(alias)}"
     )
 
 
+def _cells(columns: list[Column]) -> str:
+    out = []
+    for c in columns:
+        if c.task is None:
+            continue
+        out.append(col(c.name, c.task, c.metric, c.category))
+        out.append(col(f"{c.name} n", c.task, c.metric, c.category, "n"))
+    return ", ".join(out)
+
+
 def _avg(names: list[str]) -> str:
-    return "list_avg([" + ", ".join(f'"{n}"' for n in names) + "])"
+    return "list_avg([" + ", ".join(_id(n) for n in names) + "])"
 
 
 def _method_order(methods: list[str]) -> str:
@@ -69,40 +184,31 @@ def _selected(view: str, methods: list[str]) -> str:
 
 
 def view_sql() -> dict[str, str]:
-    tasks = ", ".join(col(t, t) for t in AVT_TASKS)
+    tasks = [_id(t) for t in AVT_TASKS]
     avtrustbench = (
-        f"WITH t AS (SELECT model, mode, {tasks} FROM metrics "
+        f"WITH t AS (SELECT model, mode, {_cells(COLUMNS['avtrustbench'])} FROM metrics "
         "WHERE bench = 'avtrustbench' GROUP BY model, mode) "
-        f'SELECT *, {_avg(AVT_TASKS)} AS "Avg" FROM t ORDER BY model, mode'
+        f'SELECT *, {_avg(AVT_TASKS)} AS "Avg", list_count([{", ".join(tasks)}]) AS "Avg n" '
+        "FROM t ORDER BY model, mode"
     )
-    music = ", ".join(col(a, "MUSIC-AVQA", category=c) for a, c in MUSIC_CATEGORIES)
-    types = ", ".join(col(t, "MUSIC-AVQA", category=t) for t in MUSIC_TYPES)
     rlcomm_main = (
-        f"SELECT model, mode, {music}, {types}, {col('Avg', 'MUSIC-AVQA')}, "
-        f"{col('AVQA', 'AVQA')} FROM metrics WHERE bench = 'qa' "
+        f"SELECT model, mode, {_cells(MAIN_COLUMNS)} FROM metrics WHERE bench = 'qa' "
         "GROUP BY model, mode ORDER BY model, mode"
     )
-    m1 = f"{col('Acc', 'm1')}, {col('Yes-rate', 'm1', 'yes_rate')}"
-    m2 = ", ".join(
-        col(alias, "m2", metric)
-        for alias, metric in [
-            ("A-Acc", "a_score"),
-            ("A-Acc %", "a_acc"),
-            ("V-Acc", "v_score"),
-            ("V-Acc %", "v_acc"),
-            ("Audio match %", "audio_match"),
-            ("Judge failures", "judge_failed"),
-        ]
-    )
     avconfusebench = (
-        f"WITH a AS (SELECT model, mode, {m1} FROM metrics WHERE task = 'm1' "
+        f"WITH a AS (SELECT model, mode, {_cells(M1_COLUMNS)} FROM metrics WHERE task = 'm1' "
         "GROUP BY model, mode), "
-        f"b AS (SELECT model, mode, {m2} FROM metrics WHERE task = 'm2' GROUP BY model, mode) "
+        f"b AS (SELECT model, mode, {_cells(M2_COLUMNS)} FROM metrics WHERE task = 'm2' "
+        "GROUP BY model, mode) "
         "SELECT * FROM a FULL OUTER JOIN b USING (model, mode) ORDER BY model, mode"
     )
+    picked = ", ".join(
+        f"{v}.{_id(src + suffix)} AS {_id(name + suffix)}"
+        for name, v, src in ABLATION
+        for suffix in ("", " n")
+    )
     ablation = (
-        'SELECT model, mode, q."Avg" AS "MUSIC-AVQA", q."AVQA", c."Acc" AS "m1 Acc", '
-        'c."Yes-rate", c."A-Acc %", c."V-Acc %" '
+        f"SELECT model, mode, {picked} "
         "FROM rlcomm_main q FULL OUTER JOIN avconfusebench c USING (model, mode)"
     )
     return {
