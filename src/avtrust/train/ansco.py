@@ -13,16 +13,19 @@ Loss of a batch of target responses (teacher-forced after the prompt and media):
 
 **Answer uncertainty u** (the paper does not spell it out; defined here): the policy
 (the Step-RR checkpoint) samples K completions per training sample (K = the GRPO group
-size, 6), and u = 1 − (count of the most frequent answer) / K, answers compared after
-:func:`avtrust.train.rewards.normalise_answer`; a completion with no answer counts as
-its own outcome, so it never agrees with anything. u = 0 when all K agree; with K = 6,
-u > 0.75 means no two completions give the same answer. Why this one: it measures the
-disagreement of the model's *final answers* over its own reasoning paths (what Ans-CO
-is about), needs no option list (so it also works for open-ended answers), reuses the
-sampled completions that also provide the targets, and is 1 − "max prob over sampled
-answers", which reads directly against the 0.75 threshold. Pushing the entropy of the
-answer tokens down on a sample the model is that unsure about would only make it
-confidently wrong, hence λ = 0 there.
+size, 6), each completion's answer is mapped to the option it names by
+:func:`avtrust.train.rewards.answer_choice` — the mapping that decides correctness in
+:func:`~avtrust.train.rewards.is_correct`, so ``"No."``, ``"no, there is none"`` and
+``"The answer is no"`` are one answer — and u = 1 − (count of the most frequent
+option) / K. A completion with no answer, or one that names no option or several,
+counts as its own outcome: it never agrees with another. Open-ended questions (no
+options) compare the normalised answer texts. u = 0 when all K agree; with K = 6,
+u > 0.75 means no two completions give the same answer (u = 5/6). Why this one: it
+measures the disagreement of the model's *final answers* over its own reasoning paths
+(what Ans-CO is about), reuses the sampled completions that also provide the targets,
+and is 1 − "max prob over sampled answers", which reads directly against the 0.75
+threshold. Pushing the entropy of the answer tokens down on a sample the model is that
+unsure about would only make it confidently wrong, hence λ = 0 there.
 
 **Targets**: per sample, the first sampled completion (in sampling order) that is
 well-formed with the correct answer; when none is, the warm-up formatted response
@@ -34,7 +37,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from avtrust.train.rewards import normalise_answer
+from avtrust.train.rewards import answer_choice
 
 
 def answer_span(text: str) -> tuple[int, int] | None:
@@ -79,12 +82,16 @@ def answer_token_mask(token_ids: Sequence[int], tokenizer) -> list[bool]:
     return mask_from_spans(spans, answer_span(text))
 
 
-def answer_uncertainty(answers: Sequence[str | None]) -> float:
-    """u = 1 − (count of the most frequent answer) / K over K sampled answers; None (no
-    answer) is a distinct outcome each time."""
+def answer_uncertainty(
+    answers: Sequence[str | None], options: Sequence[str] | None = None
+) -> float:
+    """u = 1 − (count of the most frequent option) / K over K sampled answers, each
+    mapped to the option it names (:func:`avtrust.train.rewards.answer_choice`); an
+    answer that maps to nothing (None, no option, several) is a distinct outcome."""
     if not answers:
         raise ValueError("answer_uncertainty needs at least one sampled answer")
-    counts = Counter(normalise_answer(a) for a in answers if a)
+    keys = [answer_choice(a, options) for a in answers]
+    counts = Counter(k for k in keys if k is not None)
     top = max(counts.values(), default=0)
     return 1.0 - max(top, 1) / len(answers)
 

@@ -311,7 +311,7 @@ def prepare_ansco_targets(spec: dict, log=None) -> list[dict]:
             )
         texts = tok.batch_decode(gen[:, ids.shape[1] :], skip_special_tokens=True)
         answers = [parse(t).answer for t in texts]
-        u = answer_uncertainty(answers)
+        u = answer_uncertainty(answers, row["options"])
         good = [
             t.strip()
             for t, a in zip(texts, answers, strict=True)
