@@ -37,7 +37,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+import numpy as np
+import torch
+
 from avtrust.train.rewards import answer_choice
+from avtrust.train.trainers import SFTCollator, SFTTrainer
+
+COLUMNS = ["media_path", "prompt", "response", "uncertainty"]
 
 
 def answer_span(text: str) -> tuple[int, int] | None:
@@ -98,16 +104,12 @@ def answer_uncertainty(
 
 def entropy_weights(uncertainty, lam: float, threshold: float):
     """λ_i: ``lam`` where u_i ≤ threshold, 0 where u_i > threshold (tensor in, out)."""
-    import torch
-
     u = torch.as_tensor(uncertainty, dtype=torch.float32)
     return torch.where(u > threshold, torch.zeros_like(u), torch.full_like(u, lam))
 
 
 def token_entropy(logits):
     """Entropy of each position's next-token distribution, (B, T, V) → (B, T), float32."""
-    import torch
-
     logp = torch.log_softmax(logits.float(), dim=-1)
     return -(logp.exp() * logp).sum(-1)
 
@@ -123,8 +125,6 @@ def ansco_loss(logits, labels, answer_mask, weights):
     Returns ``(loss, stats)`` with stats ``nll``, ``answer_entropy`` (mean over answer
     tokens of the batch, detached) and ``entropy_term`` (mean_i λ_i·H̄_i).
     """
-    import torch
-
     target = labels[:, 1:]
     valid = target != -100
     amask = answer_mask[:, 1:].bool() & valid
@@ -143,3 +143,59 @@ def ansco_loss(logits, labels, answer_mask, weights):
         "answer_entropy": ((ent * amask).sum() / amask.sum().clamp(min=1)).detach(),
     }
     return nll + entropy_term, stats
+
+
+class AnsCOCollator:
+    """SFT batches plus ``answer_mask`` (answer tokens of each response) and λ_i."""
+
+    def __init__(self, encoder, lam: float, threshold: float):
+        self.sft = SFTCollator(encoder)
+        self.encoder = encoder
+        self.lam = lam
+        self.threshold = threshold
+
+    def __call__(self, rows: list[dict]) -> dict:
+        enc = self.sft.encode(rows)
+        batch = enc.batch
+        tok = self.encoder.builder.tokenizer
+        mask = torch.zeros_like(batch["labels"], dtype=torch.bool)
+        for b in range(mask.shape[0]):
+            where = (batch["labels"][b] != -100).nonzero().squeeze(-1)
+            flags = answer_token_mask(batch["labels"][b, where].tolist(), tok)
+            mask[b, where] = torch.tensor(flags, dtype=torch.bool)
+        u = [0.0] * len(rows)
+        for i, r in enumerate(rows):
+            u[enc.rows[i]] = r["uncertainty"]
+        batch["answer_mask"] = mask
+        batch["entropy_weight"] = entropy_weights(u, self.lam, self.threshold)
+        return batch
+
+
+class AnsCOTrainer(SFTTrainer):
+    """NLL + λ_i·mean answer-token entropy (:func:`ansco_loss`) on the
+    :class:`AnsCOCollator` batches; logs ``nll``, ``entropy_term`` and
+    ``answer_entropy`` (means over the micro-batches since the last log)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._stats: dict[str, list[float]] = {}
+
+    def _set_signature_columns_if_needed(self):
+        self._signature_columns = list(COLUMNS)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        labels = inputs.pop("labels")
+        mask = inputs.pop("answer_mask")
+        weights = inputs.pop("entropy_weight")
+        out = model(**inputs)
+        loss, stats = ansco_loss(out.logits, labels, mask, weights)
+        for k, v in stats.items():
+            self._stats.setdefault(k, []).append(float(v))
+        return (loss, out) if return_outputs else loss
+
+    def log(self, logs, *args, **kwargs):
+        if "loss" in logs:
+            for k, v in self._stats.items():
+                logs[k] = float(np.mean(v)) if v else float("nan")
+            self._stats = {}
+        super().log(logs, *args, **kwargs)
