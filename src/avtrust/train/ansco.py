@@ -1,15 +1,26 @@
 """Answer-centred confidence optimisation (Ans-CO), the last RL-CoMM stage.
 
-Loss of a batch of target responses (teacher-forced after the prompt and media):
+Loss of one target response o of sample i (teacher-forced after the prompt and media),
+as in the paper:
 
-    L = NLL + mean_i λ_i · H̄_i
+    L_i = −(1/T_i)·Σ_t log π(o_t | o_<t, x)  +  λ_i·(1/|N_i|)·Σ_{t∈N_i} H_t
 
-- NLL: the mean negative log-likelihood of all response tokens of the batch;
-- H̄_i: the mean entropy of the next-token distribution over sample i's **answer
-  tokens** only (the tokens carrying the text between ``<answer>`` and ``</answer>``;
-  0 for a sample without answer tokens); no other token is touched by this term;
+- the NLL is averaged over the T_i response tokens of **this** sequence (every
+  response token counts once, a long response does not outweigh a short one);
+- N_i are sample i's **answer tokens**, the tokens carrying the text between
+  ``<answer>`` and ``</answer>`` (the paper's t > T_prompt+think; the tag tokens
+  themselves are fixed by the format, so they are left out), H_t the entropy of the
+  next-token distribution that predicts token t; the term is 0 for a response
+  without answer tokens, and no other token is touched by it;
 - λ_i = λ (0.5 in the paper), or 0 when the sample's answer uncertainty u_i exceeds
   the threshold (0.75).
+
+The loss of a batch is the mean of L_i over its sequences (those with at least one
+response token). Under gradient accumulation and over several processes
+:class:`AnsCOTrainer` keeps that exact: it sums L_i and divides by the number of
+sequences of the whole optimizer step (all micro-batches, all processes; passed by the
+Trainer as ``num_items_in_batch``), so micro-batches of unequal sizes weigh each
+sequence once, not each micro-batch once.
 
 **Answer uncertainty u** (the paper does not spell it out; defined here): the policy
 (the Step-RR checkpoint) samples K completions per training sample (K = the GRPO group
@@ -114,35 +125,49 @@ def token_entropy(logits):
     return -(logp.exp() * logp).sum(-1)
 
 
-def ansco_loss(logits, labels, answer_mask, weights):
-    """Ans-CO loss of one batch.
+def ansco_loss(logits, labels, answer_mask, weights, *, reduction: str = "mean"):
+    """Ans-CO loss of one batch (see the module docstring).
 
     ``logits`` (B, T, V) from the model on ``input_ids``; ``labels`` (B, T) = the input
     ids on response tokens, -100 elsewhere; ``answer_mask`` (B, T) bool, True on the
     answer tokens of ``input_ids`` (a subset of the labelled ones); ``weights`` (B,) the
     λ_i. Position t predicts token t + 1, so both masks are shifted by one.
 
-    Returns ``(loss, stats)`` with stats ``nll``, ``answer_entropy`` (mean over answer
-    tokens of the batch, detached) and ``entropy_term`` (mean_i λ_i·H̄_i).
+    ``reduction``: ``"mean"`` over the sequences with at least one response token, or
+    ``"sum"`` of their L_i. Returns ``(loss, stats)`` with stats (detached, means over
+    those sequences) ``nll`` (mean_i NLL_i), ``entropy_term`` (mean_i λ_i·H̄_i),
+    ``answer_entropy`` (mean over all answer tokens of the batch) and ``sequences``.
     """
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
     target = labels[:, 1:]
     valid = target != -100
     amask = answer_mask[:, 1:].bool() & valid
-    logits = logits[:, :-1].float()
-    logp = torch.log_softmax(logits, dim=-1)
+    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
     picked = torch.gather(logp, 2, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    nll = -(picked * valid).sum() / valid.sum().clamp(min=1)
+    tokens = valid.sum(-1)
+    nll = -(picked * valid).sum(-1) / tokens.clamp(min=1)  # (B,): 1/T_i per sequence
     ent = -(logp.exp() * logp).sum(-1)
-    count = amask.sum(-1)
-    per_sample = (ent * amask).sum(-1) / count.clamp(min=1)
-    w = torch.as_tensor(weights, dtype=per_sample.dtype, device=per_sample.device)
-    entropy_term = (w * per_sample).mean()
+    answer_ent = (ent * amask).sum(-1) / amask.sum(-1).clamp(min=1)  # (B,), 0 if none
+    w = torch.as_tensor(weights, dtype=ent.dtype, device=ent.device)
+    has = (tokens > 0).to(ent.dtype)
+    per_sample = (nll + w * answer_ent) * has
+    n = has.sum()
+    total = per_sample.sum()
+    loss = total if reduction == "sum" else total / n.clamp(min=1)
     stats = {
-        "nll": nll.detach(),
-        "entropy_term": entropy_term.detach(),
+        "nll": ((nll * has).sum() / n.clamp(min=1)).detach(),
+        "entropy_term": ((w * answer_ent * has).sum() / n.clamp(min=1)).detach(),
         "answer_entropy": ((ent * amask).sum() / amask.sum().clamp(min=1)).detach(),
+        "sequences": n.detach(),
     }
-    return nll + entropy_term, stats
+    return loss, stats
+
+
+def sequence_count(labels) -> int:
+    """Sequences of a batch with at least one response token (what :func:`ansco_loss`
+    averages over)."""
+    return int((labels[:, 1:] != -100).any(-1).sum())
 
 
 class AnsCOCollator:
@@ -174,7 +199,16 @@ class AnsCOCollator:
 class AnsCOTrainer(SFTTrainer):
     """NLL + λ_i·mean answer-token entropy (:func:`ansco_loss`) on the
     :class:`AnsCOCollator` batches; logs ``nll``, ``entropy_term`` and
-    ``answer_entropy`` (means over the micro-batches since the last log)."""
+    ``answer_entropy`` (means over the micro-batches since the last log).
+
+    Exact under gradient accumulation and data parallelism: ``num_items_in_batch`` is
+    the number of sequences of the optimizer step over all micro-batches and processes
+    (:meth:`_get_num_items_in_batch`), each micro-batch returns Σ L_i /
+    ``num_items_in_batch`` × processes (DDP and DeepSpeed average the gradients over the
+    processes), and the Trainer does not divide it again (``loss_is_scaled_for_ga``).
+    """
+
+    loss_is_scaled_for_ga = True
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -183,14 +217,29 @@ class AnsCOTrainer(SFTTrainer):
     def _set_signature_columns_if_needed(self):
         self._signature_columns = list(COLUMNS)
 
+    def _get_num_items_in_batch(self, batch_samples: list, device):
+        if not batch_samples or "labels" not in batch_samples[0]:
+            return None
+        count = torch.tensor(sum(sequence_count(b["labels"]) for b in batch_samples), device=device)
+        if self.args.world_size > 1:
+            count = self.accelerator.gather(count).sum()
+        return count
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs.pop("labels")
         mask = inputs.pop("answer_mask")
         weights = inputs.pop("entropy_weight")
         out = model(**inputs)
-        loss, stats = ansco_loss(out.logits, labels, mask, weights)
+        total, stats = ansco_loss(out.logits, labels, mask, weights, reduction="sum")
+        if num_items_in_batch is None:
+            # no step-wide count (a batch on its own): the mean over its sequences
+            loss = total / stats["sequences"].clamp(min=1)
+        else:
+            items = torch.as_tensor(num_items_in_batch, device=total.device, dtype=total.dtype)
+            loss = total / items.clamp(min=1) * self.accelerator.num_processes
         for k, v in stats.items():
-            self._stats.setdefault(k, []).append(float(v))
+            if k != "sequences":
+                self._stats.setdefault(k, []).append(float(v))
         return (loss, out) if return_outputs else loss
 
     def log(self, logs, *args, **kwargs):
