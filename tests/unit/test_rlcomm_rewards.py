@@ -19,7 +19,7 @@ from avtrust.train.ansco import (
     entropy_weights,
     mask_from_spans,
 )
-from avtrust.train.rewards import StepRewards, is_correct, parse, well_formed
+from avtrust.train.rewards import StepRewards, answer_choice, is_correct, parse, well_formed
 
 REF = np.array([1.0, 0.0, 0.0])
 
@@ -213,6 +213,41 @@ def test_answer_uncertainty():
     # completions without an answer never agree with each other
     assert answer_uncertainty([None] * 6) == pytest.approx(5 / 6)
     assert answer_uncertainty([None, None, None, None, "a", "a"]) == pytest.approx(2 / 3)
+
+
+YES_NO = ["yes", "no"]
+REWORDED_NO = [
+    "No",
+    "no.",
+    "No, there is no violin.",
+    "The answer is no",
+    "NO!",
+    "no I cannot hear it",
+]
+
+
+def test_uncertainty_counts_options_not_wordings():
+    # six rewordings of "no" name one option: they all agree
+    assert answer_uncertainty(REWORDED_NO, YES_NO) == 0.0
+    assert all(is_correct(a, "no", YES_NO) for a in REWORDED_NO)
+    # compared as normalised free text only "No", "no." and "NO!" would agree: u = 1/2
+    assert answer_uncertainty(REWORDED_NO) == pytest.approx(1 / 2)
+    # the same mapping as correctness: an answer naming two options maps to none
+    assert answer_choice("cello or violin", ["violin", "cello"]) is None
+    assert answer_choice("It is the cello.", ["violin", "cello"]) == "cello"
+    assert answer_choice("  ", YES_NO) is None and answer_choice("piano", YES_NO) is None
+    opts = ["violin", "cello", "piano", "flute", "drum", "guitar"]
+    # K = 6, no two agree: u = 5/6 > 0.75 -> lambda = 0
+    spread = ["the violin", "Cello.", "a piano", "flute!", "drum", "It's a guitar"]
+    u = answer_uncertainty(spread, opts)
+    assert u == pytest.approx(5 / 6)
+    assert entropy_weights([u], lam=0.5, threshold=0.75).tolist() == [0.0]
+    # answers naming no option, or several, never agree with each other
+    assert answer_uncertainty(["cello or violin"] * 6, opts) == pytest.approx(5 / 6)
+    assert answer_uncertainty(["no idea"] * 3 + ["cello"] * 3, opts) == pytest.approx(1 / 2)
+    # 4 of 6 agree on "cello" through different wordings: u = 1/3
+    mixed = ["cello", "The cello.", "a cello playing", "CELLO", "violin", None]
+    assert answer_uncertainty(mixed, opts) == pytest.approx(1 / 3)
 
 
 def test_uncertainty_gate():

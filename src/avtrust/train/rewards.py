@@ -103,17 +103,35 @@ def normalise_answer(text: str) -> str:
     return " ".join(text.split())
 
 
+def answer_choice(answer: str | None, options: Sequence[str] | None = None) -> str | None:
+    """What ``answer`` says, as the key that decides correctness (:func:`is_correct`):
+    with options, the normalised option it names — the option itself when the answer is
+    exactly an option, else the only option it names as whole words (``"No, there is
+    none."`` → ``"no"``); None when it names none or several. Without options (open-ended)
+    the normalised text. None for no answer (None, empty or only punctuation)."""
+    if not answer:
+        return None
+    got = normalise_answer(answer)
+    if not got:
+        return None
+    if not options:
+        return got
+    opts = [o for o in map(normalise_answer, options) if o]
+    if got in opts:
+        return got
+    named = {o for o in opts if _names(got, o)}
+    return named.pop() if len(named) == 1 else None
+
+
 def is_correct(answer: str | None, truth: str, options: Sequence[str] | None = None) -> bool:
-    """``answer`` matches the ground truth (see the module docstring)."""
+    """``answer`` matches the ground truth (see the module docstring): its normalised text
+    is the truth's, or, with options, :func:`answer_choice` is the truth."""
     if not answer:
         return False
     got, want = normalise_answer(answer), normalise_answer(truth)
     if got == want:
         return True
-    if options:
-        named = {o for o in map(normalise_answer, options) if o and _names(got, o)}
-        return named == {want}
-    return False
+    return bool(options) and answer_choice(answer, options) == want
 
 
 def _names(text: str, phrase: str) -> bool:

@@ -11,9 +11,10 @@ script, run in every process by ``python -m avtrust.train.rlcomm <spec.json>`` u
   the training samples of ``reference.parquet`` (prompt, clip, answer, reference
   embedding); the embedding model is loaded once per process;
 - ``ansco`` (``rlcomm_ansco``): from the Step-RR checkpoint, targets and answer
-  uncertainties are prepared once (:func:`prepare_ansco_targets`, in the job before
-  the launch; cached in the resume state), then :class:`AnsCOTrainer` minimises
-  NLL + λ_i·answer entropy (:mod:`avtrust.train.ansco`).
+  uncertainties are prepared once
+  (:func:`avtrust.train.ansco_targets.prepare_ansco_targets`, in the job before the
+  launch; cached in the resume state), then :class:`avtrust.train.ansco.AnsCOTrainer`
+  minimises NLL + λ_i·answer entropy.
 
 A GRPO stage's ``extra_rewards`` (config) adds the user's own TRL reward functions,
 ``"module:function"`` each (:func:`avtrust.train.rewards.load_reward`), to the stage's
@@ -36,12 +37,9 @@ import re
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from avtrust.io import write_json_atomic
-from avtrust.train.ansco import answer_token_mask, answer_uncertainty, entropy_weights
+from avtrust.train.ansco_targets import TARGETS, prepare_ansco_targets
 from avtrust.train.arguments import Optimisation, trainer_arguments
-from avtrust.train.rewards import parse, well_formed
 
 PathLike = str | os.PathLike
 # TRL metric name -> log.jsonl key; besides, "rewards/<r_name>/mean" -> "reward_<name>"
@@ -57,7 +55,6 @@ LOG_KEYS = {
     "grad_norm": "grad_norm",
     "learning_rate": "learning_rate",
 }
-TARGETS = "ansco_targets.json"
 
 
 def load_start_policy(spec: dict):
@@ -271,141 +268,11 @@ def run_grpo(spec: dict, resume: str | None) -> None:
     _finish(spec, trainer, model)
 
 
-def prepare_ansco_targets(spec: dict, log=None) -> list[dict]:
-    """Targets and answer uncertainties of every training sample (module docstring of
-    :mod:`avtrust.train.ansco`), from K completions sampled from the start policy."""
-    import pyarrow.parquet as pq
-    import torch
-
-    from avtrust.bench.samples import derive_seed
-    from avtrust.scoring.reasoning import v_think
-    from avtrust.train.grpo import MediaCache, media_token_ids
-    from avtrust.train.rewards import is_correct
-
-    cache = Path(spec["state_dir"]) / TARGETS
-    if cache.is_file():
-        return json.loads(cache.read_text())
-    s = spec["settings"]
-    policy = load_start_policy(spec)
-    media = MediaCache(policy.builder, 8)
-    tok = policy.tokenizer
-    table = pq.read_table(spec["data"]).to_pylist()
-    template = "<a-think>{a}</a-think> <v-think>{v}</v-think> <answer>{ans}</answer>"
-    out = []
-    from tqdm import tqdm
-
-    for row in tqdm(table, desc="Ans-CO targets", file=sys.stderr):
-        key = (row["media_path"], row["prompt"])
-        ids = torch.tensor([media.get(key)["prompt_ids"]])
-        torch.manual_seed(derive_seed(spec["seed"], "ansco", row["id"]) % 2**63)
-        with torch.no_grad():
-            gen = policy.model.generate(
-                input_ids=ids,
-                attention_mask=torch.ones_like(ids),
-                **media.batch([key], "cpu"),
-                do_sample=True,
-                temperature=s["temperature"],
-                max_new_tokens=s["max_completion_length"],
-                num_return_sequences=s["samples"],
-                suppress_tokens=media_token_ids(tok),
-            )
-        texts = tok.batch_decode(gen[:, ids.shape[1] :], skip_special_tokens=True)
-        answers = [parse(t).answer for t in texts]
-        u = answer_uncertainty(answers)
-        good = [
-            t.strip()
-            for t, a in zip(texts, answers, strict=True)
-            if well_formed(t) and is_correct(a, row["answer"], row["options"])
-        ]
-        if good:
-            response, origin = good[0], "sampled"
-        else:
-            vt = v_think(row["visual_labels"], row["has_video"])
-            response = template.format(a=row["reference_a_think"], v=vt, ans=row["answer"])
-            origin = "reference"
-        out.append(
-            {
-                "media_path": row["media_path"],
-                "prompt": row["prompt"],
-                "response": response,
-                "uncertainty": u,
-                "origin": origin,
-            }
-        )
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(cache, out)
-    if log:
-        n = sum(r["origin"] == "sampled" for r in out)
-        log.info("Ans-CO targets: %d sampled, %d reference", n, len(out) - n)
-    return out
-
-
-class AnsCOCollator:
-    """SFT batches plus ``answer_mask`` (answer tokens of each response) and λ_i."""
-
-    def __init__(self, encoder, lam: float, threshold: float):
-        from avtrust.train.trainers import SFTCollator
-
-        self.sft = SFTCollator(encoder)
-        self.encoder = encoder
-        self.lam = lam
-        self.threshold = threshold
-
-    def __call__(self, rows: list[dict]) -> dict:
-        import torch
-
-        enc = self.sft.encode(rows)
-        batch = enc.batch
-        tok = self.encoder.builder.tokenizer
-        mask = torch.zeros_like(batch["labels"], dtype=torch.bool)
-        for b in range(mask.shape[0]):
-            where = (batch["labels"][b] != -100).nonzero().squeeze(-1)
-            flags = answer_token_mask(batch["labels"][b, where].tolist(), tok)
-            mask[b, where] = torch.tensor(flags, dtype=torch.bool)
-        u = [0.0] * len(rows)
-        for i, r in enumerate(rows):
-            u[enc.rows[i]] = r["uncertainty"]
-        batch["answer_mask"] = mask
-        batch["entropy_weight"] = entropy_weights(u, self.lam, self.threshold)
-        return batch
-
-
-def _ansco_trainer_class():
-    from avtrust.train.ansco import ansco_loss
-    from avtrust.train.trainers import SFTTrainer
-
-    class AnsCOTrainer(SFTTrainer):
-        """NLL + λ_i·mean answer-token entropy (:func:`avtrust.train.ansco.ansco_loss`)."""
-
-        _stats: dict[str, list[float]] = {}
-
-        def _set_signature_columns_if_needed(self):
-            self._signature_columns = ["media_path", "prompt", "response", "uncertainty"]
-
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            labels = inputs.pop("labels")
-            mask = inputs.pop("answer_mask")
-            weights = inputs.pop("entropy_weight")
-            out = model(**inputs)
-            loss, stats = ansco_loss(out.logits, labels, mask, weights)
-            for k, v in stats.items():
-                self._stats.setdefault(k, []).append(float(v))
-            return (loss, out) if return_outputs else loss
-
-        def log(self, logs, *args, **kwargs):
-            if "loss" in logs:
-                for k, v in self._stats.items():
-                    logs[k] = float(np.mean(v)) if v else float("nan")
-                self._stats = {}
-            super().log(logs, *args, **kwargs)
-
-    return AnsCOTrainer
-
-
 def run_ansco(spec: dict, resume: str | None) -> None:
     from datasets import Dataset
     from transformers import TrainingArguments
 
+    from avtrust.train.ansco import COLUMNS, AnsCOCollator, AnsCOTrainer
     from avtrust.train.data import SequenceEncoder, cache_decoding
 
     s = spec["settings"]
@@ -414,11 +281,11 @@ def run_ansco(spec: dict, resume: str | None) -> None:
     rope_index = policy.model.get_rope_index
     cache_decoding(policy.builder, s.get("media_cache", 64))
     model = _policy_with_lora(policy, spec)
-    rows = [{k: r[k] for k in ("media_path", "prompt", "response", "uncertainty")} for r in targets]
+    rows = [{k: r[k] for k in COLUMNS} for r in targets]
     collator = AnsCOCollator(
         SequenceEncoder(policy.builder, rope_index), s["lam"], s["u_threshold"]
     )
-    trainer = _ansco_trainer_class()(
+    trainer = AnsCOTrainer(
         model=model,
         args=training_args(spec, TrainingArguments),
         train_dataset=Dataset.from_list(rows),

@@ -1,0 +1,236 @@
+"""Ans-CO on hand numbers: the loss (NLL per sequence, answer-token entropy, sign),
+exactness under gradient accumulation, the answer mask on the project's tokenizer and
+the target preparation on the tiny Omni thinker."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from avtrust.train.ansco import (  # noqa: E402
+    AnsCOTrainer,
+    ansco_loss,
+    answer_span,
+    answer_token_mask,
+)
+
+# -- the loss on hand numbers -------------------------------------------------------------
+
+LN = math.log
+
+
+def two_sequences():
+    """Vocabulary {0, 1}. Sample 0: one response token, predicted from logits [0, 0]
+    (p = 1/2). Sample 1: three response tokens (all token 0), each predicted from
+    logits [ln 3, 0] (p = 3/4); its last two are the answer tokens."""
+    logits = torch.zeros(2, 5, 2)
+    logits[1, :, 0] = LN(3.0)
+    labels = torch.full((2, 5), -100)
+    labels[0, 4] = 0  # predicted at position 3
+    labels[1, 2:5] = 0  # predicted at positions 1, 2, 3
+    answer = torch.zeros(2, 5, dtype=torch.bool)
+    answer[1, 3:5] = True
+    return logits.requires_grad_(), labels, answer
+
+
+H34 = -(0.75 * LN(0.75) + 0.25 * LN(0.25))  # entropy of (3/4, 1/4)
+
+
+def test_nll_is_averaged_per_sequence_then_over_the_batch():
+    logits, labels, answer = two_sequences()
+    loss, stats = ansco_loss(logits, labels, answer, torch.tensor([0.0, 0.0]))
+    # paper: (1/T_i)·Σ_t per sequence, then the batch mean: (ln 2 + ln 4/3) / 2 = 0.4904;
+    # the token mean over the batch would be (ln 2 + 3·ln 4/3) / 4 = 0.3890
+    expected = (LN(2.0) + LN(4 / 3)) / 2
+    assert loss.item() == pytest.approx(expected, abs=1e-6)
+    assert stats["nll"].item() == pytest.approx(expected, abs=1e-6)
+    assert loss.item() > 0
+    total, _ = ansco_loss(logits, labels, answer, torch.tensor([0.0, 0.0]), reduction="sum")
+    assert total.item() == pytest.approx(LN(2.0) + LN(4 / 3), abs=1e-6)
+
+
+def test_entropy_term_on_hand_numbers():
+    logits, labels, answer = two_sequences()
+    loss, stats = ansco_loss(logits, labels, answer, torch.tensor([0.5, 0.5]))
+    # sample 0 has no answer tokens (H̄ = 0), sample 1's two answer tokens have H(3/4)
+    expected_term = (0.0 + 0.5 * H34) / 2
+    assert stats["entropy_term"].item() == pytest.approx(expected_term, abs=1e-6)
+    assert stats["answer_entropy"].item() == pytest.approx(H34, abs=1e-6)
+    assert loss.item() == pytest.approx((LN(2.0) + LN(4 / 3)) / 2 + expected_term, abs=1e-6)
+
+
+def test_descending_the_loss_raises_the_target_and_lowers_answer_entropy():
+    logits, labels, answer = two_sequences()
+    loss, _ = ansco_loss(logits, labels, answer, torch.tensor([0.0, 0.0]))
+    loss.backward()
+    # the target token 0's logit must go up under gradient descent (−grad > 0)
+    assert logits.grad[0, 3, 0] < 0 and logits.grad[1, 1:4, 0].lt(0).all()
+    # sequence mean: sample 0's one token weighs 1/2, each of sample 1's three 1/6
+    torch.testing.assert_close(logits.grad[0, 3, 0], torch.tensor(-0.5 * 0.5))
+    torch.testing.assert_close(logits.grad[1, 1, 0], torch.tensor(-(1 - 0.75) / 6))
+    # entropy only: one gradient step makes the answer distribution sharper
+    logits2, labels2, answer2 = two_sequences()
+    nll, _ = ansco_loss(logits2, labels2, answer2, torch.tensor([0.0, 0.0]))
+    full, _ = ansco_loss(logits2, labels2, answer2, torch.tensor([0.5, 0.5]))
+    (full - nll).backward()
+    stepped = (logits2 - 0.5 * logits2.grad).detach()
+    _, after = ansco_loss(stepped, labels2, answer2, torch.tensor([0.5, 0.5]))
+    assert after["answer_entropy"].item() < H34
+    # the entropy term touches the answer positions (2, 3) of sample 1 only
+    touched = logits2.grad.abs().sum(-1) > 0
+    assert touched.nonzero().tolist() == [[1, 2], [1, 3]]
+
+
+def test_sequences_without_response_tokens_do_not_count():
+    logits, labels, answer = two_sequences()
+    labels = torch.cat([labels, torch.full((1, 5), -100)])
+    logits = torch.cat([logits.detach(), torch.zeros(1, 5, 2)])
+    answer = torch.cat([answer, torch.zeros(1, 5, dtype=torch.bool)])
+    loss, stats = ansco_loss(logits, labels, answer, torch.zeros(3))
+    assert stats["sequences"].item() == 2
+    assert loss.item() == pytest.approx((LN(2.0) + LN(4 / 3)) / 2, abs=1e-6)
+
+
+# -- gradient accumulation: every sequence weighs the same ------------------------------
+
+
+class ToyLM(torch.nn.Module):
+    """Logits from an embedding table: a causal LM without context."""
+
+    def __init__(self, vocab: int = 5):
+        super().__init__()
+        torch.manual_seed(0)
+        self.table = torch.nn.Embedding(vocab, vocab)
+
+    def forward(self, input_ids, attention_mask=None, **_):
+        return SimpleNamespace(logits=self.table(input_ids))
+
+
+# four responses of 1, 4, 2 and 3 tokens (unequal: a mean per micro-batch is not exact)
+ROWS = [
+    {"ids": [1, 2], "n": 1, "answer": [1], "u": 0.0},
+    {"ids": [3, 1, 4, 2, 0], "n": 4, "answer": [3, 4], "u": 0.0},
+    {"ids": [2, 2, 3], "n": 2, "answer": [2], "u": 0.9},
+    {"ids": [4, 0, 1, 3], "n": 3, "answer": [], "u": 0.0},
+]
+
+
+def collate(rows):
+    width = max(len(r["ids"]) for r in rows)
+    ids = torch.zeros(len(rows), width, dtype=torch.long)
+    labels = torch.full((len(rows), width), -100)
+    answer = torch.zeros(len(rows), width, dtype=torch.bool)
+    for b, r in enumerate(rows):
+        n = len(r["ids"])
+        ids[b, :n] = torch.tensor(r["ids"])
+        labels[b, n - r["n"] : n] = torch.tensor(r["ids"][n - r["n"] :])
+        answer[b, r["answer"]] = True
+    weight = torch.tensor([0.0 if r["u"] > 0.75 else 0.5 for r in rows])
+    return {
+        "input_ids": ids,
+        "attention_mask": torch.ones_like(ids),
+        "labels": labels,
+        "answer_mask": answer,
+        "entropy_weight": weight,
+    }
+
+
+def one_step(tmp_path, batch_size: int, grad_accum: int) -> torch.Tensor:
+    from datasets import Dataset
+    from transformers import TrainingArguments
+
+    model = ToyLM()
+    args = TrainingArguments(
+        output_dir=str(tmp_path / f"b{batch_size}g{grad_accum}"),
+        per_device_train_batch_size=batch_size,
+        gradient_accumulation_steps=grad_accum,
+        learning_rate=1.0,
+        optim="sgd",
+        lr_scheduler_type="constant",
+        weight_decay=0.0,
+        max_grad_norm=0.0,
+        max_steps=1,
+        use_cpu=True,
+        report_to="none",
+        save_strategy="no",
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        dataloader_drop_last=False,
+        seed=1,
+    )
+    before = model.table.weight.detach().clone()
+    trainer = AnsCOTrainer(
+        model=model, args=args, train_dataset=Dataset.from_list(ROWS), data_collator=collate
+    )
+    trainer.train()
+    return model.table.weight.detach() - before
+
+
+def test_gradient_accumulation_weighs_every_sequence_once(tmp_path):
+    # the exact step: −lr·∇ of the mean of L_i over the four sequences
+    model = ToyLM()
+    batch = collate(ROWS)
+    loss, _ = ansco_loss(
+        model(batch["input_ids"]).logits,
+        batch["labels"],
+        batch["answer_mask"],
+        batch["entropy_weight"],
+    )
+    loss.backward()
+    exact = -model.table.weight.grad
+    whole = one_step(tmp_path, 4, 1)
+    torch.testing.assert_close(whole, exact)
+    torch.testing.assert_close(one_step(tmp_path, 1, 4), exact)  # four micro-batches
+    torch.testing.assert_close(one_step(tmp_path, 3, 2), exact)  # micro-batches of 3 and 1
+
+
+# -- answer tokens on the project's tokenizer ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from avtrust.models.tokenizer import qwen_tokenizer
+
+    return qwen_tokenizer()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["yes", "a cello and a violin", "Mismatch in audio and video", "two"],
+)
+def test_answer_mask_is_the_answer_text_exactly(tokenizer, answer):
+    text = (
+        "<a-think>a violin plays</a-think> <v-think>I see a violin</v-think> "
+        f"<answer>{answer}</answer><|im_end|>\n"
+    )
+    lo = text.index("<answer>") + len("<answer>")  # written out, not answer_span's
+    hi = text.index("</answer>")
+    assert answer_span(text) == (lo, hi)
+    assert text[lo:hi] == answer
+    ids = tokenizer(text)["input_ids"]
+    mask = answer_token_mask(ids, tokenizer)
+    masked = [i for i, m in enumerate(mask) if m]
+    assert masked == list(range(masked[0], masked[-1] + 1))
+    # the masked tokens decode to the answer itself (plus, where BPE merged across the
+    # boundary, tag characters): never the whole tag, never text after </answer>
+    decoded = tokenizer.decode([ids[i] for i in masked])
+    assert answer in decoded
+    assert "<answer>" not in decoded and "</answer>" not in decoded
+    assert "<|im_end|>" not in decoded
+    # the tokens just outside the run carry tag text
+    assert "<answer>"[-1] in tokenizer.decode(ids[: masked[0]])
+    assert tokenizer.decode(ids[masked[-1] + 1 :]).lstrip(answer[-1:]).startswith("</")
+
+
+def test_unclosed_answer_runs_to_the_end_and_missing_answer_is_empty(tokenizer):
+    text = "<a-think>x</a-think> <v-think>y</v-think> <answer>a violin"
+    assert answer_span(text) == (len(text) - len("a violin"), len(text))
+    ids = tokenizer(text)["input_ids"]
+    mask = answer_token_mask(ids, tokenizer)
+    assert "a violin" in tokenizer.decode([i for i, m in zip(ids, mask, strict=True) if m])
+    assert answer_span("<a-think>x</a-think>") is None
+    assert not any(answer_token_mask(tokenizer("<a-think>x</a-think>")["input_ids"], tokenizer))
