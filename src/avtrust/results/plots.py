@@ -100,7 +100,9 @@ def _bar_set(ax, xs, values, errors, face, label, width, **style):
             continue
         ax.bar(x, value, width, color=face, **style)
         if err is not None:
-            ax.errorbar(x, value, yerr=[[value - err[0]], [err[1] - value]], fmt="none",
+            # clamped: a value at 0 or 100 may sit a rounding error outside its interval
+            below, above = max(0.0, value - err[0]), max(0.0, err[1] - value)
+            ax.errorbar(x, value, yerr=[[below], [above]], fmt="none",
                         ecolor="0.15", elinewidth=0.8, capsize=2)  # fmt: skip
         if value == 0:
             ax.text(x, 1, "0", ha="center", va="bottom", fontsize=6, color="0.2")
