@@ -268,7 +268,7 @@ def test_editing_a_key_reruns_exactly_its_readers(tiny_run, tmp_path):
     def check(case):
         key, path, value = case
         config_path = tmp_path / f"{key}.yaml"
-        config_path.write_text(yaml.safe_dump(set_key(TINY_CONFIG, path, value)))
+        config_path.write_text(yaml.safe_dump(set_key(TINY_CONFIG, path, value), sort_keys=False))
         planned = {job_id(j) for j in dry_run(tiny_run, config_path)}
         graph = dry_run(tiny_run, config_path, "--forceall") if RESHAPING.fullmatch(key) else full
         reads = readers_of(key)
