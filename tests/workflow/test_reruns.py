@@ -77,6 +77,7 @@ CHOICES = {
     "beta": [0.1, 0.2],
     "dataset": ["avqa", "audioset", "music_avqa"],
     "sounds": ["sounds", "audioset"],
+    "sample_rate": [16000, 22050],  # the schema's list of rates
 }
 
 
