@@ -126,6 +126,15 @@ def sources(files_by_model):
     return out
 
 
+def two_model_db(tmp_path, zero_shot: str, trained: str, method: str):
+    """A read-only connection to the database of a zero-shot and a trained model."""
+    path = tmp_path / "r.duckdb"
+    models = {zero_shot: write_model(tmp_path, zero_shot),
+              trained: write_model(tmp_path, trained, 1, method)}  # fmt: skip
+    db.ingest(path, sources(models))
+    return duckdb.connect(str(path), read_only=True)
+
+
 def rows(path, sql):
     con = duckdb.connect(str(path), read_only=True)
     try:
@@ -361,11 +370,7 @@ def test_shipped_paper_numbers_are_printed_in_the_papers():
 def test_tables_show_the_paper_rows(tmp_path):
     from avtrust.results.views import VIEWS
 
-    path = tmp_path / "r.duckdb"
-    models = {"omni": write_model(tmp_path, "omni"),
-              "rlcomm": write_model(tmp_path, "rlcomm", 1, "rlcomm_ansco")}  # fmt: skip
-    db.ingest(path, sources(models))
-    con = duckdb.connect(str(path), read_only=True)
+    con = two_model_db(tmp_path, "omni", "rlcomm", "rlcomm_ansco")
     export_tables(con, tmp_path / "tables", VIEWS)
     con.close()
     for view, spec in _shipped().items():

@@ -5,21 +5,16 @@ from __future__ import annotations
 
 import json
 
-import duckdb
 import pytest
-from test_eval_metrics_db import sources, write_model
+from test_eval_metrics_db import two_model_db
 
 from avtrust.evaluate.metrics import wilson
-from avtrust.results import db, plots
+from avtrust.results import plots
 
 
 @pytest.fixture
 def con(tmp_path):
-    path = tmp_path / "r.duckdb"
-    models = {"zs": write_model(tmp_path, "zs"),
-              "tuned": write_model(tmp_path, "tuned", 1, "cavpref")}  # fmt: skip
-    db.ingest(path, sources(models))
-    con = duckdb.connect(str(path), read_only=True)
+    con = two_model_db(tmp_path, "zs", "tuned", "cavpref")
     yield con
     con.close()
 
