@@ -9,7 +9,7 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from avtrust.bench.export import official_paths
 from avtrust.bench.importer import task_source
-from avtrust.bench.plan import task_settings
+from avtrust.bench.plan import task_datasets, task_settings
 from avtrust.bench.samples import BENCHES
 from avtrust.bench.shards import media_settings
 from avtrust.datasets.synthetic import settings as synthetic_settings
@@ -113,13 +113,8 @@ def check_sources():
 check_sources()
 
 
-def task_datasets(wildcards):
-    cfg = config["benchmark"][wildcards.bench][wildcards.task]
-    return [cfg[k] for k in ("dataset", "sounds") if k in cfg]
-
-
 def plan_inputs(wildcards):
-    names = task_datasets(wildcards)
+    names = task_datasets(config["benchmark"][wildcards.bench][wildcards.task])
     return {
         "manifests": [f"results/manifest/{n}.parquet" for n in names],
         "raw": [f"{RAW}/{n}" for n in names],

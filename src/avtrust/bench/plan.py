@@ -51,14 +51,18 @@ def read_manifest(path: str) -> pd.DataFrame:
     return frame.set_index("clip_id", drop=False)
 
 
+def task_datasets(task_cfg: dict) -> list[str]:
+    """The datasets a task draws from: its clips, and its replacement sounds (m2)."""
+    return [task_cfg[k] for k in ("dataset", "sounds") if k in task_cfg]
+
+
 def task_settings(bench: str, task: str, config: dict) -> dict:
     """Exactly the configuration planning ``task`` reads (the rule's params): the task's
     section, the formats of its datasets, the seed and the abstention wordings it uses."""
     task_cfg = config["benchmark"][bench][task]
-    names = [task_cfg[k] for k in ("dataset", "sounds") if k in task_cfg]
     return {
         "task": task_cfg,
-        "formats": {n: config["datasets"][n]["format"] for n in names},
+        "formats": {n: config["datasets"][n]["format"] for n in task_datasets(task_cfg)},
         "seed": config["seed"],
         "wording": task_wording(task, config["benchmark"].get("wording")),
     }

@@ -327,24 +327,27 @@ SHARED_KEYS = (
 )  # fmt: skip
 
 
+def method_stage(method: str) -> tuple[str, str, list[str] | None]:
+    """(stage, config section, rewards) of ``method``; ValueError naming the known ones."""
+    if method not in METHODS:
+        raise ValueError(f"unknown RL-CoMM method {method!r} ({', '.join(METHODS)})")
+    return METHODS[method]
+
+
 def stage_settings(rlcomm: dict, method: str) -> dict:
     """Exactly the configuration the job of ``method`` reads (the rule's params): its
     stage's section and the shared keys, so editing Ans-CO's section leaves Step-RR as
     it is."""
-    if method not in METHODS:
-        raise ValueError(f"unknown RL-CoMM method {method!r} ({', '.join(METHODS)})")
-    section = METHODS[method][1]
+    section = method_stage(method)[1]
     return {"stage": rlcomm[section], **{k: rlcomm[k] for k in SHARED_KEYS}}
 
 
-def stage_spec(method: str, rlcomm: dict, *, seed: int, **paths) -> dict:
-    """The JSON spec of ``method`` from :func:`stage_settings` and the paths."""
+def stage_spec(method: str, job: dict, *, seed: int, **paths) -> dict:
+    """The JSON spec of ``method`` from its :func:`stage_settings` (``job``) and the paths."""
     from avtrust.train.config import config_hash
 
-    if method not in METHODS:
-        raise ValueError(f"unknown RL-CoMM method {method!r} ({', '.join(METHODS)})")
-    stage, section, rewards = METHODS[method]
-    settings = dict(rlcomm["stage"])
+    stage, _, rewards = method_stage(method)
+    settings = dict(job["stage"])
     if rewards:
         settings["rewards"] = rewards
         reward_functions(settings)  # a bad extra_rewards entry fails here, in the job
@@ -352,12 +355,12 @@ def stage_spec(method: str, rlcomm: dict, *, seed: int, **paths) -> dict:
         "stage": stage,
         "method": method,
         "seed": seed,
-        "device": rlcomm["device"],
-        "precision": rlcomm["precision"],
-        "threads": rlcomm["threads"],
-        "processes": rlcomm["processes"],
-        "keep_state": rlcomm["keep_state"],
-        "lora": rlcomm["lora"],
+        "device": job["device"],
+        "precision": job["precision"],
+        "threads": job["threads"],
+        "processes": job["processes"],
+        "keep_state": job["keep_state"],
+        "lora": job["lora"],
         "settings": settings,
         "models_root": str(Path(paths["base_dir"]).parent),
         **{k: (str(v) if v is not None else None) for k, v in paths.items()},
