@@ -259,10 +259,6 @@ def test_every_key_is_specified():
     assert not missing, f"keys without a READERS entry: {missing}"
 
 
-# Not yet green on every key: editing corpus sizes also replans prepare_model, and a few
-# values chosen by `changed` are invalid for the schema (corpus.sample_rate); strict=False
-# keeps the report visible (pytest -rx) until those are resolved.
-@pytest.mark.xfail(strict=False, reason="open: corpus keys replan prepare_model; see the README")
 def test_editing_a_key_reruns_exactly_its_readers(tiny_run, tmp_path):
     full = dry_run(tiny_run, TINY, "--forceall")
 
