@@ -150,6 +150,10 @@ class StepRewards:
     ``embedder``: anything with ``embed(texts) -> (n, d) array`` (a loaded
     :class:`avtrust.models.embedding.TextEmbedder`); needed only for ``arr``/``avc``.
     Columns used: ``answer``, ``options`` (optional), ``reference_embedding``.
+
+    The components of one batch are computed once and shared by the reward functions
+    TRL calls one after the other: the last scores are reused only for a call whose
+    completions, ground truths, options and reference embeddings are all equal.
     """
 
     def __init__(self, embedder=None, omega: float = 0.8, batch_size: int = 64):
@@ -184,7 +188,7 @@ class StepRewards:
         """Every component for every completion: keys of :data:`COMPONENTS`, plus
         ``sim_reference`` and ``sim_av`` (NaN where undefined)."""
         texts = [c if isinstance(c, str) else c[-1]["content"] for c in completions]
-        key = (tuple(texts), tuple(answer), reasoning)
+        key = _score_key(texts, answer, reference_embedding, options, reasoning)
         if key == self._last_key and self._last is not None:
             return self._last
         n = len(texts)
@@ -246,6 +250,17 @@ class StepRewards:
             reward.__name__ = "r_acc" if component == "accuracy" else f"r_{component}"
             funcs.append(reward)
         return funcs
+
+
+def _score_key(texts, answer, reference_embedding, options, reasoning: bool) -> tuple:
+    """Everything that decides a batch's scores: the completions, ground truths, options,
+    reference embeddings (values, not identity) and whether reasoning is scored."""
+    ref = None
+    if reference_embedding is not None:
+        arr = np.asarray(reference_embedding, dtype=np.float64)
+        ref = (arr.shape, arr.tobytes())
+    opts = None if options is None else tuple(None if o is None else tuple(o) for o in options)
+    return (tuple(texts), tuple(answer), opts, ref, reasoning)
 
 
 def load_reward(ref: str, where: str = "rlcomm extra_rewards") -> Callable:
