@@ -149,6 +149,9 @@ class StepRewards:
 
     ``embedder``: anything with ``embed(texts) -> (n, d) array`` (a loaded
     :class:`avtrust.models.embedding.TextEmbedder`); needed only for ``arr``/``avc``.
+    ``instruction``: the embedding instruction (``scoring.rlcomm.embedding_instruction``;
+    None: the embedder's default, :data:`avtrust.models.embedding.EMBEDDING_INSTRUCTION`,
+    the one the reference embeddings were made with by default).
     Columns used: ``answer``, ``options`` (optional), ``reference_embedding``.
 
     The components of one batch are computed once and shared by the reward functions
@@ -156,10 +159,17 @@ class StepRewards:
     completions, ground truths, options and reference embeddings are all equal.
     """
 
-    def __init__(self, embedder=None, omega: float = 0.8, batch_size: int = 64):
+    def __init__(
+        self,
+        embedder=None,
+        omega: float = 0.8,
+        batch_size: int = 64,
+        instruction: str | None = None,
+    ):
         if not 0.0 <= omega <= 1.0:
             raise ValueError(f"omega must lie in [0, 1], got {omega}")
         self.embedder = embedder
+        self.instruction = instruction
         self.omega = omega
         self.batch_size = batch_size
         self.embed_calls = 0
@@ -173,7 +183,9 @@ class StepRewards:
         if self.embedder is None:
             raise ValueError("the reasoning rewards (arr, avc) need an embedding model")
         self.embed_calls += 1
-        emb = _unit(np.asarray(self.embedder.embed(unique, self.batch_size), dtype=np.float64))
+        kwargs = {} if self.instruction is None else {"instruction": self.instruction}
+        emb = self.embedder.embed(unique, self.batch_size, **kwargs)
+        emb = _unit(np.asarray(emb, dtype=np.float64))
         return dict(zip(unique, emb, strict=True))
 
     def score(
