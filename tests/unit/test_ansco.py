@@ -234,3 +234,144 @@ def test_unclosed_answer_runs_to_the_end_and_missing_answer_is_empty(tokenizer):
     assert "a violin" in tokenizer.decode([i for i, m in zip(ids, mask, strict=True) if m])
     assert answer_span("<a-think>x</a-think>") is None
     assert not any(answer_token_mask(tokenizer("<a-think>x</a-think>")["input_ids"], tokenizer))
+
+
+# -- targets ------------------------------------------------------------------------------
+
+
+def target_row(**over) -> dict:
+    row = {
+        "id": "s0",
+        "media_path": "clip.mp4",
+        "prompt": "Is there a violin sound?",
+        "answer": "no",
+        "options": ["yes", "no"],
+        "reference_a_think": "A cello is heard.",
+        "visual_labels": ["violin"],
+        "has_video": True,
+    }
+    return {**row, **over}
+
+
+def fmt(answer: str, a: str = "a cello") -> str:
+    return f"<a-think>{a}</a-think> <v-think>a violin</v-think> <answer>{answer}</answer>"
+
+
+def test_target_is_the_first_correct_well_formed_completion():
+    from avtrust.train.ansco_targets import choose_target, reference_response
+
+    texts = [
+        fmt("yes"),  # wrong
+        "<answer>No</answer>",  # correct but not well-formed
+        fmt("No, there is none.", a="first"),  # the target
+        fmt("no", a="second"),
+    ]
+    got = choose_target(texts, target_row())
+    assert got == {"response": fmt("No, there is none.", a="first"), "uncertainty": 0.25,
+                   "origin": "sampled"}  # fmt: skip
+    # three of four name "yes" (u = 1/4), none is correct -> the warm-up response
+    ref = choose_target([fmt("yes"), "nothing", fmt("yes."), "<answer>Yes!</answer>"], target_row())
+    assert ref["origin"] == "reference" and ref["uncertainty"] == pytest.approx(0.25)
+    assert ref["response"] == reference_response(target_row())
+    assert ref["response"] == (
+        "<a-think>A cello is heard.</a-think> <v-think>The video shows violin.</v-think> "
+        "<answer>no</answer>"
+    )
+
+
+@pytest.fixture(scope="module")
+def omni_dir(tmp_path_factory):
+    from avtrust.models import registry
+
+    out = tmp_path_factory.mktemp("ansco_models") / "omni"
+    models = {"omni": {"adapter": "qwen2_5_omni_thinker", "source": "tiny", "location": "x"}}
+    registry.prepare(registry.spec_from_config("omni", models), out, seed=3)
+    return out
+
+
+def test_targets_sampled_in_batches_on_the_stage_device(omni_dir, clips, tmp_path, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from avtrust.models import registry
+    from avtrust.train import ansco_targets, rlcomm
+
+    rows = [
+        target_row(id="a", media_path=str(clips["violin"].path)),
+        target_row(id="b", media_path=str(clips["audio_only"].path), has_video=False),
+        target_row(id="c", media_path=str(clips["cello"].path), prompt="What is heard?"),
+    ]
+    data = tmp_path / "reference.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), data)
+    calls, asked = [], []
+
+    def load(spec):
+        policy = registry.load(spec["base_dir"], device="cpu")
+        generate = policy.model.generate
+
+        def recording(**kw):
+            calls.append((kw["input_ids"].shape[0], str(kw["input_ids"].device), kw))
+            return generate(**kw)
+
+        policy.model.generate = recording
+        return policy
+
+    def resolve(device):
+        asked.append(device)
+        return "cpu"  # the device this machine has; what matters is who decides
+
+    monkeypatch.setattr(rlcomm, "load_start_policy", load)
+    monkeypatch.setattr(registry, "resolve_device", resolve)
+    spec = {
+        "state_dir": str(tmp_path / "state"),
+        "data": str(data),
+        "seed": 7,
+        "device": "cuda",
+        "base_dir": str(omni_dir),
+        "settings": {"samples": 3, "batch_size": 4, "temperature": 1.0,
+                     "max_completion_length": 5},
+    }  # fmt: skip
+    out = ansco_targets.prepare_ansco_targets(spec)
+    assert asked[0] == "cuda"  # the stage device decides (registry.load asks for "cpu")
+    # two stream kinds -> two generate calls (not one per sample), K rows per sample
+    assert sorted(n for n, _, _ in calls) == [3, 6]
+    for _, device, kw in calls:
+        assert device == "cpu"
+        assert all(v.device.type == "cpu" for v in kw.values() if torch.is_tensor(v))
+    assert [(r["media_path"], r["prompt"]) for r in out] == [
+        (r["media_path"], r["prompt"]) for r in rows
+    ]
+    for r, row in zip(out, rows, strict=True):
+        assert r["uncertainty"] in (0.0, pytest.approx(1 / 3), pytest.approx(2 / 3))
+        if r["origin"] == "reference":
+            assert r["response"] == ansco_targets.reference_response(row)
+    # cached in the resume state: a second call loads no policy
+    monkeypatch.setattr(rlcomm, "load_start_policy", lambda spec: pytest.fail("reloaded"))
+    assert ansco_targets.prepare_ansco_targets(spec) == out
+
+
+def test_each_sample_gets_its_own_k_completions(omni_dir, clips):
+    from avtrust.models import registry
+    from avtrust.train.ansco_targets import sample_completions
+
+    policy = registry.load(omni_dir, device="cpu")
+    letters = torch.tensor(
+        policy.tokenizer.convert_tokens_to_ids(list("abcdefghijklmnopqrstuvwxyz"))
+    )
+
+    def echo_length(input_ids, attention_mask, **_):
+        # one new token, a letter naming the prompt's length: rows of one sample agree
+        new = letters[attention_mask.sum(-1, keepdim=True) % 26]
+        return torch.cat([input_ids, new], dim=1)
+
+    policy.model.generate = echo_length
+    rows = [
+        target_row(id="a", media_path=str(clips["violin"].path)),
+        target_row(id="b", media_path=str(clips["cello"].path), prompt="What is heard?"),
+        target_row(id="c", media_path=str(clips["audio_only"].path), has_video=False),
+    ]
+    settings = {"samples": 3, "batch_size": 2, "temperature": 1.0, "max_completion_length": 1}
+    texts = sample_completions(policy, rows, settings, seed=1, device="cpu")
+    assert [len(t) for t in texts] == [3, 3, 3]
+    assert all(len(set(t)) == 1 for t in texts)
+    assert texts[0][0] != texts[1][0]

@@ -306,8 +306,27 @@ def test_qwen2_audio_generates(tiny_models, clips):
 
 
 def test_qwen3_embedding_similarity(tiny_models):
+    from avtrust.models.embedding import EMBEDDING_INSTRUCTION
+    from avtrust.train.rewards import StepRewards
+
     emb = registry.load(tiny_models / "embedder")
-    assert emb.prompt_name == "query"
+    # the semantic-similarity instruction, not the web-search "query" prompt
+    assert emb.instruction == EMBEDDING_INSTRUCTION
+    assert "web search" not in EMBEDDING_INSTRUCTION
+    assert EMBEDDING_INSTRUCTION.startswith("Instruct: ")
+    assert EMBEDDING_INSTRUCTION.endswith("\nQuery:")
+    text = ["a cello is heard"]
+    direct = emb.model.encode(text, prompt=EMBEDDING_INSTRUCTION, normalize_embeddings=True)
+    np.testing.assert_allclose(emb.embed(text), direct, atol=1e-6)
+    bare = emb.model.encode(text, normalize_embeddings=True)
+    assert np.abs(emb.embed(text) - bare).max() > 1e-4  # the instruction reaches the model
+    # reference (score stage) and completion (reward) embedded the same way: cos = 1
+    ref = emb.embed(text)[0]
+    completion = "<a-think>a cello is heard</a-think> <v-think>x</v-think> <answer>no</answer>"
+    sim = StepRewards(emb).score([completion], ["no"], [ref.tolist()])["sim_reference"]
+    assert sim[0] == pytest.approx(1.0, abs=1e-5)
+    other = StepRewards(emb, instruction="Instruct: Classify\nQuery:")
+    assert other.score([completion], ["no"], [ref.tolist()])["sim_reference"][0] < 1 - 1e-5
     assert emb.model.tokenizer.padding_side == "left"
     sims = emb.similarity(["the violin plays", "rain"], ["the violin plays", "a drill"])
     assert sims[0] == pytest.approx(1.0, abs=1e-5) and -1 <= sims[1] <= 1

@@ -281,3 +281,23 @@ def test_entropy_term_acts_on_answer_tokens_only():
     # the u gate: λ = 0 for the sample removes its entropy term entirely
     gated, _ = ansco_loss(logits, labels, answer, entropy_weights([0.9, 0.1], 0.5, 0.75))
     torch.testing.assert_close(gated, nll_only)
+
+
+def test_scores_reused_only_for_the_same_inputs():
+    rewards = StepRewards(TableEmbedder(TABLE), omega=0.8)
+    texts = [completion(a="close", v="saw e1", ans="cello")]
+    first = rewards.score(texts, ["cello"], [REF.tolist()], [["violin", "cello"]])
+    assert first["arr"].tolist() == [1.0]
+    assert rewards.score(texts, ["cello"], [REF.tolist()], [["violin", "cello"]]) is first
+    # same texts and answers, another reference: cos 0 with "close"'s vector -> no r_arr
+    other = rewards.score(texts, ["cello"], [[0.0, 0.0, 1.0]], [["violin", "cello"]])
+    assert other["arr"].tolist() == [0.0]
+    assert other["sim_reference"][0] == pytest.approx(0.0, abs=1e-6)
+    # same texts, reference and truth, no options: "It is the cello" is not "cello"
+    named = [completion(a="close", v="saw e1", ans="It is the cello")]
+    assert rewards.score(named, ["cello"], [REF.tolist()], [["violin", "cello"]])[
+        "accuracy"
+    ].tolist() == [1.0]
+    assert rewards.score(named, ["cello"], [REF.tolist()], None)["accuracy"].tolist() == [0.0]
+    # another ground truth with the same texts
+    assert rewards.score(texts, ["violin"], [REF.tolist()], None)["accuracy"].tolist() == [0.0]

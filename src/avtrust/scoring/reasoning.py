@@ -5,8 +5,11 @@
 tiny Qwen2-Audio in the default) says about the same soundtrack. It is written once per
 training sample here, not once per RL step: the audio LLM gets the sample's soundtrack,
 the question and the ground-truth answer (prompt in ``avtrust/data/scoring.yaml``,
-greedy decoding) and its reply is stored with its Qwen3-Embedding vector (``query``
-prompt, unit norm), so the reward only has to embed the policy's text. A sample whose
+greedy decoding) and its reply is stored with its Qwen3-Embedding vector (unit norm,
+embedded with the semantic-similarity instruction
+:data:`avtrust.models.embedding.EMBEDDING_INSTRUCTION` or
+``scoring.rlcomm.embedding_instruction``, the one the reward embeds the policy's text
+with), so the reward only has to embed the policy's text. A sample whose
 media has no audio stream (MAT) gets the fixed ``reference.no_audio`` sentence instead.
 
 **Warm-up SFT set** — RL-CoMM starts from a short supervised warm-up on ~100 examples in
@@ -92,8 +95,10 @@ def reference_reasoning(
     model_name: str,
     max_new_tokens: int,
     batch_size: int,
+    instruction: str | None = None,
 ) -> pa.Table:
-    """Reference ``<a-think>`` text and embedding for ``samples`` (benchmark rows)."""
+    """Reference ``<a-think>`` text and embedding for ``samples`` (benchmark rows);
+    ``instruction``: the embedding instruction (None: the embedder's default)."""
     cfg = data_files.load("scoring")["reference"]
     texts: list[str | None] = [None] * len(samples)
     audio_rows = [i for i, s in enumerate(samples) if s["has_audio"]]
@@ -112,7 +117,8 @@ def reference_reasoning(
         texts[i] = clean_reply(reply)
     origin = ["generated" if s["has_audio"] else "no_audio" for s in samples]
     texts = [t if t is not None else cfg["no_audio"] for t in texts]
-    emb = embedder.embed(texts, batch_size) if texts else np.zeros((0, 0), np.float32)
+    kwargs = {} if instruction is None else {"instruction": instruction}
+    emb = embedder.embed(texts, batch_size, **kwargs) if texts else np.zeros((0, 0), np.float32)
     rows = []
     for i, s in enumerate(samples):
         rows.append(

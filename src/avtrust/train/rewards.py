@@ -149,13 +149,27 @@ class StepRewards:
 
     ``embedder``: anything with ``embed(texts) -> (n, d) array`` (a loaded
     :class:`avtrust.models.embedding.TextEmbedder`); needed only for ``arr``/``avc``.
+    ``instruction``: the embedding instruction (``scoring.rlcomm.embedding_instruction``;
+    None: the embedder's default, :data:`avtrust.models.embedding.EMBEDDING_INSTRUCTION`,
+    the one the reference embeddings were made with by default).
     Columns used: ``answer``, ``options`` (optional), ``reference_embedding``.
+
+    The components of one batch are computed once and shared by the reward functions
+    TRL calls one after the other: the last scores are reused only for a call whose
+    completions, ground truths, options and reference embeddings are all equal.
     """
 
-    def __init__(self, embedder=None, omega: float = 0.8, batch_size: int = 64):
+    def __init__(
+        self,
+        embedder=None,
+        omega: float = 0.8,
+        batch_size: int = 64,
+        instruction: str | None = None,
+    ):
         if not 0.0 <= omega <= 1.0:
             raise ValueError(f"omega must lie in [0, 1], got {omega}")
         self.embedder = embedder
+        self.instruction = instruction
         self.omega = omega
         self.batch_size = batch_size
         self.embed_calls = 0
@@ -169,7 +183,9 @@ class StepRewards:
         if self.embedder is None:
             raise ValueError("the reasoning rewards (arr, avc) need an embedding model")
         self.embed_calls += 1
-        emb = _unit(np.asarray(self.embedder.embed(unique, self.batch_size), dtype=np.float64))
+        kwargs = {} if self.instruction is None else {"instruction": self.instruction}
+        emb = self.embedder.embed(unique, self.batch_size, **kwargs)
+        emb = _unit(np.asarray(emb, dtype=np.float64))
         return dict(zip(unique, emb, strict=True))
 
     def score(
@@ -184,7 +200,7 @@ class StepRewards:
         """Every component for every completion: keys of :data:`COMPONENTS`, plus
         ``sim_reference`` and ``sim_av`` (NaN where undefined)."""
         texts = [c if isinstance(c, str) else c[-1]["content"] for c in completions]
-        key = (tuple(texts), tuple(answer), reasoning)
+        key = _score_key(texts, answer, reference_embedding, options, reasoning)
         if key == self._last_key and self._last is not None:
             return self._last
         n = len(texts)
@@ -246,6 +262,17 @@ class StepRewards:
             reward.__name__ = "r_acc" if component == "accuracy" else f"r_{component}"
             funcs.append(reward)
         return funcs
+
+
+def _score_key(texts, answer, reference_embedding, options, reasoning: bool) -> tuple:
+    """Everything that decides a batch's scores: the completions, ground truths, options,
+    reference embeddings (values, not identity) and whether reasoning is scored."""
+    ref = None
+    if reference_embedding is not None:
+        arr = np.asarray(reference_embedding, dtype=np.float64)
+        ref = (arr.shape, arr.tobytes())
+    opts = None if options is None else tuple(None if o is None else tuple(o) for o in options)
+    return (tuple(texts), tuple(answer), opts, ref, reasoning)
 
 
 def load_reward(ref: str, where: str = "rlcomm extra_rewards") -> Callable:
