@@ -92,7 +92,10 @@ def changed(path: tuple, value):
     if isinstance(value, bool):
         return not value
     if value is None:
-        return "config/accelerate/zero2.yaml" if name == "accelerate_config" else 1
+        return {
+            "accelerate_config": "config/accelerate/zero2.yaml",
+            "embedding_instruction": "Instruct: Say whether two texts name the same sounds\nQuery:",
+        }.get(name, 1)
     if isinstance(value, int):
         return value + (2 if name in ("width", "height") else 1)  # frame sizes are even
     if isinstance(value, float):
@@ -156,6 +159,7 @@ READERS = [
     (r"scoring\.cavpref\.(eta|gamma)\..*", lambda m: rules("score_pairs")),
     (r"scoring\.rlcomm\.(tasks\..*|max_new_tokens)", lambda m: rules("reference_reasoning")),
     (r"scoring\.rlcomm\.warmup_samples", lambda m: rules("rlcomm_data")),
+    (r"scoring\.rlcomm\.embedding_instruction", lambda m: lambda j: j["rule"] == "reference_reasoning" or is_("rlcomm_train", method=("rlcomm_steprr",))(j)),
     (r"rlcomm\.(device|precision|threads|processes|keep_state|lora\..*|accelerate_config)", lambda m: rules("rlcomm_train")),
     (r"rlcomm\.warmup\..*", lambda m: is_("rlcomm_train", method=("rlcomm_warmup",))),
     (r"rlcomm\.steprr\..*", lambda m: is_("rlcomm_train", method=("rlcomm_steprr",))),

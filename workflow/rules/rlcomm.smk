@@ -20,7 +20,9 @@ rule rlcomm_train:
         gpu=RLCOMM.get("gpus", 0),
         mem_mb=32000,
     params:
-        job=lambda wc: stage_settings(RLCOMM, wc.method),
+        job=lambda wc: stage_settings(
+            RLCOMM, wc.method, config["scoring"]["rlcomm"]["embedding_instruction"]
+        ),
         seed=config["seed"],
         state_dir=lambda wc: f"results/train_state/{wc.method}",
     script:

@@ -97,6 +97,7 @@ rule reference_reasoning:
         shards=len(SCORE_SHARDS),
         model_name=REFERENCE,
         max_new_tokens=config["scoring"]["rlcomm"]["max_new_tokens"],
+        embedding_instruction=config["scoring"]["rlcomm"]["embedding_instruction"],
         batch_size=config["scoring"]["batch_size"],
         device=config["scoring"]["device"],
     script:

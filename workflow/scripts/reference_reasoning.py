@@ -38,6 +38,6 @@ with rule_logging(snakemake) as log:
         model_name=snakemake.params.model_name,
         max_new_tokens=snakemake.params.max_new_tokens,
         batch_size=snakemake.params.batch_size,
-        instruction=snakemake.params.get("embedding_instruction"),
+        instruction=snakemake.params.embedding_instruction,
     )
     write_parquet_atomic(snakemake.output.reference, table)

@@ -42,6 +42,8 @@ from avtrust.train.ansco_targets import TARGETS, prepare_ansco_targets
 from avtrust.train.arguments import Optimisation, trainer_arguments
 
 PathLike = str | os.PathLike
+# Rewards that compare the policy's reasoning with the reference by embedding.
+REASONING_REWARDS = ("arr", "avc")
 # TRL metric name -> log.jsonl key; besides, "rewards/<r_name>/mean" -> "reward_<name>"
 LOG_KEYS = {
     "reward": "reward_mean",
@@ -252,9 +254,14 @@ def run_grpo(spec: dict, resume: str | None) -> None:
 
     s = spec["settings"]
     policy = load_start_policy(spec)
-    reasoning = any(r in ("arr", "avc") for r in s["rewards"])
+    reasoning = any(r in REASONING_REWARDS for r in s["rewards"])
     embedder = registry.load(spec["embedder_dir"], device=spec["device"]) if reasoning else None
-    scorer = StepRewards(embedder, omega=s["omega"], batch_size=s.get("embed_batch_size", 64))
+    scorer = StepRewards(
+        embedder,
+        omega=s["omega"],
+        batch_size=s.get("embed_batch_size", 64),
+        instruction=s.get("embedding_instruction"),
+    )
     model = _policy_with_lora(policy, spec)
     trainer = AVGRPOTrainer(
         model,
@@ -334,12 +341,16 @@ def method_stage(method: str) -> tuple[str, str, list[str] | None]:
     return METHODS[method]
 
 
-def stage_settings(rlcomm: dict, method: str) -> dict:
+def stage_settings(rlcomm: dict, method: str, embedding_instruction: str | None = None) -> dict:
     """Exactly the configuration the job of ``method`` reads (the rule's params): its
     stage's section and the shared keys, so editing Ans-CO's section leaves Step-RR as
-    it is."""
-    section = method_stage(method)[1]
-    return {"stage": rlcomm[section], **{k: rlcomm[k] for k in SHARED_KEYS}}
+    it is; a stage rewarding reasoning similarity (r_arr, r_avc) also reads the
+    embedding instruction the references were embedded with (``scoring.rlcomm``)."""
+    section, rewards = method_stage(method)[1:]
+    stage = dict(rlcomm[section])
+    if any(r in REASONING_REWARDS for r in rewards or ()):
+        stage["embedding_instruction"] = embedding_instruction
+    return {"stage": stage, **{k: rlcomm[k] for k in SHARED_KEYS}}
 
 
 def stage_spec(method: str, job: dict, *, seed: int, **paths) -> dict:
