@@ -37,8 +37,4 @@ def rlcomm_inputs_of(wildcards):
 def rlcomm_outputs():
     if not RLCOMM.get("enabled", False) or not any(RLCOMM_TASKS.values()):
         return []
-    return [
-        f"results/checkpoints/{m}/{f}"
-        for m in RLCOMM_METHODS
-        for f in ("log.jsonl", "curve.png", "metrics.json")
-    ]
+    return checkpoint_files(RLCOMM_METHODS)

@@ -49,9 +49,14 @@ def train_inputs(wildcards):
     return out
 
 
-def train_outputs():
+def checkpoint_files(methods):
+    """Every CHECKPOINT_OUTPUTS file of ``methods``."""
     return [
-        f"results/checkpoints/{m}/{f}"
-        for m in TRAINING.get("methods", [])
-        for f in ("model", "log.jsonl", "curve.png", "metrics.json")
+        str(path).replace("{method}", m)
+        for m in methods
+        for path in CHECKPOINT_OUTPUTS.values()
     ]
+
+
+def train_outputs():
+    return checkpoint_files(TRAINING.get("methods", []))
