@@ -39,6 +39,7 @@ IMPLIED = {
     **{f.name: f.default for f in fields(TrainSettings) if f.default is not MISSING},
     "mem_mb": 8000,
     "accelerate_config": None,
+    "embedding_instruction": None,
 }
 
 
