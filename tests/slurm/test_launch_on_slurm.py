@@ -62,7 +62,7 @@ def test_every_node_gets_its_rank_and_the_same_main_address(cluster):
         assert option(argv, "--num_processes") == "8"  # 4 GPUs per node x 2 nodes
         assert option(argv, "--main_process_port") == "29500"
         assert option(argv, "--main_process_ip") == "rack1-gpu01"
-        assert argv[-3:] == ["avtrust.train.run", "--seed", "7"]
+        assert argv[-3:] == ["avtrust.train.job", "--seed", "7"]
         ranks.append(option(argv, "--machine_rank"))
     assert ranks == ["0", "1"]
     explicit = node_command({**NODE_ENV, "MASTER_ADDR": "10.0.0.5", "MASTER_PORT": "31000"})

@@ -294,7 +294,8 @@ def test_targets_sampled_in_batches_on_the_stage_device(omni_dir, clips, tmp_pat
     import pyarrow.parquet as pq
 
     from avtrust.models import registry
-    from avtrust.train import ansco_targets, rlcomm
+    from avtrust.train import ansco_targets, job
+    from avtrust.train.config import AnsCOSettings, settings_dict
 
     rows = [
         target_row(id="a", media_path=str(clips["violin"].path)),
@@ -320,17 +321,25 @@ def test_targets_sampled_in_batches_on_the_stage_device(omni_dir, clips, tmp_pat
         asked.append(device)
         return "cpu"  # the device this machine has; what matters is who decides
 
-    monkeypatch.setattr(rlcomm, "load_start_policy", load)
+    monkeypatch.setattr(job, "load_start_policy", load)
     monkeypatch.setattr(registry, "resolve_device", resolve)
     spec = {
         "state_dir": str(tmp_path / "state"),
-        "data": str(data),
-        "seed": 7,
+        "inputs": {"data": str(data)},
         "device": "cuda",
         "base_dir": str(omni_dir),
-        "settings": {"samples": 3, "batch_size": 4, "temperature": 1.0,
-                     "max_completion_length": 5},
-    }  # fmt: skip
+        "settings": settings_dict(
+            AnsCOSettings(
+                method="rlcomm_ansco",
+                family="ansco",
+                seed=7,
+                samples=3,
+                batch_size=4,
+                temperature=1.0,
+                max_completion_length=5,
+            )
+        ),
+    }
     out = ansco_targets.prepare_ansco_targets(spec)
     assert asked[0] == "cuda"  # the stage device decides (registry.load asks for "cpu")
     # two stream kinds -> two generate calls (not one per sample), K rows per sample
@@ -346,13 +355,14 @@ def test_targets_sampled_in_batches_on_the_stage_device(omni_dir, clips, tmp_pat
         if r["origin"] == "reference":
             assert r["response"] == ansco_targets.reference_response(row)
     # cached in the resume state: a second call loads no policy
-    monkeypatch.setattr(rlcomm, "load_start_policy", lambda spec: pytest.fail("reloaded"))
+    monkeypatch.setattr(job, "load_start_policy", lambda spec: pytest.fail("reloaded"))
     assert ansco_targets.prepare_ansco_targets(spec) == out
 
 
 def test_each_sample_gets_its_own_k_completions(omni_dir, clips):
     from avtrust.models import registry
     from avtrust.train.ansco_targets import sample_completions
+    from avtrust.train.config import AnsCOSettings
 
     policy = registry.load(omni_dir, device="cpu")
     letters = torch.tensor(
@@ -370,7 +380,14 @@ def test_each_sample_gets_its_own_k_completions(omni_dir, clips):
         target_row(id="b", media_path=str(clips["cello"].path), prompt="What is heard?"),
         target_row(id="c", media_path=str(clips["audio_only"].path), has_video=False),
     ]
-    settings = {"samples": 3, "batch_size": 2, "temperature": 1.0, "max_completion_length": 1}
+    settings = AnsCOSettings(
+        method="rlcomm_ansco",
+        family="ansco",
+        samples=3,
+        batch_size=2,
+        temperature=1.0,
+        max_completion_length=1,
+    )
     texts = sample_completions(policy, rows, settings, seed=1, device="cpu")
     assert [len(t) for t in texts] == [3, 3, 3]
     assert all(len(set(t)) == 1 for t in texts)

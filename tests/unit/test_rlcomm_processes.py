@@ -28,9 +28,10 @@ from training_helpers import (
 
 from avtrust.errors import ConfigError
 from avtrust.models import registry
-from avtrust.train.checkpoint import load_policy
+from avtrust.train.checkpoint import content_hash, load_policy
 from avtrust.train.curves import read_log
-from avtrust.train.rlcomm import stage_settings, stage_spec, train_stage
+from avtrust.train.job import make_spec, train_job
+from avtrust.train.rlcomm import stage_settings
 
 STEPS = 3
 REWARD = "training_helpers:token_residue"
@@ -44,6 +45,7 @@ def rlcomm(processes: int, batch_size: int, **grpo) -> dict:
         "processes": processes,
         "keep_state": False,
         "policy": "omni",
+        "media_cache": 64,
         "accelerate_config": None,
         "lora": {"enabled": True, "r": 4, "alpha": 8, "dropout": 0.0, "targets": ["q_proj"]},
         "grpo_acc": {
@@ -63,16 +65,17 @@ def rlcomm(processes: int, batch_size: int, **grpo) -> dict:
 
 
 def spec_for(root, omni, data, name, section) -> dict:
-    return stage_spec(
-        "grpo_acc",
-        stage_settings(section, "grpo_acc"),
-        seed=11,
-        data=data,
+    out = root / name
+    return make_spec(
+        job=stage_settings(section, "grpo_acc", 11),
         base_dir=omni,
-        base_model="omni",
-        embedder_dir=None,
-        init_dir=None,
-        out_dir=root / name,
+        inputs={"data": data},
+        outputs={
+            "model": out / "model",
+            "jsonl": out / "log.jsonl",
+            "curve": out / "curve.png",
+            "metrics": out / "metrics.json",
+        },
         state_dir=root / "state" / name,
     )
 
@@ -100,7 +103,7 @@ def setup(tmp_path_factory, clips):
         mp.setenv("PYTHONPATH", python_path_env())
         mp.setenv(COMPLETIONS_ENV, str(root / "completions" / "one"))
         one = spec_for(root, omni, data, "one", rlcomm(1, 4))
-        train_stage(one)
+        train_job(one)
         mp.delenv(COMPLETIONS_ENV)
         yield root, omni, data, one
 
@@ -113,7 +116,7 @@ def test_two_processes_follow_the_one_process_run(setup, monkeypatch):
     root, omni, data, one = setup
     monkeypatch.setenv(COMPLETIONS_ENV, str(root / "completions" / "two"))
     two = spec_for(root, omni, data, "two", rlcomm(2, 2))
-    train_stage(two)
+    train_job(two)
 
     # seeded generation: the same completions for every row and step
     got_one = recorded_completions(root / "completions" / "one")
@@ -135,6 +138,7 @@ def test_two_processes_follow_the_one_process_run(setup, monkeypatch):
     ma = json.loads((root / "one" / "metrics.json").read_text())
     mb = json.loads((root / "two" / "metrics.json").read_text())
     assert (ma["processes"], mb["processes"]) == (1, 2) and mb["steps"] == STEPS
+    assert ma["start"] == mb["start"] == {"path": str(omni), "sha256": content_hash(omni)}
     # only rank 0 wrote: the same files as the single-process run, and no state left
     for sub in ("", "model"):
         assert sorted(p.name for p in (root / "two" / sub).iterdir()) == sorted(
@@ -159,15 +163,15 @@ def test_killed_stage_resumes_from_its_last_checkpoint(setup):
     killed = spec_for(root, omni, data, "killed", rlcomm(1, 4))
     assert killed["config_hash"] != one["config_hash"]  # another output folder
     code = (
-        "import json, sys; from avtrust.train.rlcomm import train_stage; "
-        "train_stage(json.loads(sys.argv[1]))"
+        "import json, sys; from avtrust.train.job import train_job; "
+        "train_job(json.loads(sys.argv[1]))"
     )
     marker = root / "state" / "killed" / "checkpoint-1" / "trainer_state.json"
     assert kill_after(code, json.dumps(killed), marker) == -signal.SIGKILL
     assert marker.exists() and not (root / "killed" / "metrics.json").exists()
 
     log = RecordingLog()
-    train_stage(killed, log)
+    train_job(killed, log)
     assert any(m.startswith("resume from") and "checkpoint-" in m for m in log.messages)
     a, b = read_log(root / "one" / "log.jsonl"), read_log(root / "killed" / "log.jsonl")
     assert [r["step"] for r in b] == list(range(1, STEPS + 1))

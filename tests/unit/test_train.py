@@ -3,6 +3,7 @@ the launcher's argument list and the config dataclasses."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,10 +14,16 @@ import torch
 from avtrust.errors import ConfigError
 from avtrust.models import registry
 from avtrust.train import checkpoint
-from avtrust.train.config import PreferenceSettings, method_settings
+from avtrust.train.config import (
+    PreferenceSettings,
+    job_settings,
+    method_settings,
+    settings_from_dict,
+)
 from avtrust.train.data import SequenceEncoder, cache_decoding, pair_rows, sequence_logps
+from avtrust.train.job import make_spec, save
 from avtrust.train.launch import Topology, accelerate_argv, first_host, topology, visible_gpus
-from avtrust.train.run import build_trainer, finish, make_spec
+from avtrust.train.methods import build_trainer
 
 OMNI = {
     "omni": {
@@ -29,6 +36,11 @@ TRAINING = {
     "model": "omni",
     "methods": ["cavpref"],
     "device": "cpu",
+    "precision": "no",
+    "processes": 1,
+    "media_cache": 64,
+    "accelerate_config": None,
+    "keep_state": False,
     "defaults": {
         "learning_rate": 2e-2,
         "max_steps": 2,
@@ -91,22 +103,24 @@ def pairs(tmp_path_factory, clips):
 
 
 def spec_for(method, omni_dir, pairs, tmp_path, training=TRAINING):
-    settings = method_settings(training, method, seed=5)
     names = {
         "model": "model",
         "jsonl": "log.jsonl",
         "curve": "curve.png",
         "metrics": "metrics.json",
     }
-    outputs = {k: tmp_path / "out" / v for k, v in names.items()}
     return make_spec(
-        settings=settings,
-        model_dir=omni_dir,
-        base_model="omni",
+        job=job_settings(training, method, seed=5),
+        base_dir=omni_dir,
         inputs={"pairs": pairs},
         state_dir=tmp_path / "state",
-        outputs=outputs,
+        outputs={k: tmp_path / "out" / v for k, v in names.items()},
     )
+
+
+def trainer_for(spec):
+    trainer, _, _ = build_trainer(spec, settings_from_dict(spec["settings"]))
+    return trainer
 
 
 # -- batches ---------------------------------------------------------------------------
@@ -130,7 +144,7 @@ def test_one_batch_mixing_stream_kinds_equals_separate_forwards(omni_dir, clips)
 def test_pairs_file_beta_reaches_the_batch_per_sample(omni_dir, pairs, tmp_path):
     rows = pair_rows(pairs)
     assert [r["prompt"].splitlines()[1] for r in rows][0].startswith("Options: a violin")
-    trainer, _ = build_trainer(spec_for("cavpref", omni_dir, pairs, tmp_path))
+    trainer = trainer_for(spec_for("cavpref", omni_dir, pairs, tmp_path))
     batch = trainer.collator([trainer.train_dataset[0], trainer.train_dataset[1]])
     assert batch["beta"].flatten().tolist() == pytest.approx([0.3, 0.5, 0.7, 0.9, 0.2, 0.4])
     assert batch["eta"].tolist() == [1.0, 0.0] and batch["gamma"].tolist() == [0.0, 1.0]
@@ -155,7 +169,7 @@ def test_pairs_file_beta_reaches_the_batch_per_sample(omni_dir, pairs, tmp_path)
 
 
 def test_audio_and_video_reach_the_model_in_the_loss(omni_dir, pairs, tmp_path):
-    trainer, _ = build_trainer(spec_for("cavpref", omni_dir, pairs, tmp_path))
+    trainer = trainer_for(spec_for("cavpref", omni_dir, pairs, tmp_path))
     batch = trainer.collator([trainer.train_dataset[0], trainer.train_dataset[1]])
     model = trainer.model
     for p in model.parameters():
@@ -171,7 +185,7 @@ def test_audio_and_video_reach_the_model_in_the_loss(omni_dir, pairs, tmp_path):
 
 @pytest.mark.parametrize("method", ["cavpref", "cavpref_full"])
 def test_gradients_only_for_lora_parameters_when_lora_is_on(omni_dir, pairs, tmp_path, method):
-    trainer, _ = build_trainer(spec_for(method, omni_dir, pairs, tmp_path))
+    trainer = trainer_for(spec_for(method, omni_dir, pairs, tmp_path))
     batch = trainer.collator([trainer.train_dataset[0], trainer.train_dataset[1]])
     model = trainer.model
     # A non-zero LoRA B (fresh adapters start at B = 0) so that A gets gradients too.
@@ -197,12 +211,13 @@ def test_gradients_only_for_lora_parameters_when_lora_is_on(omni_dir, pairs, tmp
 
 def test_train_writes_outputs_and_load_policy_applies_the_adapter(omni_dir, pairs, tmp_path, clips):
     spec = spec_for("cavpref", omni_dir, pairs, tmp_path)
-    trainer, _ = build_trainer(spec)
+    trainer = trainer_for(spec)
     assert trainer.reference_passes == 1
     trainer.train()
     assert trainer.reference_passes == 1  # precomputed once, not per step
-    metrics = finish(trainer, spec, 2)
+    metrics = save(trainer, spec, settings_from_dict(spec["settings"]), 2, {})
     assert metrics["steps"] == 2 and metrics["final_loss"] is not None
+    assert metrics["start"] == {"path": str(omni_dir), "sha256": checkpoint.content_hash(omni_dir)}
     out = spec["outputs"]
     meta = checkpoint.read_meta(out["model"])
     assert meta["adapter"] is True and meta["base_model"] == "omni" and meta["steps"] == 2
@@ -211,7 +226,7 @@ def test_train_writes_outputs_and_load_policy_applies_the_adapter(omni_dir, pair
     assert len(lines) == 2 and '"step": 1' in lines[0]
     assert (tmp_path / "out" / "curve.png").read_bytes()[:4] == b"\x89PNG"
     # The cached reference log-probs serve a rebuilt trainer: no second pass.
-    again, _ = build_trainer(spec)
+    again = trainer_for(spec)
     assert again.reference_passes == 0
     # load_policy gives the trained policy: same log-probs as the trainer's model.
     policy = checkpoint.load_policy(out["model"])
@@ -282,7 +297,7 @@ def test_accelerate_argv_and_topology():
     assert argv[argv.index("--machine_rank") + 1] == "1"
     assert argv[argv.index("--mixed_precision") + 1] == "bf16"
     assert argv[argv.index("--config_file") + 1] == "config/accelerate/zero2.yaml"
-    assert argv[-4:] == ["-m", "avtrust.train.run", "--spec", "s.json"]
+    assert argv[-4:] == ["-m", "avtrust.train.job", "--spec", "s.json"]
     assert all(isinstance(a, str) for a in argv)
     cpu = accelerate_argv([], topology(2, {}), cpu=True)
     assert "--multi_gpu" in cpu and "--cpu" not in cpu  # gloo via ACCELERATE_USE_CPU
@@ -315,14 +330,13 @@ def test_trainer_arguments_carry_the_settings_of_every_job_kind(tmp_path):
     from transformers import TrainingArguments
     from trl import DPOConfig, GRPOConfig
 
-    from avtrust.train.arguments import Optimisation
-    from avtrust.train.rlcomm import training_args
-    from avtrust.train.run import training_arguments
+    from avtrust.train.arguments import job_arguments
+    from avtrust.train.rlcomm import stage_settings
 
     defaults = {"learning_rate": 3e-4, "grad_accum": 4, "weight_decay": 0.01, "save_steps": 7}
     sft = method_settings({"defaults": defaults, "sft": {}}, "sft", 11)
     place = {"state_dir": str(tmp_path / "state"), "device": "cpu", "precision": "no"}
-    args = training_arguments(sft, place)
+    args = job_arguments(sft, place)
     assert type(args) is TrainingArguments
     assert (args.learning_rate, args.gradient_accumulation_steps, args.weight_decay) == (
         3e-4,
@@ -332,10 +346,10 @@ def test_trainer_arguments_carry_the_settings_of_every_job_kind(tmp_path):
     assert (args.save_steps, args.seed, args.data_seed) == (7, 11, 11)
     assert args.output_dir == place["state_dir"] and args.use_cpu and not args.bf16
     assert args.ddp_find_unused_parameters is False
-    dpo = training_arguments(method_settings({"dpo": {"beta": 0.3}}, "dpo", 11), place)
+    dpo = job_arguments(method_settings({"dpo": {"beta": 0.3}}, "dpo", 11), place)
     assert type(dpo) is DPOConfig and dpo.beta == 0.3 and dpo.precompute_ref_log_probs
 
-    # RL-CoMM stages: the same builder from their config section, constant lr unless set
+    # RL-CoMM stages: typed settings from their section, constant lr unless set
     stage = {
         "learning_rate": 1e-3,
         "max_steps": 3,
@@ -344,21 +358,37 @@ def test_trainer_arguments_carry_the_settings_of_every_job_kind(tmp_path):
         "group_size": 2,
         "max_completion_length": 8,
         "temperature": 1.0,
+        "seeded_generation": False,
     }
-    spec = {
-        "settings": stage,
-        "state_dir": place["state_dir"],
-        "seed": 5,
-        "device": "cpu",
-        "precision": "bf16",
-    }
-    grpo = training_args(spec, GRPOConfig)
+    rlcomm = {**RLCOMM_JOB, "grpo_acc": stage, "warmup": {"learning_rate": 1e-3}}
+    grpo_settings = settings_from_dict(stage_settings(rlcomm, "grpo_acc", 5)["settings"])
+    assert grpo_settings.rewards == ("format", "accuracy")
+    grpo = job_arguments(grpo_settings, {**place, "precision": "bf16"})
+    assert type(grpo) is GRPOConfig
     assert (grpo.num_generations, grpo.max_steps, grpo.seed, grpo.beta) == (2, 3, 5, 0.0)
     assert grpo.lr_scheduler_type == "constant" and grpo.bf16
-    spec["settings"] = {**stage, "lr_scheduler": "cosine", "max_grad_norm": 0.5}
-    warm = training_args(spec, TrainingArguments)
+    rlcomm["warmup"] = {**rlcomm["warmup"], "lr_scheduler": "cosine", "max_grad_norm": 0.5}
+    warm = job_arguments(
+        settings_from_dict(stage_settings(rlcomm, "rlcomm_warmup", 5)["settings"]), place
+    )
+    assert type(warm) is TrainingArguments
     assert (warm.lr_scheduler_type, warm.max_grad_norm) == ("cosine", 0.5)
-    assert Optimisation.from_settings(stage, lr_scheduler="constant").batch_size == 4
+    # a key the stage does not know is an error naming the section
+    rlcomm["warmup"]["group_size"] = 2
+    with pytest.raises(ConfigError, match=r"rlcomm\.warmup: unknown key\(s\) \['group_size'\]"):
+        stage_settings(rlcomm, "rlcomm_warmup", 5)
+
+
+RLCOMM_JOB = {
+    "policy": "omni",
+    "device": "cpu",
+    "precision": "no",
+    "processes": 2,
+    "media_cache": 64,
+    "accelerate_config": None,
+    "keep_state": False,
+    "lora": {"enabled": True, "r": 4, "alpha": 8, "dropout": 0.0, "targets": ["q_proj"]},
+}
 
 
 def test_zero_stage_of_the_shipped_accelerate_configs(tmp_path, monkeypatch):
@@ -377,22 +407,55 @@ def test_zero_stage_of_the_shipped_accelerate_configs(tmp_path, monkeypatch):
         zero_stage(tmp_path / "missing.yaml")
 
 
-def test_rlcomm_launches_with_its_accelerate_config_and_refuses_zero3(tmp_path, monkeypatch):
-    from avtrust.train import launch, rlcomm
+def test_every_job_launches_the_one_runner_with_its_accelerate_config(
+    omni_dir, tmp_path, monkeypatch
+):
+    """RL-CoMM stages go through the same runner as the other methods, ZeRO-3 included:
+    the trainer's save_model gathers the shards, rank 0 merges the adapter on the CPU."""
+    from avtrust.train import job, launch
+    from avtrust.train.rlcomm import stage_settings
 
     monkeypatch.chdir(Path(__file__).resolve().parents[2])
     seen = {}
-    monkeypatch.setattr(launch, "start", lambda *a, **kw: seen.update(kw))
-    spec = {
-        "stage": "warmup",
-        "state_dir": str(tmp_path / "state"),
-        "config_hash": "h",
-        "processes": 2,
-        "precision": "bf16",
-        "device": "cuda",
-        "threads": 1,
-    }
-    rlcomm.train_stage(spec, accelerate_config="config/accelerate/zero2.yaml")
-    assert seen["config_file"] == "config/accelerate/zero2.yaml"
-    with pytest.raises(ConfigError, match="ZeRO-3.*zero2.yaml"):
-        rlcomm.train_stage(spec, accelerate_config="config/accelerate/zero3.yaml")
+
+    def start(*args, **kw):  # what the launcher is given, and the spec it would read
+        seen.update(kw, args=args, spec=json.loads(Path(args[1][0]).read_text()))
+
+    monkeypatch.setattr(launch, "start", start)
+    for config_file in ("config/accelerate/zero2.yaml", "config/accelerate/zero3.yaml"):
+        rlcomm = {**RLCOMM_JOB, "accelerate_config": config_file, "warmup": {}}
+        spec = make_spec(
+            job=stage_settings(rlcomm, "rlcomm_warmup", 5),
+            base_dir=omni_dir,
+            inputs={"data": tmp_path / "warmup.parquet"},
+            outputs={"model": tmp_path / "out" / "model"},
+            state_dir=tmp_path / "state",
+            threads=3,
+        )
+        job.train_job(spec)
+        assert seen["config_file"] == config_file and seen["module"] == "avtrust.train.job"
+        assert seen["args"][2] == 2 and seen["threads"] == 3 and seen["precision"] == "no"
+        written = seen["spec"]
+        assert written["resume"] is None and written["config_hash"] == spec["config_hash"]
+        assert written["start"] == {
+            "path": str(omni_dir),
+            "sha256": checkpoint.content_hash(omni_dir),
+        }
+
+
+def test_the_run_identity_follows_the_start_checkpoint_content(omni_dir, tmp_path):
+    """Same paths, other weights: another run (the resume state is not reused)."""
+    import shutil
+
+    copy = shutil.copytree(omni_dir, tmp_path / "omni")
+    job = job_settings(TRAINING, "cavpref", 5)
+    kwargs = {"inputs": {"pairs": "p.parquet"}, "outputs": {}, "state_dir": tmp_path / "s"}
+    before = make_spec(job=job, base_dir=copy, **kwargs)
+    assert make_spec(job=job, base_dir=copy, threads=4, **kwargs) == {**before, "threads": 4}
+    weights = next(copy.glob("*.safetensors"))
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    after = make_spec(job=job, base_dir=copy, **kwargs)
+    assert after["start"]["sha256"] != before["start"]["sha256"]
+    assert after["config_hash"] != before["config_hash"]

@@ -14,7 +14,7 @@ from training_helpers import OMNI, RecordingLog, kill_after
 from avtrust.models import registry
 from avtrust.train.config import job_settings
 from avtrust.train.curves import read_log
-from avtrust.train.run import train_job
+from avtrust.train.job import make_spec, train_job
 
 
 def training(processes: int, batch_size: int, max_steps: int) -> dict:
@@ -69,29 +69,28 @@ def setup(tmp_path_factory, clips):
     return root, omni, pairs
 
 
-def job_kwargs(root, name, omni, pairs, cfg) -> dict:
+def spec_of(root, name, omni, pairs, cfg) -> dict:
     out = root / name
-    return {
-        "method": "cavpref",
-        "job": job_settings(cfg, "cavpref", 11),
-        "model_dir": str(omni),
-        "inputs": {"pairs": str(pairs)},
-        "outputs": {
-            "model": str(out / "model"),
-            "jsonl": str(out / "log.jsonl"),
-            "curve": str(out / "curve.png"),
-            "metrics": str(out / "metrics.json"),
+    return make_spec(
+        job=job_settings(cfg, "cavpref", 11),
+        base_dir=omni,
+        inputs={"pairs": pairs},
+        outputs={
+            "model": out / "model",
+            "jsonl": out / "log.jsonl",
+            "curve": out / "curve.png",
+            "metrics": out / "metrics.json",
         },
-        "state_dir": str(root / "state" / name),
-    }
+        state_dir=root / "state" / name,
+    )
 
 
 def test_two_processes_follow_the_one_process_loss_trajectory(setup):
     root, omni, pairs = setup
-    one = job_kwargs(root, "one", omni, pairs, training(1, 2, 3))
-    two = job_kwargs(root, "two", omni, pairs, training(2, 1, 3))
-    train_job(**one)
-    train_job(**two)
+    one = spec_of(root, "one", omni, pairs, training(1, 2, 3))
+    two = spec_of(root, "two", omni, pairs, training(2, 1, 3))
+    train_job(one)
+    train_job(two)
     a, b = read_log(one["outputs"]["jsonl"]), read_log(two["outputs"]["jsonl"])
     assert [r["step"] for r in a] == [r["step"] for r in b] == [1, 2, 3]  # rank 0 logs once
     for ra, rb in zip(a, b, strict=True):
@@ -107,13 +106,13 @@ def test_two_processes_follow_the_one_process_loss_trajectory(setup):
 def test_killed_run_resumes_from_its_last_checkpoint(setup):
     root, omni, pairs = setup
     cfg = training(1, 2, 5)
-    plain = job_kwargs(root, "plain", omni, pairs, cfg)
-    train_job(**plain)
+    plain = spec_of(root, "plain", omni, pairs, cfg)
+    train_job(plain)
 
-    killed = job_kwargs(root, "killed", omni, pairs, cfg)
+    killed = spec_of(root, "killed", omni, pairs, cfg)
     code = (
-        "import json, sys; from avtrust.train.run import train_job; "
-        "train_job(**json.loads(sys.argv[1]))"
+        "import json, sys; from avtrust.train.job import train_job; "
+        "train_job(json.loads(sys.argv[1]))"
     )
     marker = root / "state" / "killed" / "checkpoint-2" / "trainer_state.json"
     status = kill_after(code, json.dumps(killed), marker)
@@ -121,7 +120,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(setup):
     assert not (root / "killed" / "metrics.json").exists()
 
     log = RecordingLog()
-    train_job(**killed, log=log)
+    train_job(killed, log)
     assert any(m.startswith("resume from") and "checkpoint-" in m for m in log.messages)
     a = read_log(plain["outputs"]["jsonl"])
     b = read_log(killed["outputs"]["jsonl"])

@@ -161,7 +161,7 @@ READERS = [
     (r"scoring\.rlcomm\.(tasks\..*|max_new_tokens)", lambda m: rules("reference_reasoning")),
     (r"scoring\.rlcomm\.warmup_samples", lambda m: rules("rlcomm_data")),
     (r"scoring\.rlcomm\.embedding_instruction", lambda m: lambda j: j["rule"] == "reference_reasoning" or is_("rlcomm_train", method=("rlcomm_steprr",))(j)),
-    (r"rlcomm\.(device|precision|threads|processes|keep_state|lora\..*|accelerate_config)", lambda m: rules("rlcomm_train")),
+    (r"rlcomm\.(device|precision|processes|media_cache|keep_state|lora\..*|accelerate_config)", lambda m: rules("rlcomm_train")),
     (r"rlcomm\.warmup\..*", lambda m: is_("rlcomm_train", method=("rlcomm_warmup",))),
     (r"rlcomm\.steprr\..*", lambda m: is_("rlcomm_train", method=("rlcomm_steprr",))),
     (r"rlcomm\.grpo_acc\..*", lambda m: is_("rlcomm_train", method=("grpo_acc",))),

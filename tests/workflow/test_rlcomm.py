@@ -40,6 +40,26 @@ def test_three_stages_and_the_baseline_train_and_log(tiny_run):
     assert not (tiny_run / "results" / "train_state" / "rlcomm_steprr").exists()
 
 
+def test_each_stage_starts_from_the_checkpoint_of_the_one_before(tiny_run):
+    """warm-up → Step-RR → Ans-CO and warm-up → GRPO-acc: each stage's metrics name the
+    checkpoint it started from, with the hash of what that checkpoint holds now."""
+    from avtrust.train.checkpoint import content_hash
+
+    root = tiny_run / "results" / "checkpoints"
+    started = {m: json.loads((root / m / "metrics.json").read_text())["start"] for m in METHODS}
+    assert started["rlcomm_warmup"]["path"] == "resources/models/omni"
+    for method, before in (
+        ("rlcomm_steprr", "rlcomm_warmup"),
+        ("rlcomm_ansco", "rlcomm_steprr"),
+        ("grpo_acc", "rlcomm_warmup"),
+    ):
+        assert started[method]["path"] == f"results/checkpoints/{before}/model"
+        assert started[method]["sha256"] == content_hash(root / before / "model")
+    assert started["rlcomm_warmup"]["sha256"] == content_hash(
+        tiny_run / "resources" / "models" / "omni"
+    )
+
+
 def test_trained_policy_loads(tiny_run):
     from avtrust.train.checkpoint import load_policy
 

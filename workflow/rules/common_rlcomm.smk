@@ -1,13 +1,18 @@
 # Constants, config checks and input functions of the RL-CoMM stage (rlcomm.smk).
 
-from avtrust.train.rlcomm import stage_settings
+from avtrust.train.rlcomm import (
+    METHODS,
+    REASONING_REWARDS,
+    method_stage,
+    stage_settings,
+)
 
 RLCOMM = config.get("rlcomm", {})
 if RLCOMM:
     check_models(
         config["models"], {"rlcomm.policy": (RLCOMM["policy"], "qwen2_5_omni_thinker")}
     )
-RLCOMM_METHODS = ["rlcomm_warmup", "rlcomm_steprr", "rlcomm_ansco", "grpo_acc"]
+RLCOMM_METHODS = list(METHODS)
 RLCOMM_START = {
     "rlcomm_warmup": None,
     "rlcomm_steprr": "rlcomm_warmup",
@@ -25,10 +30,11 @@ RLCOMM_DATA = {
 def rlcomm_inputs_of(wildcards):
     start = RLCOMM_START[wildcards.method]
     out = {
+        "model": model_dir(RLCOMM["policy"]),
         "data": RLCOMM_DATA[wildcards.method],
-        "policy": model_dir(RLCOMM["policy"]),
-        "embedder": model_dir(EMBEDDER),
     }
+    if any(r in REASONING_REWARDS for r in method_stage(wildcards.method)[2]):
+        out["embedder"] = model_dir(EMBEDDER)
     if start:
         out["start"] = f"results/checkpoints/{start}/model"
     return out

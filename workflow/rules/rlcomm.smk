@@ -15,15 +15,17 @@ rule rlcomm_train:
         method="|".join(RLCOMM_METHODS),
     conda:
         "../../envs/models.yaml"
-    threads: RLCOMM.get("threads", 1)
+    threads: RLCOMM["threads"]
     resources:
-        gpu=RLCOMM.get("gpus", 0),
+        gpu=RLCOMM["gpus"],
         mem_mb=32000,
     params:
         job=lambda wc: stage_settings(
-            RLCOMM, wc.method, config["scoring"]["rlcomm"]["embedding_instruction"]
+            RLCOMM,
+            wc.method,
+            config["seed"],
+            config["scoring"]["rlcomm"]["embedding_instruction"],
         ),
-        seed=config["seed"],
         state_dir=lambda wc: f"results/train_state/{wc.method}",
     script:
-        "../scripts/rlcomm_train.py"
+        "../scripts/train.py"

@@ -17,10 +17,10 @@ rule train:
         method=one_of(TRAIN_METHODS),
     conda:
         "../../envs/models.yaml"
-    threads: TRAINING.get("threads", 1)
+    threads: TRAINING["threads"]
     resources:
-        gpu=TRAINING.get("gpus", 0),
-        mem_mb=TRAINING.get("mem_mb", 8000),
+        gpu=TRAINING["gpus"],
+        mem_mb=TRAINING["mem_mb"],
     params:
         job=lambda wc: job_settings(TRAINING, wc.method, config["seed"]),
         state_dir=lambda wc: f"results/train_state/{wc.method}",

@@ -1,4 +1,4 @@
-"""Train one SFT / DPO / CAVPref method (rule train)."""
+"""One training job (rules train and rlcomm_train): run spec, resume state, launch, save."""
 
 import sys
 from pathlib import Path
@@ -6,21 +6,20 @@ from pathlib import Path
 sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's package
 
 from avtrust.logs import rule_logging
-from avtrust.train.run import train_job
+from avtrust.train.job import make_spec, train_job
 
 with rule_logging(snakemake) as log:
-    if "pairs" in snakemake.input.keys():
-        inputs = {"pairs": snakemake.input.pairs}
-    else:  # SFT: the benchmark table of each task, named by its file
-        tables = {Path(p).stem: p for p in snakemake.input.tables}
-        inputs = {"split": snakemake.input.split, "tables": tables}
-    train_job(
-        method=snakemake.wildcards.method,
+    files = dict(snakemake.input.items())
+    base_dir, init_dir = files.pop("model"), files.pop("start", None)
+    if "tables" in files:  # SFT: the benchmark table of each task, named by its file
+        files["tables"] = {Path(p).stem: p for p in snakemake.input.tables}
+    spec = make_spec(
         job=snakemake.params.job,
-        model_dir=snakemake.input.model,
-        inputs=inputs,
+        base_dir=base_dir,
+        init_dir=init_dir,
+        inputs=files,
         outputs=dict(snakemake.output.items()),
         state_dir=snakemake.params.state_dir,
         threads=snakemake.threads,
-        log=log,
     )
+    train_job(spec, log)

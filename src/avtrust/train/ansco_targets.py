@@ -3,9 +3,9 @@
 response (see :mod:`avtrust.train.ansco` for both definitions).
 
 Run once per stage in the job, before the training processes start
-(:func:`avtrust.train.rlcomm.train_stage`); the result is cached in the stage's resume
+(:func:`avtrust.train.job.train_job`); the result is cached in the stage's resume
 state as :data:`TARGETS`. Heavy imports (torch, the policy) stay inside the functions:
-:mod:`avtrust.train.rlcomm` imports this module when the job script starts.
+the job imports this module before the launch.
 """
 
 from __future__ import annotations
@@ -53,12 +53,10 @@ def choose_target(texts: Sequence[str], row: dict) -> dict:
     return {"response": reference_response(row), "uncertainty": u, "origin": "reference"}
 
 
-def sample_completions(
-    policy, rows: list[dict], settings: dict, seed: int, device
-) -> list[list[str]]:
-    """K = ``settings["samples"]`` completions of every row, sampled on ``device``.
+def sample_completions(policy, rows: list[dict], settings, seed: int, device) -> list[list[str]]:
+    """K = ``settings.samples`` completions of every row, sampled on ``device``.
 
-    Rows are generated in batches of ``settings["batch_size"]`` samples of one stream
+    Rows are generated in batches of ``settings.batch_size`` samples of one stream
     kind (the media of a batch share the ``use_audio_in_video`` flag), each sample's
     prompt repeated K times in the batch (left-padded; every row gets its own copy of
     the clip's features, so nothing depends on how ``generate`` expands inputs). The
@@ -69,7 +67,7 @@ def sample_completions(
     from avtrust.bench.samples import derive_seed
     from avtrust.train.grpo import MediaCache, media_key, media_token_ids
 
-    k, size = int(settings["samples"]), max(1, int(settings["batch_size"]))
+    k, size = settings.samples, max(1, settings.batch_size)
     tok = policy.tokenizer
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     suppress = media_token_ids(tok)
@@ -94,8 +92,8 @@ def sample_completions(
                 attention_mask=mask,
                 **media.batch(batch_keys, device),
                 do_sample=True,
-                temperature=settings["temperature"],
-                max_new_tokens=settings["max_completion_length"],
+                temperature=settings.temperature,
+                max_new_tokens=settings.max_completion_length,
                 suppress_tokens=suppress,
             )
         texts = tok.batch_decode(gen[:, width:], skip_special_tokens=True)
@@ -111,16 +109,18 @@ def prepare_ansco_targets(spec: dict, log=None) -> list[dict]:
     import pyarrow.parquet as pq
 
     from avtrust.models.registry import resolve_device
-    from avtrust.train.rlcomm import load_start_policy
+    from avtrust.train.config import settings_from_dict
+    from avtrust.train.job import load_start_policy
 
     cache = Path(spec["state_dir"]) / TARGETS
     if cache.is_file():
         return json.loads(cache.read_text())
-    table = pq.read_table(spec["data"]).to_pylist()
+    table = pq.read_table(spec["inputs"]["data"]).to_pylist()
     device = resolve_device(spec["device"])
     policy = load_start_policy(spec)
     policy.model.to(device).eval()
-    texts = sample_completions(policy, table, spec["settings"], spec["seed"], device)
+    settings = settings_from_dict(spec["settings"])
+    texts = sample_completions(policy, table, settings, settings.seed, device)
     out = [
         {"media_path": row["media_path"], "prompt": row["prompt"], **choose_target(t, row)}
         for row, t in zip(table, texts, strict=True)

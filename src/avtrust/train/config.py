@@ -1,9 +1,10 @@
-"""Training configuration: one dataclass per method family, built from ``training:``.
+"""Training configuration: one settings dataclass per kind of training job.
 
-The config section holds shared settings (policy model, device, precision, processes,
-DeepSpeed file), ``defaults`` (hyper-parameters every method starts from) and one
-section per method. A method's settings are ``defaults`` ← its family's section ←
-its own section, so an ablation only states what differs::
+SFT, DPO and CAVPref come from ``training:``. The section holds shared settings (policy
+model, device, precision, processes, DeepSpeed file), ``defaults`` (hyper-parameters
+every method starts from) and one section per method. A method's settings are
+``defaults`` ← its family's section ← its own section, so an ablation only states what
+differs::
 
     training:
       defaults: {learning_rate: 1.0e-3, lora: {enabled: true, r: 8, ...}, ...}
@@ -13,6 +14,12 @@ its own section, so an ablation only states what differs::
 The family of a method is its own name for ``sft``/``dpo``/``cavpref`` and the prefix
 before the first ``_`` otherwise (``cavpref_no_av`` → ``cavpref``), unless the section
 sets ``family``.
+
+The RL-CoMM stages (``warmup``, ``grpo``, ``ansco``) come from ``rlcomm:``: the stage's
+section with the shared ``lora`` (:func:`avtrust.train.rlcomm.stage_settings`).
+
+Every job's settings travel in its run spec as :func:`settings_dict` and come back as
+the same dataclass with :func:`settings_from_dict`.
 """
 
 from __future__ import annotations
@@ -22,9 +29,6 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 
 from avtrust.errors import ConfigError
-from avtrust.train.arguments import Optimisation
-
-FAMILIES = ("sft", "dpo", "cavpref")
 
 
 @dataclass(frozen=True)
@@ -40,28 +44,51 @@ class LoraSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
-class TrainSettings(Optimisation):
-    """What every method shares: the optimisation settings, and its name, family, seed,
-    training rows and adapters."""
+class TrainSettings:
+    """What every training job shares: its name, family, seed and adapters, and the
+    optimisation, batching and checkpoint settings (see the schema's ``train_method``
+    and ``rlcomm_*`` definitions for their meaning)."""
 
     method: str
     family: str
     seed: int = 0
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    learning_rate: float = 1e-4
+    # > 0: stop after this many optimiser steps (overrides epochs).
+    max_steps: int = -1
+    # Per process; the global batch is batch_size × processes × grad_accum.
+    batch_size: int = 1
+    # Optimiser steps between resume checkpoints (results/train_state/{method}/).
+    save_steps: int = 50
+    epochs: float = 1.0
+    grad_accum: int = 1
+    lr_scheduler: str = "linear"
+    warmup_ratio: float = 0.0
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    logging_steps: int = 1
+    save_total_limit: int = 2
+    gradient_checkpointing: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class MethodSettings(TrainSettings):
+    """A method trained on AVTrustBench rows (SFT, DPO, CAVPref)."""
+
     # > 0: train on this many rows, the first in a seeded order (quick runs).
     max_samples: int = 0
-    lora: LoraSettings = field(default_factory=LoraSettings)
     # AVTrustBench tasks the method trains on (SFT: benchmark samples of the training
     # split; preference methods: the rows of the pairs file of these tasks).
     tasks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
-class SFTSettings(TrainSettings):
+class SFTSettings(MethodSettings):
     """Supervised fine-tuning on (question, ground-truth answer) with the clean clip."""
 
 
 @dataclass(frozen=True, kw_only=True)
-class PreferenceSettings(TrainSettings):
+class PreferenceSettings(MethodSettings):
     """DPO and CAVPref (DPO: fixed β, no V'/A' terms, no robustness).
 
     ``beta: calibrated`` takes β_y, β_V, β_A per sample from the pairs file; a number
@@ -81,12 +108,66 @@ class PreferenceSettings(TrainSettings):
         return self.beta == "calibrated"
 
 
+@dataclass(frozen=True, kw_only=True)
+class StageSettings(TrainSettings):
+    """An RL-CoMM stage: a constant learning rate unless its section says otherwise."""
+
+    lr_scheduler: str = "constant"
+
+
+@dataclass(frozen=True, kw_only=True)
+class WarmupSettings(StageSettings):
+    """Warm-up SFT on the formatted reasoning pairs."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class GRPOSettings(StageSettings):
+    """A GRPO stage (Step-RR, or the accuracy-rewarded baseline); no KL term."""
+
+    group_size: int = 6  # completions per prompt (G)
+    max_completion_length: int = 512
+    temperature: float = 1.0
+    omega: float = 0.8  # the r_arr similarity threshold ω
+    # Sample each row from its own seed: the same completions on 1 or N processes.
+    seeded_generation: bool = False
+    loss_type: str = "grpo"
+    scale_rewards: str = "group"
+    embed_batch_size: int = 64
+    # Qwen3-Embedding instruction of r_arr / r_avc (the references' one); None: default.
+    embedding_instruction: str | None = None
+    # Built-in reward components of the stage (avtrust.train.rewards.StepRewards).
+    rewards: tuple[str, ...] = ()
+    # The user's own TRL reward functions, "module:function" each.
+    extra_rewards: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnsCOSettings(StageSettings):
+    """Ans-CO: NLL of the chosen targets + λ·answer entropy, gated by the uncertainty u."""
+
+    samples: int = 6  # K completions per sample for u
+    max_completion_length: int = 512
+    temperature: float = 1.0
+    lam: float = 0.5
+    u_threshold: float = 0.75
+
+
+FAMILIES = ("sft", "dpo", "cavpref")
+
+
 FAMILY_DEFAULTS = {
     "sft": {},
     "dpo": {"beta": 0.1, "av_terms": False, "robust": False},
     "cavpref": {"beta": "calibrated", "av_terms": True, "robust": True},
 }
-SETTINGS_CLASS = {"sft": SFTSettings, "dpo": PreferenceSettings, "cavpref": PreferenceSettings}
+SETTINGS_CLASS = {
+    "sft": SFTSettings,
+    "dpo": PreferenceSettings,
+    "cavpref": PreferenceSettings,
+    "warmup": WarmupSettings,
+    "grpo": GRPOSettings,
+    "ansco": AnsCOSettings,
+}
 
 
 def family_of(method: str, section: dict | None = None) -> str:
@@ -134,7 +215,7 @@ def _merge(base: dict, extra: dict) -> dict:
     return out
 
 
-def method_settings(training: dict, method: str, seed: int) -> TrainSettings:
+def method_settings(training: dict, method: str, seed: int) -> MethodSettings:
     """The dataclass of ``method`` from the ``training`` section (see the module doc)."""
     if method not in training or not isinstance(training[method], dict):
         known = ", ".join(declared_methods(training)) or "none"
@@ -151,18 +232,12 @@ def method_settings(training: dict, method: str, seed: int) -> TrainSettings:
     if merged["seed"] is None:
         merged["seed"] = seed
     merged.setdefault("tasks", training.get("tasks", ()))
-    cls = SETTINGS_CLASS[family]
-    allowed = {f.name for f in fields(cls)}
-    unknown = sorted(set(merged) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"config: training.{method}: unknown key(s) {unknown} for a {family} method "
-            f"(allowed: {', '.join(sorted(allowed - {'method', 'family'}))})"
-        )
-    lora = LoraSettings(**{**merged.pop("lora", {})})
-    lora = LoraSettings(**{**asdict(lora), "targets": tuple(lora.targets)})
-    merged["tasks"] = tuple(merged.get("tasks") or ())
-    settings = cls(method=method, family=family, lora=lora, **merged)
+    merged["tasks"] = merged["tasks"] or ()
+    settings = build_settings(
+        SETTINGS_CLASS[family],
+        f"training.{method} ({family} method)",
+        {**merged, "method": method, "family": family},
+    )
     if isinstance(settings, PreferenceSettings):
         if isinstance(settings.beta, str) and settings.beta != "calibrated":
             raise ConfigError(
@@ -177,15 +252,7 @@ def method_settings(training: dict, method: str, seed: int) -> TrainSettings:
 
 # What a training job reads besides its method's settings (threads, GPUs and memory are
 # the job's resources; `methods` only says which methods `all` trains).
-JOB_KEYS = (
-    "model",
-    "device",
-    "precision",
-    "processes",
-    "accelerate_config",
-    "media_cache",
-    "keep_state",
-)
+JOB_KEYS = ("device", "precision", "processes", "media_cache", "accelerate_config", "keep_state")
 
 
 def job_settings(training: dict, method: str, seed: int) -> dict:
@@ -194,24 +261,41 @@ def job_settings(training: dict, method: str, seed: int) -> dict:
     leaves this method's checkpoint as it is."""
     return {
         "settings": settings_dict(method_settings(training, method, seed)),
+        "model": training["model"],
         **{k: training[k] for k in JOB_KEYS},
     }
 
 
 def settings_dict(settings: TrainSettings) -> dict:
-    out = asdict(settings)
-    out["lora"]["targets"] = list(out["lora"]["targets"])
-    out["tasks"] = list(out["tasks"])
-    return out
+    """JSON-able: tuples become lists."""
+
+    def plain(value):
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return list(value) if isinstance(value, tuple) else value
+
+    return plain(asdict(settings))
 
 
 def settings_from_dict(data: dict) -> TrainSettings:
+    """The dataclass of ``data["family"]`` (lists back to tuples)."""
     data = dict(data)
     cls = SETTINGS_CLASS[data["family"]]
-    lora = data.pop("lora")
-    lora = LoraSettings(**{**lora, "targets": tuple(lora["targets"])})
-    data["tasks"] = tuple(data.get("tasks") or ())
-    return cls(lora=lora, **data)
+    lora = data.pop("lora", {})
+    lora = LoraSettings(**{**lora, "targets": tuple(lora.get("targets", LoraSettings.targets))})
+    return cls(lora=lora, **{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+def build_settings(cls, where: str, values: dict) -> TrainSettings:
+    """``cls`` from a merged config section, with an error naming ``where`` and the
+    allowed keys for an unknown one."""
+    allowed = {f.name for f in fields(cls)} - {"method", "family"}
+    unknown = sorted(set(values) - allowed - {"method", "family", "lora"})
+    if unknown:
+        raise ConfigError(
+            f"config: {where}: unknown key(s) {unknown} (allowed: {', '.join(sorted(allowed))})"
+        )
+    return settings_from_dict(values)
 
 
 def config_hash(obj) -> str:

@@ -9,27 +9,42 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from avtrust.io import write_json_atomic, write_text_atomic
 
 PathLike = str | os.PathLike
-SKIP = {"epoch", "grad_norm", "learning_rate", "step"}
+# Not training values: bookkeeping, and wall-clock time (differs between identical runs).
+SKIP = {"epoch", "step", "total_flos", "step_time"}
+# TRL's names of the GRPO metrics -> log.jsonl keys; besides, "rewards/<f>/mean" ->
+# "reward_<f without r_>". Other namespaced TRL diagnostics ("clip_ratio/...") are left out.
+RENAMED = {"reward": "reward_mean", "completions/mean_length": "completion_length"}
+REWARD = re.compile(r"rewards/(\w+)/mean")
+
+
+def log_key(metric: str) -> str | None:
+    """The log.jsonl key of a logged trainer metric (None: not logged)."""
+    if metric in RENAMED:
+        return RENAMED[metric]
+    match = REWARD.fullmatch(metric)
+    if match:
+        return f"reward_{match.group(1).removeprefix('r_')}"
+    return None if "/" in metric or metric in SKIP else metric
 
 
 def log_rows(history: list[dict]) -> list[dict]:
-    """Training-step rows of a Trainer ``log_history`` (no eval or summary rows)."""
+    """Training-step rows of a Trainer ``log_history`` (no eval or summary rows), with
+    every numeric metric under its :func:`log_key`."""
     rows = []
     for entry in history:
         if "loss" not in entry or "train_runtime" in entry:
             continue
-        row = {"step": int(entry["step"]), "loss": float(entry["loss"])}
+        row = {"step": int(entry["step"])}
         for key, value in entry.items():
-            if key not in SKIP and key != "loss" and isinstance(value, int | float):
-                row[key] = float(value)
-        for key in ("learning_rate", "grad_norm"):
-            if isinstance(entry.get(key), int | float):
-                row[key] = float(entry[key])
+            name = log_key(key)
+            if name and isinstance(value, int | float) and not isinstance(value, bool):
+                row[name] = float(value)
         rows.append(row)
     rows.sort(key=lambda r: r["step"])
     return rows
@@ -43,29 +58,42 @@ def read_log(path: PathLike) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
+# Panels of the curve plot: (title, keys); a panel is drawn when one of its keys is
+# logged (besides, every reward component joins the reward panel).
+PANELS = (
+    ("loss", ("loss", "nll", "entropy_term", "loss_text", "loss_video", "loss_audio")),
+    ("reward", ("reward_mean",)),
+    ("accuracy", ("accuracy",)),
+    ("entropy", ("answer_entropy", "entropy")),
+)
+
+
 def plot_curves(rows: list[dict], path: PathLike, title: str) -> Path:
-    """The loss (and, if logged, accuracy and per-term losses) against the step."""
+    """One panel per kind of logged value against the (integer) step: the losses, the
+    mean reward and its components, accuracy, entropies."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    extra = [k for k in ("loss_text", "loss_video", "loss_audio") if any(k in r for r in rows)]
-    acc = any("accuracy" in r for r in rows)
-    fig, axes = plt.subplots(1, 2 if acc else 1, figsize=(10 if acc else 6, 4), squeeze=False)
-    ax = axes[0][0]
+    logged = {k for r in rows for k in r}
+    parts = sorted(
+        k for k in logged if k.startswith("reward_") and k not in ("reward_mean", "reward_std")
+    )
+    panels = [(name, [k for k in keys if k in logged]) for name, keys in PANELS]
+    panels = [(n, keys + parts if n == "reward" else keys) for n, keys in panels]
+    panels = [(n, keys) for n, keys in panels if keys] or [("loss", [])]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.6), squeeze=False)
     steps = [r["step"] for r in rows]
-    ax.plot(steps, [r["loss"] for r in rows], marker="o", label="loss")
-    for key in extra:
-        ax.plot(steps, [r.get(key, float("nan")) for r in rows], linestyle="--", label=key)
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.set_title(title)
-    ax.legend()
-    if acc:
-        axes[0][1].plot(steps, [r.get("accuracy", float("nan")) for r in rows], marker="o")
-        axes[0][1].set_xlabel("step")
-        axes[0][1].set_ylabel("preference accuracy")
+    for ax, (name, keys) in zip(axes[0], panels, strict=True):
+        for key in keys:
+            ax.plot(steps, [r.get(key, float("nan")) for r in rows], marker="o", label=key)
+        ax.set_xlabel("step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(f"{title}: {name}", fontsize=9)
+        if ax.lines:
+            ax.legend(fontsize=7)
     return save_figure(fig, path)
 
 

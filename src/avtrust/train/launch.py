@@ -122,7 +122,7 @@ def accelerate_argv(
     cpu: bool = False,
     config_file: str | None = None,
     python: str = sys.executable,
-    module: str = "avtrust.train.run",
+    module: str = "avtrust.train.job",
 ) -> list[str]:
     """``python -m accelerate.commands.launch ... -m <module> <module_args>``."""
     if precision not in PRECISIONS:
@@ -184,7 +184,7 @@ def start(
     module_args: Sequence[str],
     processes: int,
     *,
-    module: str = "avtrust.train.run",
+    module: str = "avtrust.train.job",
     precision: str = "no",
     cpu: bool = False,
     threads: int = 1,
@@ -227,7 +227,7 @@ def node_launcher_argv(
     processes: int = 0,
     precision: str = "no",
     config_file: str | None = None,
-    module: str = "avtrust.train.run",
+    module: str = "avtrust.train.job",
     python: str = sys.executable,
 ) -> list[str]:
     """Several nodes: ``srun`` (from inside the Snakemake job, whose own step holds one
@@ -271,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=0, help="per node; 0: GPUs given")
     parser.add_argument("--precision", default="no", choices=PRECISIONS)
     parser.add_argument("--config-file", default=None, help="accelerate config (DeepSpeed)")
-    parser.add_argument("--module", default="avtrust.train.run")
+    parser.add_argument("--module", default="avtrust.train.job")
     parser.add_argument("--cpu", action="store_true")
     parser.add_argument("--print", action="store_true", help="print the command, run nothing")
     parser.add_argument("module_args", nargs="*")
