@@ -149,7 +149,7 @@ def official_outputs(bench):
 
 
 def youtube_shards(wildcards):
-    n = config["datasets"][wildcards.dataset].get("shards", 1)
+    n = config["datasets"][wildcards.dataset]["shards"]
     return expand(
         f"{DOWNLOADS}/{{dataset}}/shards/{{shard}}.parquet",
         dataset=wildcards.dataset,

@@ -7,11 +7,10 @@ from avtrust.train.rlcomm import (
     stage_settings,
 )
 
-RLCOMM = config.get("rlcomm", {})
-if RLCOMM:
-    check_models(
-        config["models"], {"rlcomm.policy": (RLCOMM["policy"], "qwen2_5_omni_thinker")}
-    )
+RLCOMM = config["rlcomm"]
+check_models(
+    config["models"], {"rlcomm.policy": (RLCOMM["policy"], "qwen2_5_omni_thinker")}
+)
 RLCOMM_METHODS = list(METHODS)
 RLCOMM_START = {
     "rlcomm_warmup": None,
@@ -41,6 +40,6 @@ def rlcomm_inputs_of(wildcards):
 
 
 def rlcomm_outputs():
-    if not RLCOMM.get("enabled", False) or not any(RLCOMM_TASKS.values()):
+    if not RLCOMM["enabled"] or not any(RLCOMM_TASKS.values()):
         return []
     return checkpoint_files(RLCOMM_METHODS)

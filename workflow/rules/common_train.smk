@@ -2,7 +2,7 @@
 
 from avtrust.train.config import declared_methods, family_of, job_settings
 
-TRAINING = config.get("training", {})
+TRAINING = config["training"]
 TRAIN_METHODS = {m: family_of(m, TRAINING[m]) for m in declared_methods(TRAINING)}
 # The files of every trained checkpoint (train.smk and rlcomm.smk).
 CHECKPOINT_OUTPUTS = {
@@ -14,17 +14,16 @@ CHECKPOINT_OUTPUTS = {
 
 
 def check_training():
-    for m in TRAINING.get("methods", []):
+    for m in TRAINING["methods"]:
         if m not in TRAIN_METHODS:
             raise ValueError(
                 f"config: training.methods names {m!r}, which has no section under "
                 f"`training` (declared: {', '.join(TRAIN_METHODS) or 'none'})"
             )
-    if TRAINING:
-        check_models(
-            config["models"],
-            {"training.model": (TRAINING["model"], "qwen2_5_omni_thinker")},
-        )
+    check_models(
+        config["models"],
+        {"training.model": (TRAINING["model"], "qwen2_5_omni_thinker")},
+    )
 
 
 check_training()
@@ -59,4 +58,4 @@ def checkpoint_files(methods):
 
 
 def train_outputs():
-    return checkpoint_files(TRAINING.get("methods", []))
+    return checkpoint_files(TRAINING["methods"])

@@ -93,7 +93,7 @@ rule fetch_youtube_shard:
         "../../envs/media.yaml"
     params:
         spec=lambda wc: config["datasets"][wc.dataset],
-        shards=lambda wc: config["datasets"][wc.dataset].get("shards", 1),
+        shards=lambda wc: config["datasets"][wc.dataset]["shards"],
         cache=lambda wc: f"{DOWNLOADS}/{wc.dataset}",
         media=config["media"],
     script:
