@@ -88,3 +88,9 @@ def recorded_completions(folder: Path) -> list[tuple]:
             r = json.loads(line)
             rows.append((r["step"], r["media"], str(r["prompt"]), tuple(r["ids"])))
     return sorted(rows)
+
+
+def checkpoint_outputs(out: Path) -> dict:
+    """A training job's outputs under ``out``, named as the workflow names them."""
+    names = {"model": "model", "jsonl": "log.jsonl", "curve": "curve.png"}
+    return {**{k: out / v for k, v in names.items()}, "metrics": out / "metrics.json"}

@@ -289,13 +289,20 @@ def omni_dir(tmp_path_factory):
     return out
 
 
+def sampling_settings(**kw):
+    """Ans-CO settings sampling K = 3 completions per sample."""
+    from avtrust.train.config import AnsCOSettings
+
+    return AnsCOSettings(method="rlcomm_ansco", family="ansco", samples=3, temperature=1.0, **kw)
+
+
 def test_targets_sampled_in_batches_on_the_stage_device(omni_dir, clips, tmp_path, monkeypatch):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from avtrust.models import registry
     from avtrust.train import ansco_targets, job
-    from avtrust.train.config import AnsCOSettings, settings_dict
+    from avtrust.train.config import settings_dict
 
     rows = [
         target_row(id="a", media_path=str(clips["violin"].path)),
@@ -328,17 +335,7 @@ def test_targets_sampled_in_batches_on_the_stage_device(omni_dir, clips, tmp_pat
         "inputs": {"data": str(data)},
         "device": "cuda",
         "base_dir": str(omni_dir),
-        "settings": settings_dict(
-            AnsCOSettings(
-                method="rlcomm_ansco",
-                family="ansco",
-                seed=7,
-                samples=3,
-                batch_size=4,
-                temperature=1.0,
-                max_completion_length=5,
-            )
-        ),
+        "settings": settings_dict(sampling_settings(seed=7, batch_size=4, max_completion_length=5)),
     }
     out = ansco_targets.prepare_ansco_targets(spec)
     assert asked[0] == "cuda"  # the stage device decides (registry.load asks for "cpu")
@@ -362,7 +359,6 @@ def test_targets_sampled_in_batches_on_the_stage_device(omni_dir, clips, tmp_pat
 def test_each_sample_gets_its_own_k_completions(omni_dir, clips):
     from avtrust.models import registry
     from avtrust.train.ansco_targets import sample_completions
-    from avtrust.train.config import AnsCOSettings
 
     policy = registry.load(omni_dir, device="cpu")
     letters = torch.tensor(
@@ -380,14 +376,7 @@ def test_each_sample_gets_its_own_k_completions(omni_dir, clips):
         target_row(id="b", media_path=str(clips["cello"].path), prompt="What is heard?"),
         target_row(id="c", media_path=str(clips["audio_only"].path), has_video=False),
     ]
-    settings = AnsCOSettings(
-        method="rlcomm_ansco",
-        family="ansco",
-        samples=3,
-        batch_size=2,
-        temperature=1.0,
-        max_completion_length=1,
-    )
+    settings = sampling_settings(batch_size=2, max_completion_length=1)
     texts = sample_completions(policy, rows, settings, seed=1, device="cpu")
     assert [len(t) for t in texts] == [3, 3, 3]
     assert all(len(set(t)) == 1 for t in texts)

@@ -21,6 +21,7 @@ from training_helpers import (
     COMPLETIONS_ENV,
     OMNI,
     RecordingLog,
+    checkpoint_outputs,
     kill_after,
     python_path_env,
     recorded_completions,
@@ -65,17 +66,11 @@ def rlcomm(processes: int, batch_size: int, **grpo) -> dict:
 
 
 def spec_for(root, omni, data, name, section) -> dict:
-    out = root / name
     return make_spec(
         job=stage_settings(section, "grpo_acc", 11),
         base_dir=omni,
         inputs={"data": data},
-        outputs={
-            "model": out / "model",
-            "jsonl": out / "log.jsonl",
-            "curve": out / "curve.png",
-            "metrics": out / "metrics.json",
-        },
+        outputs=checkpoint_outputs(root / name),
         state_dir=root / "state" / name,
     )
 

@@ -9,7 +9,7 @@ import signal
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from training_helpers import OMNI, RecordingLog, kill_after
+from training_helpers import OMNI, RecordingLog, checkpoint_outputs, kill_after
 
 from avtrust.models import registry
 from avtrust.train.config import job_settings
@@ -70,17 +70,11 @@ def setup(tmp_path_factory, clips):
 
 
 def spec_of(root, name, omni, pairs, cfg) -> dict:
-    out = root / name
     return make_spec(
         job=job_settings(cfg, "cavpref", 11),
         base_dir=omni,
         inputs={"pairs": pairs},
-        outputs={
-            "model": out / "model",
-            "jsonl": out / "log.jsonl",
-            "curve": out / "curve.png",
-            "metrics": out / "metrics.json",
-        },
+        outputs=checkpoint_outputs(root / name),
         state_dir=root / "state" / name,
     )
 
