@@ -94,7 +94,7 @@ JUDGE_SCORES_SQL = (
     "CASE WHEN t.n > 0 THEN 100.0 * count(j.score) / t.n END AS share "
     f"FROM t CROSS JOIN range({JUDGE_SCORES.start}, {JUDGE_SCORES.stop}) g(score) "
     "LEFT JOIN j ON j.model = t.model AND j.mode = t.mode AND j.part = t.part "
-    "AND j.score = g.score GROUP BY ALL"
+    "AND j.score = g.score GROUP BY t.model, t.mode, t.part, t.n, g.score"
 )
 CLOSED_COLUMNS = {
     "Acc": (Column("Acc", "rate"), ("accuracy", "n")),
