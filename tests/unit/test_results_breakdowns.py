@@ -55,8 +55,9 @@ def _pred(model, bench, task, id_, correct, parsed, status="ok", kind="choice", 
 
 
 def _predictions(model):
-    qa = {"q0": (True, "two", "ok"), "q1": (False, "three", "ok"), "q2": (False, None, "unparseable"),
-          "q3": (True, "two", "ok"), "q4": (True, "two", "ok")}  # fmt: skip
+    qa = {"q0": (True, "two", "ok"), "q1": (False, "three", "ok"),
+          "q2": (False, None, "unparseable"), "q3": (True, "two", "ok"),
+          "q4": (True, "two", "ok")}  # fmt: skip
     rows = [_pred(model, "qa", "MUSIC-AVQA", i, *qa[i], category=c) for i, c in QA]
     m1 = {"m1-0": "yes", "m1-1": "no", "m1-2": "yes", "m1-3": "yes", "m1-4": None}
     for i, category, _, _ in M1:
@@ -133,8 +134,8 @@ def test_samples_table_keeps_what_the_breakdowns_need(con):
 
 
 def test_breakdown_views_hand_computed(con):
-    cat = _rows(con, "SELECT task, category, n, round(accuracy, 2), round(unparsed, 2) "
-                     "FROM breakdown_category WHERE model = 'zs' ORDER BY task, category")  # fmt: skip
+    cat = _rows(con, "SELECT task, category, n, round(accuracy, 2), round(unparsed, 2) FROM "
+                     "breakdown_category WHERE model = 'zs' ORDER BY ALL")  # fmt: skip
     assert cat == [
         ("MUSIC-AVQA", "Audio/Counting", 3, 33.33, 33.33),  # 1 of 3 right, 1 unparseable
         ("MUSIC-AVQA", "Visual/Location", 2, 100.0, 0.0),
@@ -142,7 +143,7 @@ def test_breakdown_views_hand_computed(con):
         ("m1", "two", 2, 50.0, 0.0),
     ]  # m2 is open-ended: no accuracy; m1-4 has no category
     inst = _rows(con, "SELECT instruments, n, accuracy, yes_rate, unparsed FROM "
-                      "breakdown_m1_instruments WHERE model = 'zs' ORDER BY instruments")  # fmt: skip
+                      "breakdown_m1_instruments WHERE model = 'zs' ORDER BY 1")  # fmt: skip
     assert inst == [(2, 2, 50.0, 50.0, 0.0), (3, 2, 0.0, 100.0, 0.0), (None, 1, 0.0, 0.0, 100.0)]
     muted = _rows(con, "SELECT model, muted_instrument, n, yes_rate FROM breakdown_m1_muted "
                        "WHERE muted_instrument IS NOT NULL ORDER BY ALL")  # fmt: skip
@@ -194,8 +195,9 @@ def test_breakdown_tables_have_counts_and_wilson_intervals(con, tmp_path):
                                  "Acc_n", "Yes-rate"]  # fmt: skip
     cello = [r for r in rows if r["muted instrument"] == "cello"]
     # a Yes-rate of 0 of 1 is a 0 with its interval; tuned never saw a muted cello: no row
-    assert [(r["model"], r["Yes-rate"], r["Yes-rate_lo"], r["Yes-rate_hi"], r["Yes-rate_n"])
-            for r in cello] == [("zs", "0.0000", "0.0000", "79.3451", "1")]  # z²/(1+z²); fmt: skip
+    got = [(r["model"], r["Yes-rate"], r["Yes-rate_lo"], r["Yes-rate_hi"], r["Yes-rate_n"])
+           for r in cello]  # fmt: skip
+    assert got == [("zs", "0.0000", "0.0000", "79.3451", "1")]  # hi = z²/(1+z²)
     md = (out / "breakdown_m1_instruments.md").read_text()
     assert "| 3 | zs | generate | 2 | 0.0 [0.0, 65.8] | 100.0 [34.2, 100.0] | 0.0 |" in md
     assert "| (unknown) | zs | generate | 1 | 0.0 [0.0, 79.3] | 0.0 [0.0, 79.3] | 100.0 |" in md
@@ -230,7 +232,9 @@ def test_breakdown_plots_are_written_with_na_apart_from_zero(con, tmp_path, monk
     for p in out:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000
     # Yes-rate by muted instrument: zs cello is a real 0, tuned cello was never evaluated
-    ax = next(a for a in saved["breakdown_m1.png"].axes if a.get_title().endswith("by muted instrument"))
+    [ax] = [
+        a for a in saved["breakdown_m1.png"].axes if a.get_title().endswith("by muted instrument")
+    ]
     labels = [t.get_text() for t in ax.texts]
     assert "0" in labels and "n/a" in labels
     spans = {tuple(round(y, 2) for y in (seg[0][1], seg[1][1]))
@@ -271,6 +275,6 @@ def test_readme_documents_every_table_and_view(con):
         assert documented, name
         for field in schema.names:
             assert f"`{field}`" in documented.group(1), (name, field)
-    for name, b in BREAKDOWNS.items():
+    for name in BREAKDOWNS:
         assert f"`{name}`" in section
     assert build_breakdown(con, "breakdown_m1_muted").keys == ["muted instrument"]

@@ -45,7 +45,7 @@ GREY = (0.5, 0.5, 0.5, 1.0)
 
 
 def _series(rows: list[Row]) -> list[tuple[str, str]]:
-    return list(dict.fromkeys((r.model, r.mode) for r in rows))
+    return sorted({(r.model, r.mode) for r in rows})  # the same order in every panel
 
 
 def grouped_bars(ax, table: Table, rows: list[Row], key: str, column: str,

@@ -221,7 +221,7 @@ def _judge_table(con, b: Breakdown) -> Table:
         row.values[f"score {score}"] = share
         row.n[f"score {score}"] = n
     notes = ["Share of the judged descriptions that got each score; n: judged descriptions "
-             "(judge failures are left out; n = 0: every judgement failed)."]  # fmt: skip
+             "(judge failures are left out); a row of –: every judgement of that model failed."]  # fmt: skip
     return Table(b.name, b.title, b.columns, list(by_row.values()), notes, list(b.keys))
 
 
