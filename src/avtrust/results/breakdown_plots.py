@@ -69,8 +69,9 @@ def grouped_bars(ax, table: Table, rows: list[Row], key: str, column: str,
         handles.append(_bar_set(ax, xs, values, errors, face, f"{model} ({mode})", width,
                                 edgecolor=colour))  # fmt: skip
     names = [_wrap("(unknown)" if level is None else str(level), 14) for level in levels]
-    ax.set_xticks(range(len(levels)), names, rotation=30 if len(levels) > 4 else 0,
-                  ha="right" if len(levels) > 4 else "center", fontsize=7)  # fmt: skip
+    tilt = len(levels) > 4 and max(map(len, names)) > 6  # long names of many levels
+    ax.set_xticks(range(len(levels)), names, rotation=30 if tilt else 0,
+                  ha="right" if tilt else "center", fontsize=7)  # fmt: skip
     ax.set_ylim(0, 105)
     return handles
 

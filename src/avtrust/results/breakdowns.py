@@ -220,8 +220,10 @@ def _judge_table(con, b: Breakdown) -> Table:
         row = by_row.setdefault((part, model, mode), Row(model, mode, keys={"part": part}))
         row.values[f"score {score}"] = share
         row.n[f"score {score}"] = n
-    notes = ["Share of the judged descriptions that got each score; n: judged descriptions "
-             "(judge failures are left out); a row of –: every judgement of that model failed."]  # fmt: skip
+    notes = [
+        "Share of the judged descriptions that got each score; n: judged descriptions "
+        "(judge failures are left out); a row of –: every judgement of that model failed."
+    ]
     return Table(b.name, b.title, b.columns, list(by_row.values()), notes, list(b.keys))
 
 
