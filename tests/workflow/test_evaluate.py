@@ -10,6 +10,8 @@ import pytest
 import yaml
 from conftest import TINY, run_snakemake
 
+from avtrust.results.breakdown_plots import PLOTS as BREAKDOWN_PLOTS
+from avtrust.results.breakdowns import BREAKDOWNS
 from avtrust.results.views import VIEWS
 from avtrust.scoring.split import split_of
 
@@ -103,6 +105,17 @@ def test_tables_and_plots_are_written(tiny_run):
     assert any(r[1] == "paper" for r in rlcomm[1:])  # the paper's rows, beside ours
     for name in ("task_accuracy", "m1_yes_rate", "training_curves"):
         assert (tiny_run / f"results/plots/{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the breakdowns, from the samples' categories, instruments, sounds and SNRs
+    for name in BREAKDOWNS:
+        for ext in ("md", "tex", "csv"):
+            assert (tiny_run / f"results/tables/{name}.{ext}").stat().st_size > 0
+    for name in BREAKDOWN_PLOTS:
+        assert (tiny_run / f"results/plots/{name}").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    by_task = list(csv.DictReader((tiny_run / "results/tables/breakdown_category.csv").open()))
+    assert {"MUSIC-AVQA", "AVQA"} <= {r["task"] for r in by_task}
+    assert all(r["Acc_n"] and r["Acc_lo"] for r in by_task)
+    muted = list(csv.DictReader((tiny_run / "results/tables/breakdown_m1_muted.csv").open()))
+    assert muted and all(r["muted instrument"] for r in muted)
 
 
 def test_report(tiny_run):

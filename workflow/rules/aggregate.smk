@@ -31,12 +31,18 @@ rule tables:
             caption="../report/tables.rst",
             category="Tables",
         ),
+        breakdowns=report(
+            BREAKDOWN_TABLES,
+            caption="../report/breakdowns.rst",
+            category="Breakdowns",
+        ),
     log:
         "logs/aggregate/tables.log",
     conda:
         "../../envs/core.yaml"
     params:
         views=VIEWS,
+        breakdowns=list(BREAKDOWNS),
     script:
         "../scripts/tables.py"
 
@@ -60,6 +66,11 @@ rule plots:
             "results/plots/training_curves.png",
             caption="../report/training_curves.rst",
             category="Plots",
+        ),
+        breakdowns=report(
+            BREAKDOWN_PLOTS,
+            caption="../report/breakdown_plots.rst",
+            category="Breakdowns",
         ),
     log:
         "logs/aggregate/plots.log",

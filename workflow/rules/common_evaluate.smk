@@ -3,6 +3,8 @@
 
 from avtrust.evaluate.config import eval_models
 from avtrust.evaluate.samples import QA_BENCH, QA_TASKS
+from avtrust.results.breakdown_plots import PLOTS as BREAKDOWN_PLOT_NAMES
+from avtrust.results.breakdowns import BREAKDOWNS
 from avtrust.results.views import VIEWS
 
 if "evaluation" not in config:
@@ -137,14 +139,18 @@ def training_logs():
 TABLE_FILES = expand(
     "results/tables/{view}.{ext}", view=VIEWS, ext=["md", "tex", "csv"]
 )
+BREAKDOWN_TABLES = expand(
+    "results/tables/{name}.{ext}", name=BREAKDOWNS, ext=["md", "tex", "csv"]
+)
+BREAKDOWN_PLOTS = [f"results/plots/{name}" for name in BREAKDOWN_PLOT_NAMES]
 PLOT_FILES = [
     "results/plots/task_accuracy.png",
     "results/plots/m1_yes_rate.png",
     "results/plots/training_curves.png",
-]
+] + BREAKDOWN_PLOTS
 
 
 def evaluation_outputs():
     if not EVAL_MODELS:
         return []
-    return ["results/results.duckdb"] + TABLE_FILES + PLOT_FILES
+    return ["results/results.duckdb"] + TABLE_FILES + BREAKDOWN_TABLES + PLOT_FILES

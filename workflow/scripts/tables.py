@@ -8,6 +8,7 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's packag
 import duckdb
 
 from avtrust.logs import rule_logging
+from avtrust.results.breakdowns import export_breakdowns
 from avtrust.results.tables import export_tables
 
 with rule_logging(snakemake) as log:
@@ -15,6 +16,7 @@ with rule_logging(snakemake) as log:
     try:
         out_dir = Path(snakemake.output.md[0]).parent
         written = export_tables(con, out_dir, snakemake.params.views)
+        written += export_breakdowns(con, out_dir, snakemake.params.breakdowns)
     finally:
         con.close()
     log.info("wrote %s", ", ".join(str(w) for w in written))

@@ -45,9 +45,12 @@ RUN_SCHEMA = pa.schema(
         ("n_predictions", pa.int64()),
     ]
 )
+# What a sample's results are broken down by is kept beside it: ``category`` (question
+# type, instrument count, sound type), the instruments in view and the one muted (m1),
+# the replacement sound and its SNR (m2; null SNR = soundtrack replaced outright).
 SAMPLE_COLUMNS = ["bench", "task", "id", "category", "answer", "answer_index", "question",
-                  "options", "source_dataset", "sound_type", "snr_db",
-                  "muted_instrument"]  # fmt: skip
+                  "options", "source_dataset", "instruments", "muted_instrument",
+                  "sound_type", "snr_db"]  # fmt: skip
 # table -> (schema, key columns)
 TABLES = {
     "samples": (pa.schema([SAMPLE_SCHEMA.field(c) for c in SAMPLE_COLUMNS]), ("bench", "task")),
@@ -74,13 +77,24 @@ def connect(path: PathLike):
     import duckdb
 
     con = duckdb.connect(str(path))
-    for name, (schema, _) in TABLES.items():
-        cols = ", ".join(f'"{f.name}" {_sql_type(f.type)}' for f in schema)
-        con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({cols}, seq BIGINT)")
     con.execute(
         "CREATE TABLE IF NOT EXISTS ingested "
         "(tbl VARCHAR, key VARCHAR, digest VARCHAR, seq BIGINT, files BIGINT)"
     )
+    for name, (schema, _) in TABLES.items():
+        wanted = [(f.name, _sql_type(f.type)) for f in schema] + [("seq", "BIGINT")]
+        present = con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = ? ORDER BY ordinal_position",
+            [name],
+        ).fetchall()
+        if present and [tuple(c) for c in present] != wanted:
+            # a database written by an older version (other columns): rebuild this table
+            # from its files on this ingest instead of failing on the first insert
+            con.execute(f"DROP TABLE {name} CASCADE")
+            con.execute("DELETE FROM ingested WHERE tbl = ?", [name])
+        cols = ", ".join(f'"{c}" {t}' for c, t in wanted)
+        con.execute(f"CREATE TABLE IF NOT EXISTS {name} ({cols})")
     return con
 
 
@@ -161,9 +175,9 @@ def _delete(con, name: str, key_cols: Sequence[str], key: str) -> None:
 
 
 def create_views(con) -> None:
-    from avtrust.results.views import view_sql
+    from avtrust.results import breakdowns, views
 
-    for name, sql in view_sql().items():
+    for name, sql in {**views.view_sql(), **breakdowns.view_sql()}.items():
         con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
 
 

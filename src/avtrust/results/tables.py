@@ -52,6 +52,7 @@ class Row:
     values: dict = field(default_factory=dict)  # column -> float (ours) or str (paper)
     n: dict = field(default_factory=dict)  # column -> count
     source: str | None = None  # paper rows: where the numbers are printed
+    keys: dict = field(default_factory=dict)  # breakdowns: label column -> level
 
     @property
     def paper(self) -> bool:
@@ -69,6 +70,7 @@ class Table:
     columns: list[Column]
     rows: list[Row]
     notes: list[str] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)  # label columns before model and mode
 
 
 def read_view(con, view: str) -> tuple[list[str], list[list]]:
@@ -278,17 +280,27 @@ def legend(table: Table) -> str:
 
 def markdown(table: Table) -> str:
     per_cell = not shared_n(table)
-    heads = ["model", "mode"] + ([] if per_cell else ["n"]) + [header(c) for c in table.columns]
+    labels = [*table.keys, "model", "mode"]
+    heads = labels + ([] if per_cell else ["n"]) + [header(c) for c in table.columns]
     lines = [f"# {table.title}", "", "| " + " | ".join(heads) + " |"]
-    lines.append("|" + "|".join("---" if i < 2 else "---:" for i in range(len(heads))) + "|")
+    lines.append("|" + "|".join("---" if i < len(labels) else "---:"
+                                for i in range(len(heads))) + "|")  # fmt: skip
     for row in table.rows:
-        cells = [row.model, row.mode] + ([] if per_cell else [_row_n(row, table)])
+        cells = _labels(row, table) + ([] if per_cell else [_row_n(row, table)])
         cells += [cell(row, c, per_cell, tasks=_tasks(table)) for c in table.columns]
         lines.append("| " + " | ".join(cells) + " |")
     if not table.rows:
         lines.append("| " + " | ".join(["(no results)"] + [""] * (len(heads) - 1)) + " |")
     lines += ["", legend(table)] + [f"\n{note}" for note in table.notes]
     return "\n".join(lines) + "\n"
+
+
+def _labels(row: Row, table: Table) -> list[str]:
+    return [_level(row.keys.get(k)) for k in table.keys] + [row.model, row.mode]
+
+
+def _level(value) -> str:
+    return "(unknown)" if value is None else str(value)
 
 
 def _tex_escape(text: str) -> str:
@@ -301,8 +313,9 @@ def _tex_escape(text: str) -> str:
 
 def latex(table: Table) -> str:
     per_cell = not shared_n(table)
-    heads = ["model", "mode"] + ([] if per_cell else ["n"])
-    spec = "ll" + "r" * (len(heads) - 2 + len(table.columns))
+    labels = [*table.keys, "model", "mode"]
+    heads = labels + ([] if per_cell else ["n"])
+    spec = "l" * len(labels) + "r" * (len(heads) - len(labels) + len(table.columns))
     lines = [
         "\\begin{table}[t]",
         "\\centering",
@@ -314,7 +327,7 @@ def latex(table: Table) -> str:
         "\\midrule",
     ]
     for row in table.rows:
-        cells = [row.model, row.mode] + ([] if per_cell else [_row_n(row, table)])
+        cells = _labels(row, table) + ([] if per_cell else [_row_n(row, table)])
         cells += [cell(row, c, per_cell, "--", _tasks(table)) for c in table.columns]
         lines.append(" & ".join(_tex_escape(x) for x in cells) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]
@@ -325,7 +338,7 @@ def latex(table: Table) -> str:
 
 
 def csv_columns(table: Table) -> list[str]:
-    out = ["model", "mode"]
+    out = [*table.keys, "model", "mode"]
     for c in table.columns:
         out.append(c.name)
         if c.kind in PROPORTIONS:
@@ -343,7 +356,7 @@ def csv_text(table: Table) -> str:
         return "" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
 
     for row in table.rows:
-        out = [row.model, row.mode]
+        out = [*(fmt(row.keys.get(k)) for k in table.keys), row.model, row.mode]
         for c in table.columns:
             value, n = row.values.get(c.name), row.n.get(c.name)
             out.append(fmt(int(value) if c.kind == "count" and not row.paper and value is not None
@@ -358,11 +371,17 @@ def csv_text(table: Table) -> str:
 
 def export_tables(con, out_dir: PathLike, views: Sequence[str], paper: dict | None = None):
     """Write ``<view>.md``, ``.tex`` and ``.csv`` for each view; returns the paths."""
-    out_dir = Path(out_dir)
     written = []
     for view in views:
-        table = build_table(con, view, paper)
-        for suffix, text in (("md", markdown(table)), ("tex", latex(table)),
-                             ("csv", csv_text(table))):  # fmt: skip
-            written.append(write_text_atomic(out_dir / f"{view}.{suffix}", text))
+        written += write_table(build_table(con, view, paper), out_dir)
     return written
+
+
+def write_table(table: Table, out_dir: PathLike) -> list[Path]:
+    """``<view>.md``, ``.tex`` and ``.csv`` of ``table`` in ``out_dir``."""
+    out_dir = Path(out_dir)
+    return [
+        write_text_atomic(out_dir / f"{table.view}.{suffix}", text)
+        for suffix, text in (("md", markdown(table)), ("tex", latex(table)),
+                             ("csv", csv_text(table)))  # fmt: skip
+    ]
