@@ -35,6 +35,6 @@ def rlcomm_inputs_of(wildcards):
 
 
 def rlcomm_outputs():
-    if not RLCOMM.get("enabled", False) or not any(RLCOMM_TASKS.values()):
+    if not RLCOMM.get("enabled", False) or not RLCOMM_DATASETS:
         return []
     return checkpoint_files(RLCOMM_METHODS)
