@@ -12,8 +12,8 @@ evaluation set.
 **Options.** AVQA questions keep their four ``multi_choice`` options. MUSIC-AVQA answers
 are open vocabulary; each question gets its answer and three distractors *of the answer's
 kind* (:class:`avtrust.bench.answer_kinds.Distractors` over the answers of the training
-questions read, topped up from the kind's closed vocabulary), shuffled with a seed per
-question — the same construction as the MUSIC-AVQA evaluation set
+questions read, descriptions left out, topped up from the kind's closed vocabulary),
+shuffled with a seed per question — the same construction as the MUSIC-AVQA evaluation set
 (:mod:`avtrust.evaluate.samples`), so the policy trains on the option lists it is tested
 with. A yes/no question therefore has 2 options, a side question up to 3.
 
@@ -158,7 +158,9 @@ def with_options(fmt: str, dataset: str, questions: list[dict], seed: int) -> li
     """``questions`` with options (see the module docstring), each a new dict."""
     if fmt != "music_avqa":
         return [dict(q) for q in questions]
-    distractors = Distractors([q["answer"] for q in questions], [q["template"] for q in questions])
+    # A description must never be offered as another question's option.
+    pool = [q for q in questions if 0 < len(q["answer"].split()) <= MAX_ANSWER_WORDS]
+    distractors = Distractors([q["answer"] for q in pool], [q["template"] for q in pool])
     out = []
     for q in questions:
         rng = np.random.default_rng(derive_seed(seed, "rlcomm-options", dataset, sample_id(fmt, q)))
