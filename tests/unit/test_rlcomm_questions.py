@@ -10,7 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from avtrust.bench.answer_kinds import kind_of
-from avtrust.datasets import avqa, music_avqa
+from avtrust.datasets import avqa, music_avqa, synthetic
+from avtrust.datasets.adapters import read_questions as adapter_questions
+from avtrust.datasets.synthetic import train_videos
 from avtrust.errors import AnnotationError, ConfigError
 from avtrust.evaluate.samples import build_qa_set
 from avtrust.scoring.reasoning import REFERENCE_SCHEMA, rlcomm_tables
@@ -287,3 +289,28 @@ def test_release_layouts_are_read(corpus):
     questions = read_questions("avqa", raw["avqa"], ["train"])
     assert len(questions) == 21 and all(len(q["options"]) == 4 for q in questions)
     assert questions[1]["answer"] == "Cat"  # multi_choice[answer]
+
+
+def test_synthetic_split_sends_each_video_to_one_file():
+    ids = [f"v{i}" for i in range(10)]
+    train = train_videos(ids, 0.5, 7, "avqa")
+    assert len(train) == 5 and train == train_videos(ids, 0.5, 7, "avqa")
+    assert train != train_videos(ids, 0.5, 8, "avqa")
+    assert len(train_videos(ids, 0.01, 7, "avqa")) == 1  # both files ask something
+    assert len(train_videos(ids, 0.99, 7, "avqa")) == 9
+    assert train_videos(ids, 0.0, 7, "avqa") == set() and len(train_videos(ids, 1.0, 7, "avqa")) == 10
+
+
+def test_synthetic_corpus_writes_the_training_file_in_the_release_format(tmp_path):
+    corpus = {"duration_s": 0.5, "fps": 4, "width": 32, "height": 32, "sample_rate": 16000,
+              "avqa_clips": 4, "qa_train_fraction": 0.5}  # fmt: skip
+    media = {"video_codec": {"vcodec": "libx264", "preset": "veryfast", "crf": 30, "threads": 1},
+             "audio_codec": {"acodec": "aac", "b:a": "32k"}}  # fmt: skip
+    synthetic.generate("avqa", tmp_path, corpus, media, seed=5)
+    train = read_questions("avqa", tmp_path, ["train"])
+    val = avqa.read_annotations(tmp_path / "annotations" / "val_qa.json")
+    train_videos_ = {q["video_id"] for q in train}
+    assert len(train_videos_) == 2 and len(set(val["video_id"])) == 2
+    assert not train_videos_ & set(val["video_id"])
+    # The adapter (what the benchmark tasks and the index read) sees both files.
+    assert len(adapter_questions("avqa", tmp_path)) == len(train) + len(val)
