@@ -187,7 +187,8 @@ def test_open_ended_answers_and_unindexed_clips_never_enter(corpus):
     assert counts["music_avqa"]["open_ended"] == 1 and counts["music_avqa"]["clip_not_indexed"] == 1
     assert counts["avqa"]["open_ended"] == 1
     for r in rows:
-        assert closed_answer(r["answer"], r["options"]) and r["options"][r["answer_index"]] == r["answer"]
+        assert closed_answer(r["answer"], r["options"])
+        assert r["options"][r["answer_index"]] == r["answer"]
 
 
 def test_closed_answer():
@@ -241,7 +242,9 @@ def test_evaluation_qa_set_never_uses_a_training_file(tmp_path, corpus):
     with pytest.raises(AnnotationError, match="training files are not evaluated on"):
         build_qa_set("avqa", "avqa", manifests["avqa"], raw["avqa"], 4, 1)
     # MUSIC-AVQA: the test file only, though train and val files are there too.
-    table = build_qa_set("music_avqa", "music_avqa", manifests["music_avqa"], raw["music_avqa"], 50, 1)
+    table = build_qa_set(
+        "music_avqa", "music_avqa", manifests["music_avqa"], raw["music_avqa"], 50, 1
+    )
     assert table.num_rows == 7
     assert {s[0] for s in table["source_ids"].to_pylist()} == {"mtest0"}
 
@@ -298,7 +301,8 @@ def test_synthetic_split_sends_each_video_to_one_file():
     assert train != train_videos(ids, 0.5, 8, "avqa")
     assert len(train_videos(ids, 0.01, 7, "avqa")) == 1  # both files ask something
     assert len(train_videos(ids, 0.99, 7, "avqa")) == 9
-    assert train_videos(ids, 0.0, 7, "avqa") == set() and len(train_videos(ids, 1.0, 7, "avqa")) == 10
+    assert train_videos(ids, 0.0, 7, "avqa") == set()
+    assert len(train_videos(ids, 1.0, 7, "avqa")) == 10
 
 
 def test_synthetic_corpus_writes_the_training_file_in_the_release_format(tmp_path):

@@ -11,7 +11,6 @@ import yaml
 from conftest import TINY, planned_with, run_snakemake, scale_samples, write_config
 
 from avtrust.dryrun import planned_jobs
-
 from avtrust.media.probe import probe
 from avtrust.models import registry
 from avtrust.scoring.similarity import beta_from_similarity
