@@ -62,6 +62,9 @@ EXEMPT = {
     r"_model|evaluation\.judge\.model)": "names another model: the consumers' input folder "
     "changes, so Snakemake reruns them through their inputs",
     r"models\.judge_llm\..*": "config/paper.yaml's endpoint judge, used only when named",
+    r"scoring\.rlcomm\.questions\.splits": "the only other split, val, is MUSIC-AVQA's alone "
+    "(AVQA's val file is its evaluation set: refused) and the synthetic corpus writes no "
+    "val file; rlcomm_questions holds it in its params",
     r"evaluation\.(models|tasks)\..*": "which models and tasks are evaluated: jobs appear or "
     "leave the DAG (tests/workflow/test_evaluate.py)",
 }
@@ -119,7 +122,7 @@ def rules(*names):
 CLIP_FORMATS = ("music_avqa", "avqa", "audioset")
 SEEDED = rules(
     "fetch_synthetic", "plan_task", "prepare_model", "split_samples", "counterfactual_media",
-    "rlcomm_data", "train", "rlcomm_train", "qa_set", "judge_m2", "model_metrics",
+    "rlcomm_questions", "train", "rlcomm_train", "qa_set", "judge_m2", "model_metrics",
 )  # fmt: skip
 NOBODY = rules()  # resources (threads, GPUs, memory) and `all`'s target lists
 CLOSED_EVAL = lambda j: j["rule"] == "evaluate_shard" and j["wildcards"]["task"] != "m2"  # noqa: E731
@@ -129,6 +132,7 @@ FORMAT_KEYS = {
     "instruments_per_scene": ("music_avqa",),
     "onset_step_s": ("music_avqa",),
     "avqa_clips": ("avqa",),
+    "qa_train_fraction": ("music_avqa", "avqa"),
     "audioset_clips": ("audioset",),
     "two_event_fraction": ("audioset",),
     "sounds_per_type": ("sounds",),
@@ -158,8 +162,8 @@ READERS = [
     (r"scoring\.(batch_size|device)", lambda m: rules("score_pairs", "reference_reasoning")),
     (r"scoring\.cavpref\.tasks", lambda m: rules("counterfactual_media", "score_pairs")),
     (r"scoring\.cavpref\.(eta|gamma)\..*", lambda m: rules("score_pairs")),
-    (r"scoring\.rlcomm\.(tasks\..*|max_new_tokens)", lambda m: rules("reference_reasoning")),
-    (r"scoring\.rlcomm\.warmup_samples", lambda m: rules("rlcomm_data")),
+    (r"scoring\.rlcomm\.max_new_tokens", lambda m: rules("reference_reasoning")),
+    (r"scoring\.rlcomm\.(questions\..*|warmup_samples)", lambda m: rules("rlcomm_questions")),
     (r"scoring\.rlcomm\.embedding_instruction", lambda m: lambda j: j["rule"] == "reference_reasoning" or is_("rlcomm_train", method=("rlcomm_steprr",))(j)),
     (r"rlcomm\.(device|precision|processes|media_cache|keep_state|lora\..*|accelerate_config)", lambda m: rules("rlcomm_train")),
     (r"rlcomm\.warmup\..*", lambda m: is_("rlcomm_train", method=("rlcomm_warmup",))),

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from conftest import TINY, planned_with, run_snakemake, scale_samples, write_config
 
+from avtrust.dryrun import planned_jobs
 from avtrust.media.probe import probe
 from avtrust.models import registry
 from avtrust.scoring.similarity import beta_from_similarity
@@ -20,6 +21,7 @@ pytestmark = pytest.mark.workflow
 CONFIG = yaml.safe_load(TINY.read_text())
 SCORING = CONFIG["scoring"]
 CAVPREF = SCORING["cavpref"]["tasks"]
+SCORE_DIR = "results/score"
 
 
 def table(workdir, path):
@@ -102,27 +104,33 @@ def test_pairs_are_complete(tiny_run):
             assert p["avsm_audio"] == 0.0 and p["beta_audio"] == pytest.approx(1.0)
 
 
-def test_reference_reasoning_once_per_training_sample(tiny_run):
-    tasks = SCORING["rlcomm"]["tasks"]
-    train = train_samples(tiny_run, "avtrustbench", tasks["avtrustbench"]) + train_samples(
-        tiny_run, "avconfusebench", tasks["avconfusebench"]
-    )
+def test_reference_reasoning_once_per_training_question(tiny_run):
+    questions = table(tiny_run, "results/score/rlcomm/questions.parquet")
+    settings = SCORING["rlcomm"]["questions"]
+    assert {r["source_dataset"] for r in questions} == set(settings["datasets"])
+    assert {r["split"] for r in questions} == set(settings["splits"])  # training files only
     ref = table(tiny_run, "results/score/rlcomm/reference.parquet")
-    assert sorted(r["id"] for r in ref) == sorted(r["id"] for r in train)
+    warmup = table(tiny_run, "results/score/rlcomm/warmup_sft.parquet")
+    rl_ids = sorted(r["id"] for r in questions if r["role"] == "rl")
+    warm_ids = sorted(r["id"] for r in questions if r["role"] == "warmup")
+    assert sorted(r["id"] for r in ref) == rl_ids and sorted(w["id"] for w in warmup) == warm_ids
+    assert not set(rl_ids) & set(warm_ids)
+    assert len(warmup) == SCORING["rlcomm"]["warmup_samples"]
+    for name in settings["datasets"]:
+        n = sum(r["source_dataset"] == name for r in ref)
+        assert 0 < n <= settings["max_samples"]
     for r in ref:
         assert r["reference_a_think"].strip()
         assert r["reference_origin"] == ("generated" if r["has_audio"] else "no_audio")
         assert np.linalg.norm(r["reference_embedding"]) == pytest.approx(1.0, abs=1e-4)
         assert r["prompt"].startswith(r["question"]) and "<a-think>" in r["prompt"]
-    warmup = table(tiny_run, "results/score/rlcomm/warmup_sft.parquet")
-    assert len(warmup) == min(SCORING["rlcomm"]["warmup_samples"], len(ref))
+        assert r["answer"] in r["options"] and len(r["options"]) >= 2  # closed answers only
     shape = re.compile(r"^<a-think>.+</a-think> <v-think>.+</v-think> <answer>(.+)</answer>$", re.S)
     for w in warmup:
         m = shape.match(w["response"])
         assert m and m.group(1) == w["answer"]
-    # Round robin: the first examples come from different tasks.
-    first = [w["task"] for w in warmup[: len({r["task"] for r in ref})]]
-    assert len(set(first)) == len(first)
+    # Round robin: the warm-up draws from both datasets.
+    assert {w["task"] for w in warmup} == {"MUSIC-AVQA", "AVQA"}
 
 
 def test_score_jobs_logged(tiny_run):
@@ -151,6 +159,23 @@ def test_scoring_jobs_depend_on_shards_not_samples(tmp_path):
     assert three["counterfactual_media"] == 3
 
 
+def test_rlcomm_data_comes_from_the_training_annotations_not_the_benchmarks(tmp_path):
+    proc = run_snakemake(tmp_path, "-n", "results/score/rlcomm/reference.parquet")
+    jobs = planned_jobs(proc.stdout)
+    by_rule = {}
+    for j in jobs:
+        by_rule.setdefault(j["rule"], []).append(j)
+    questions = by_rule["rlcomm_questions"][0]["input"]
+    raw = {f"resources/raw/{n}" for n in SCORING["rlcomm"]["questions"]["datasets"]}
+    assert raw <= set(questions)  # the folders holding avqa-train.json / train_qa.json
+    for rule in ("rlcomm_questions", "reference_reasoning", "rlcomm_data"):
+        for j in by_rule[rule]:
+            assert not [p for p in j["input"] if p.startswith("results/bench/")], j
+            assert f"{SCORE_DIR}/split.parquet" not in j["input"]
+    # Nothing of the benchmarks is built for it: no task is planned, no split drawn.
+    assert not {"plan_task", "build_questions", "split_samples"} & set(by_rule)
+
+
 @pytest.mark.parametrize(
     ("edit", "named"),
     [
@@ -161,6 +186,19 @@ def test_scoring_jobs_depend_on_shards_not_samples(tmp_path):
         (lambda c: c["scoring"].update(clap_model="clapp"), "clapp"),
         (lambda c: c["scoring"].update(clap_model="omni"), "scoring.clap_model"),
         (lambda c: c["scoring"]["rlcomm"].update(reference_model="nope"), "reference_model"),
+        (
+            lambda c: c["scoring"]["rlcomm"]["questions"].update(datasets=["music_avqa", "nope"]),
+            "scoring.rlcomm.questions.datasets: nope",
+        ),
+        (
+            lambda c: c["scoring"]["rlcomm"]["questions"].update(datasets=["audioset"]),
+            "scoring.rlcomm.questions.datasets: audioset",
+        ),
+        (
+            lambda c: c["scoring"]["rlcomm"]["questions"].update(splits=["train", "val"]),
+            "val_qa.json is its evaluation set",
+        ),
+        (lambda c: c["scoring"]["rlcomm"]["questions"].update(splits=["test"]), "test"),
     ],
     ids=[
         "typo-key",
@@ -170,6 +208,10 @@ def test_scoring_jobs_depend_on_shards_not_samples(tmp_path):
         "undeclared-model",
         "wrong-adapter",
         "undeclared-reference",
+        "undeclared-rlcomm-dataset",
+        "rlcomm-dataset-without-questions",
+        "rlcomm-avqa-val",
+        "rlcomm-test-split",
     ],
 )
 def test_score_config_errors_name_the_key(tmp_path, edit, named):

@@ -40,6 +40,6 @@ def rlcomm_inputs_of(wildcards):
 
 
 def rlcomm_outputs():
-    if not RLCOMM["enabled"] or not any(RLCOMM_TASKS.values()):
+    if not RLCOMM["enabled"] or not RLCOMM_DATASETS:
         return []
     return checkpoint_files(RLCOMM_METHODS)

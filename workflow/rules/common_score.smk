@@ -1,7 +1,9 @@
 # Constants, config checks and input functions of the models and score stages
 # (models.smk, score.smk), next to common.smk.
 
+from avtrust.errors import ConfigError
 from avtrust.models.registry import check_config as check_models
+from avtrust.scoring.rlcomm_questions import check_splits
 
 SCORE = "results/score"
 SCORE_SHARDS = list(range(config["scoring"]["shards"]))
@@ -13,12 +15,24 @@ GENERATED = {
 CAVPREF_TASKS = [
     t for t in config["scoring"]["cavpref"]["tasks"] if t in GENERATED["avtrustbench"]
 ]
-RLCOMM_TASKS = {
-    bench: [
-        t for t in config["scoring"]["rlcomm"]["tasks"].get(bench, []) if t in tasks
-    ]
-    for bench, tasks in GENERATED.items()
-}
+RLCOMM_QUESTIONS = config["scoring"]["rlcomm"]["questions"]
+
+
+def check_rlcomm_datasets():
+    """{dataset: format} of the QA datasets RL-CoMM trains on; a dataset that is not
+    declared, or has no training split of the configured ones, stops the workflow."""
+    out = {}
+    for name in RLCOMM_QUESTIONS["datasets"]:
+        where = f"config: scoring.rlcomm.questions.datasets: {name}"
+        if name not in config["datasets"]:
+            raise ConfigError(f"{where}: not a dataset under `datasets`")
+        fmt = config["datasets"][name]["format"]
+        check_splits(fmt, RLCOMM_QUESTIONS["splits"], where)
+        out[name] = fmt
+    return out
+
+
+RLCOMM_DATASETS = check_rlcomm_datasets()
 CLAP = config["scoring"]["clap_model"]
 REFERENCE = config["scoring"]["rlcomm"]["reference_model"]
 EMBEDDER = config["scoring"]["rlcomm"]["embedding_model"]
@@ -63,19 +77,24 @@ def cavpref_inputs(wildcards):
     }
 
 
-def rlcomm_tables():
-    return [
-        f"results/bench/{b}/{t}.parquet" for b, ts in RLCOMM_TASKS.items() for t in ts
-    ]
+def rlcomm_seed():
+    seed = RLCOMM_QUESTIONS.get("seed")
+    return config["seed"] if seed is None else seed
+
+
+def rlcomm_question_inputs(wildcards):
+    # The raw folders hold the training annotation files the questions are read from;
+    # the manifests say which of their clips are usable.
+    return {
+        "raw": [f"{RAW}/{name}" for name in RLCOMM_DATASETS],
+        "manifests": [f"results/manifest/{name}.parquet" for name in RLCOMM_DATASETS],
+    }
 
 
 def rlcomm_inputs(wildcards):
     return {
-        "split": f"{SCORE}/split.parquet",
-        "samples": rlcomm_tables(),
-        "manifests": sorted(
-            {manifest_of(b, t) for b, ts in RLCOMM_TASKS.items() for t in ts}
-        ),
+        "questions": f"{SCORE}/rlcomm/questions.parquet",
+        "manifests": [f"results/manifest/{name}.parquet" for name in RLCOMM_DATASETS],
         "reference": model_dir(REFERENCE),
         "embedder": model_dir(EMBEDDER),
     }
@@ -92,7 +111,7 @@ def score_outputs():
             f"{SCORE}/cavpref/pairs.parquet",
             f"{SCORE}/cavpref/pairs.rejects.parquet",
         ]
-    if any(RLCOMM_TASKS.values()):
+    if RLCOMM_DATASETS:
         out += [
             f"{SCORE}/rlcomm/reference.parquet",
             f"{SCORE}/rlcomm/warmup_sft.parquet",

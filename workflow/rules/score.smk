@@ -1,6 +1,7 @@
 # Score stage: the train/test split, CAVPref preference pairs (corrupted video and
-# audio media, CLAP similarities, AVSM, calibrated beta) and RL-CoMM reference audio
-# reasoning + warm-up SFT set. Scoring is sharded (scoring.shards jobs per kind, one
+# audio media, CLAP similarities, AVSM, calibrated beta) and RL-CoMM's training questions
+# (from the QA datasets' training files), their reference audio reasoning and the
+# warm-up SFT set. Scoring is sharded (scoring.shards jobs per kind, one
 # model load per job); input functions and checks are in common_score.smk.
 
 
@@ -80,6 +81,28 @@ rule cavpref_pairs:
         "../scripts/cavpref_pairs.py"
 
 
+# RL-CoMM trains on a seeded subset of the QA datasets' training files, never on the
+# benchmarks it is evaluated on (src/avtrust/scoring/rlcomm_questions.py).
+rule rlcomm_questions:
+    input:
+        unpack(rlcomm_question_inputs),
+    output:
+        questions=f"{SCORE}/rlcomm/questions.parquet",
+    log:
+        "logs/score/rlcomm_questions.log",
+    conda:
+        "../../envs/core.yaml"
+    params:
+        datasets=RLCOMM_DATASETS,
+        splits=RLCOMM_QUESTIONS["splits"],
+        fraction=RLCOMM_QUESTIONS["fraction"],
+        max_samples=RLCOMM_QUESTIONS["max_samples"],
+        warmup_samples=config["scoring"]["rlcomm"]["warmup_samples"],
+        seed=rlcomm_seed(),
+    script:
+        "../scripts/rlcomm_questions.py"
+
+
 rule reference_reasoning:
     input:
         unpack(rlcomm_inputs),
@@ -114,8 +137,5 @@ rule rlcomm_data:
         "logs/score/rlcomm_data.log",
     conda:
         "../../envs/core.yaml"
-    params:
-        warmup_samples=config["scoring"]["rlcomm"]["warmup_samples"],
-        seed=config["seed"],
     script:
         "../scripts/rlcomm_data.py"

@@ -1,22 +1,23 @@
-"""Reference <a-think> of one shard of RL-CoMM training samples (rule reference_reasoning)."""
+"""Reference <a-think> of one shard of RL-CoMM training questions (rule reference_reasoning)."""
 
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's package
 
+import pyarrow.parquet as pq
 import torch
 
 from avtrust.io import write_parquet_atomic
 from avtrust.logs import rule_logging
 from avtrust.models.registry import load
 from avtrust.scoring.reasoning import reference_reasoning
-from avtrust.scoring.tables import clip_labels, training_rows
+from avtrust.scoring.tables import clip_labels
 from avtrust.sharding import shard_rows
 
 with rule_logging(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
     shard, shards = int(snakemake.wildcards.shard), snakemake.params.shards
-    rows = shard_rows(training_rows(snakemake.input.samples, snakemake.input.split), shard, shards)
+    rows = shard_rows(pq.read_table(snakemake.input.questions).to_pylist(), shard, shards)
     labels = clip_labels(snakemake.input.manifests)
     visual = {
         r["id"]: labels.get(r["source_dataset"], {}).get(r["source_ids"][0], [])

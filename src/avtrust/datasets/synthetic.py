@@ -6,9 +6,17 @@ of the real dataset would, so the same adapter reads both:
 - ``music_avqa``: solo clips and multi-instrument scenes (instruments side by side,
   each sounding from its own onset at its own level), the per-instrument stems under
   ``stems/<video_id>/<instrument>.wav``, ``annotations/scenes.json`` (instruments
-  left to right with their stems) and ``annotations/avqa-test.json`` in MUSIC-AVQA
-  format with answers derived exactly from the scene.
-- ``avqa``: single-event clips and ``annotations/val_qa.json`` in AVQA format.
+  left to right with their stems) and the questions in MUSIC-AVQA format with answers
+  derived exactly from the scene: ``annotations/avqa-train.json`` and
+  ``annotations/avqa-test.json``.
+- ``avqa``: single-event clips and their questions in AVQA format,
+  ``annotations/train_qa.json`` and ``annotations/val_qa.json``.
+
+As in the real releases, the training and evaluation files ask about different videos:
+a share ``corpus.qa_train_fraction`` of the clips (chosen with the seed, at least one on
+each side) has its questions in the training file, the others in the evaluation file
+(:func:`train_videos`). RL-CoMM trains on the training files; the plain QA evaluation
+sets are drawn from the others.
 - ``audioset``: one- and two-event clips named ``<YTID>_<start>``, an
   ``annotations/eval_segments.csv`` and ``annotations/ontology.json``.
 - ``folder``: environmental sounds (wind, bird, rain, drill, thunder) as
@@ -44,6 +52,18 @@ def rng_for(seed: int, *keys: object) -> np.random.Generator:
     """
     digest = hashlib.sha256(json.dumps([seed, *map(str, keys)]).encode()).digest()
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+
+def train_videos(video_ids: list[str], fraction: float, seed: int, fmt: str) -> set[str]:
+    """The videos whose questions go to the training annotation file: the first
+    ``round(fraction * n)`` in an order seeded by ``seed`` and the video id, at least one
+    and at most n - 1 when 0 < fraction < 1 (so that both files ask something)."""
+    n = len(video_ids)
+    k = round(fraction * n)
+    if 0 < fraction < 1 and n >= 2:
+        k = min(max(k, 1), n - 1)
+    order = sorted(video_ids, key=lambda v: rng_for(seed, fmt, "split", v).random())
+    return set(order[:k])
 
 
 @dataclass(frozen=True)
@@ -212,9 +232,14 @@ def _music_avqa(raw: Path, w: _Writer, corpus: dict, seed: int) -> None:
             }
         )
         records.extend(_scene_questions(scene, rng, templates))
+    train = train_videos(
+        [s.video_id for s in scenes], corpus["qa_train_fraction"], seed, "music_avqa"
+    )
     for qid, record in enumerate(records):
         record["question_id"] = qid
-    music_avqa.write_annotations(records, raw / "annotations/avqa-test.json")
+    for name, in_train in (("avqa-train.json", True), ("avqa-test.json", False)):
+        part = [r for r in records if (r["video_id"] in train) == in_train]
+        music_avqa.write_annotations(part, raw / "annotations" / name)
     write_json_atomic(raw / "annotations/scenes.json", scene_index)
 
 
@@ -260,7 +285,11 @@ def _avqa(raw: Path, w: _Writer, corpus: dict, seed: int) -> None:
                     "question_relation": template["question_relation"],
                 }
             )
-    avqa.write_annotations(records, raw / "annotations/val_qa.json")
+    names = sorted({r["video_id"] for r in records})
+    train = train_videos(names, corpus["qa_train_fraction"], seed, "avqa")
+    for name, in_train in (("train_qa.json", True), ("val_qa.json", False)):
+        part = [r for r in records if (r["video_id"] in train) == in_train]
+        avqa.write_annotations(part, raw / "annotations" / name)
 
 
 # ----------------------------------------------------------------------- AudioSet
@@ -313,8 +342,14 @@ GENERATORS = {"music_avqa": _music_avqa, "avqa": _avqa, "audioset": _audioset, "
 # it encodes video clips (with `media`'s codecs) or writes plain WAV files.
 CLIP_SIZES = ("duration_s", "fps", "width", "height", "sample_rate")
 FORMAT_KEYS = {
-    "music_avqa": ("solos_per_instrument", "scenes", "instruments_per_scene", "onset_step_s"),
-    "avqa": ("avqa_clips",),
+    "music_avqa": (
+        "solos_per_instrument",
+        "scenes",
+        "instruments_per_scene",
+        "onset_step_s",
+        "qa_train_fraction",
+    ),
+    "avqa": ("avqa_clips", "qa_train_fraction"),
     "audioset": ("audioset_clips", "two_event_fraction"),
     "folder": ("sounds_per_type",),
 }

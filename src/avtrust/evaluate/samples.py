@@ -8,7 +8,8 @@ types) and AVQA, on unmanipulated clips. The AVTrustBench tasks built from these
 datasets are manipulated (MAT strips the audio, MVIT swaps it…), so
 :func:`build_qa_set` makes a small evaluation set per dataset instead: ``samples``
 questions drawn with a seed from the dataset's annotations (MUSIC-AVQA: the
-``avqa-test.json`` file when there is one; AVQA: its ``val`` file), about clips that
+``avqa-test.json`` file when there is one; AVQA: its ``val`` file; never a training
+file), about clips that
 passed the index, in the
 common sample schema (bench ``qa``, task ``MUSIC-AVQA`` or ``AVQA``). AVQA questions
 keep their four options; MUSIC-AVQA answers are open vocabulary, so each question gets
@@ -49,16 +50,21 @@ def eval_rows(table_path: str, split_path: str | None, split: str = "test") -> l
 
 
 def _question_files(raw_dir: Path, fmt: str) -> list[Path]:
+    """The evaluation questions' files. Training files are never among them: RL-CoMM
+    trains on them (:mod:`avtrust.scoring.rlcomm_questions`)."""
     folder = raw_dir / "annotations"
     if fmt == "music_avqa":
         files, _ = music_avqa.annotation_files(folder)  # other JSON names are an error
         test = [f for f in files if f.name == "avqa-test.json"]
-        files = test or files
     else:  # AVQA's test answers are not public: its val split is the evaluation set
         files = sorted(folder.glob("*.json"))
-        files = [f for f in files if "val" in f.name] or files
+        test = [f for f in files if "val" in f.name]
+    files = test or [f for f in files if "train" not in f.name]
     if not files:
-        raise AnnotationError(f"no {fmt} question annotations under {folder}")
+        raise AnnotationError(
+            f"no {fmt} evaluation question annotations under {folder} "
+            "(training files are not evaluated on)"
+        )
     return files
 
 

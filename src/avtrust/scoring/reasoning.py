@@ -14,16 +14,14 @@ media has no audio stream (MAT) gets the fixed ``reference.no_audio`` sentence i
 
 **Warm-up SFT set** — RL-CoMM starts from a short supervised warm-up on ~100 examples in
 the output format ``<a-think>…</a-think> <v-think>…</v-think> <answer>…</answer>``.
-Here each example is a training sample with:
+Here each example is one of the warm-up questions chosen by
+:mod:`avtrust.scoring.rlcomm_questions` (disjoint from the RL questions) with:
 
 - ``<a-think>``: its stored reference audio reasoning;
-- ``<v-think>``: "The video shows {labels}." from the labels of the clip that provides
-  the video (for AV-ConfuseBench m1 that is every instrument in view, including the
-  muted one), or the no-video sentence for audio-only clips (MVT);
+- ``<v-think>``: "The video shows {labels}." from the labels of the clip (a MUSIC-AVQA
+  scene's instruments, an AVQA clip's answers), or the no-video sentence for a clip
+  without a video stream;
 - ``<answer>``: the ground-truth answer.
-
-Examples are taken round-robin over the tasks (so each task is represented), within a
-task in the order of ``derive_seed(seed, "warmup", id)``, up to ``warmup_samples``.
 """
 
 from __future__ import annotations
@@ -33,9 +31,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from avtrust import data_files
-from avtrust.bench.samples import CORE_NAMES, SAMPLE_CORE_FIELDS, derive_seed
+from avtrust.bench.samples import CORE_NAMES, SAMPLE_CORE_FIELDS
 
 REFERENCE_SCHEMA = pa.schema(
     [
@@ -47,6 +46,7 @@ REFERENCE_SCHEMA = pa.schema(
         ("reference_origin", pa.string()),  # generated | no_audio
         ("reference_model", pa.string()),
         ("reference_embedding", pa.list_(pa.float32())),
+        ("role", pa.string()),  # RL-CoMM questions: warmup | rl
     ]
 )
 WARMUP_SCHEMA = pa.schema(
@@ -97,7 +97,8 @@ def reference_reasoning(
     batch_size: int,
     instruction: str | None = None,
 ) -> pa.Table:
-    """Reference ``<a-think>`` text and embedding for ``samples`` (benchmark rows);
+    """Reference ``<a-think>`` text and embedding for ``samples`` (rows of the sample
+    schema; a ``role`` column, the RL-CoMM questions', is kept);
     ``instruction``: the embedding instruction (None: the embedder's default)."""
     cfg = data_files.load("scoring")["reference"]
     texts: list[str | None] = [None] * len(samples)
@@ -131,6 +132,7 @@ def reference_reasoning(
                 "reference_origin": origin[i],
                 "reference_model": model_name,
                 "reference_embedding": emb[i].astype(np.float32).tolist(),
+                "role": s.get("role"),
             }
         )
     return pa.Table.from_pylist(rows, schema=REFERENCE_SCHEMA)
@@ -145,23 +147,9 @@ def v_think(labels: Sequence[str], has_video: bool) -> str:
     return cfg["rlcomm"]["v_think"].format(labels=described)
 
 
-def warmup_set(reference: pa.Table, n: int, seed: int) -> pa.Table:
-    """The warm-up SFT examples (see the module docstring)."""
+def warmup_set(reference: pa.Table) -> pa.Table:
+    """The warm-up SFT examples of the reference rows given (see the module docstring)."""
     template = data_files.load("scoring")["rlcomm"]["response"]
-    by_task: dict[tuple[str, str], list[dict]] = {}
-    for r in reference.to_pylist():
-        by_task.setdefault((r["bench"], r["task"]), []).append(r)
-    queues = [
-        sorted(rows, key=lambda r: derive_seed(seed, "warmup", r["bench"], r["id"]))
-        for _, rows in sorted(by_task.items())
-    ]
-    chosen: list[dict] = []
-    depth = 0
-    while len(chosen) < n and any(depth < len(q) for q in queues):
-        for q in queues:
-            if depth < len(q) and len(chosen) < n:
-                chosen.append(q[depth])
-        depth += 1
     rows = [
         {
             "id": r["id"],
@@ -176,6 +164,18 @@ def warmup_set(reference: pa.Table, n: int, seed: int) -> pa.Table:
             ),
             "answer": r["answer"],
         }
-        for r in chosen
+        for r in reference.to_pylist()
     ]
     return pa.Table.from_pylist(rows, schema=WARMUP_SCHEMA)
+
+
+def rlcomm_tables(shards: Sequence[pa.Table]) -> tuple[pa.Table, pa.Table]:
+    """(RL training table, warm-up SFT set) from the reference shards: the roles were
+    chosen disjoint (:mod:`avtrust.scoring.rlcomm_questions`); the RL table keeps the
+    reference rows (task, id order), the warm-up questions become formatted examples."""
+    reference = pa.concat_tables(shards).sort_by([("task", "ascending"), ("id", "ascending")])
+    unknown = set(reference["role"].to_pylist()) - {"warmup", "rl"}
+    if unknown:
+        raise ValueError(f"reference rows with role(s) {sorted(map(str, unknown))}: not warmup/rl")
+    warmup = warmup_set(reference.filter(pc.equal(reference["role"], "warmup")))
+    return reference.filter(pc.equal(reference["role"], "rl")), warmup
