@@ -93,9 +93,7 @@ def _drop_removed_tasks(cfg: dict, notes: list[str]) -> None:
         if off:
             notes.append(f"benchmark.{bench}: generated tasks removed: {', '.join(off)}")
         if replaced:
-            notes.append(
-                f"benchmark.import.{bench} replaces the generated {', '.join(replaced)}"
-            )
+            notes.append(f"benchmark.import.{bench} replaces the generated {', '.join(replaced)}")
     if "import" in bench_cfg:
         bench_cfg["import"] = imports
 
@@ -134,7 +132,8 @@ def _check_removed_datasets_unused(cfg: dict, gone: list[str], notes: list[str])
 
 
 def dataset_kind(datasets: dict, name: str) -> str:
-    """"synthetic" for a dataset generated here (or composed from one), else "real"."""
+    """The kind of dataset ``name``: "synthetic" if generated here (or composed from a
+    synthetic one), else "real"."""
     seen = set()
     spec = datasets[name]
     while spec["source"] == "compose" and spec.get("from") in datasets and name not in seen:
