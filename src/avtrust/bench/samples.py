@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from avtrust import data_files
+from avtrust.errors import ConfigError
 from avtrust.media.containers import takes, unfit
 
 SAMPLE_FIELDS = [
@@ -62,6 +63,10 @@ STREAM_SOURCES = {
     "mute_stem": (("video_src",), ()),
     "replace_soundtrack": (("video_src",), ()),
 }
+
+# What planning does when a task asks for more samples than its source has distinct
+# candidates (benchmark.on_short_supply).
+SHORT_SUPPLY = ("cap", "fail")
 
 BENCHES = {
     "avtrustbench": ["MCIT", "ICIT", "MVIT", "MAIT", "COT-Stitch", "COT-Swap", "CAT", "MAT", "MVT"],
@@ -122,6 +127,8 @@ class TaskContext:
     sounds: pd.DataFrame | None = None  # m2: manifest of replacement sounds
     params: dict = field(default_factory=dict)
     media_root: str = "results/media"
+    on_short_supply: str = "cap"  # SHORT_SUPPLY
+    supply: int | None = None  # distinct candidates the builder drew from (set by pick)
 
     @property
     def rng(self) -> np.random.Generator:
@@ -207,14 +214,29 @@ class TaskContext:
         return op_args if encode is None else {**op_args, "encode": encode}
 
     def pick(self, n_candidates: int) -> list[int]:
-        """``samples`` candidate indices: without replacement while enough exist."""
+        """Distinct candidate indices, ``samples`` of them or every candidate when fewer
+        exist (``on_short_supply: cap``; ``fail`` raises instead).
+
+        A candidate is what one sample is built from ((clip, question) pair, clip or
+        scene); drawing one twice would repeat a sample, so a request beyond the supply
+        is capped, never filled with repeats, and the draw needs memory for the
+        candidates only, however many samples are asked for.
+        """
         if n_candidates == 0:
             raise ValueError(
                 f"{self.bench}/{self.task}: dataset {self.dataset!r} has no usable clips "
                 "for this task (see results/manifest/*.rejects.parquet)"
             )
-        replace = n_candidates < self.samples
-        return self.rng.choice(n_candidates, size=self.samples, replace=replace).tolist()
+        self.supply = n_candidates
+        if n_candidates < self.samples and self.on_short_supply == "fail":
+            raise ConfigError(
+                f"{self.bench}/{self.task}: {self.samples} samples requested "
+                f"(benchmark.{self.bench}.{self.task}.samples) but dataset "
+                f"{self.dataset!r} gives only {n_candidates} distinct candidates; ask for "
+                f"at most {n_candidates}, or set benchmark.on_short_supply: cap"
+            )
+        size = min(self.samples, n_candidates)
+        return self.rng.choice(n_candidates, size=size, replace=False).tolist()
 
     def sample_id(self, i: int) -> str:
         return f"{self.task}-{i:06d}"
