@@ -15,8 +15,10 @@ from avtrust.errors import ConfigError
 
 ROWS = 300
 HUGE = 10**9
-# What one sample is built from, per task: a (clip, question) pair or a clip.
-QUESTION_TASKS = {"MCIT", "ICIT", "MVIT", "MAIT", "MAT", "MVT"}
+# What one sample is built from, per task: a (clip, question) pair, a (clip, question,
+# partner clip) or (clip, partner clip) pairing, or a clip.
+QUESTION_TASKS = {"MCIT", "ICIT", "MAT", "MVT"}
+PAIR_TASKS = {"MVIT", "MAIT", "COT-Stitch", "COT-Swap"}
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +42,8 @@ def plan(inp, bench, task, samples, policy=None):
 
 def candidate(task: str, row: dict) -> tuple:
     first = row["source_ids"][0]
+    if task in PAIR_TASKS:
+        return (*row["source_ids"], row["question"])
     return (first, row["question"]) if task in QUESTION_TASKS else (first,)
 
 
@@ -70,6 +74,18 @@ def test_capped_plan_takes_every_candidate_once(inp):
     assert supply["planned"] == supply["supply"] == table.num_rows > 0
     scenes = [r["source_ids"][0] for r in table.to_pylist()]
     assert len(set(scenes)) == len(scenes)
+
+
+def test_pairing_tasks_pair_a_clip_again_with_new_partners_only(inp):
+    """Beyond one sample per question, MVIT pairs questions with partners they have not
+    had: more samples than questions, never the same pair twice."""
+    questions = len(plan(inp, "avtrustbench", "MCIT", HUGE)[0])
+    table, supply = plan(inp, "avtrustbench", "MVIT", 3 * questions)
+    rows = table.to_pylist()
+    assert len(rows) == 3 * questions and not supply["capped"]
+    assert supply["supply"] > 3 * questions
+    pairs = [(r["source_ids"][0], r["question"], r["source_ids"][1]) for r in rows]
+    assert len(set(pairs)) == len(pairs)
 
 
 def test_a_request_within_the_supply_is_planned_as_asked(inp):
