@@ -98,10 +98,9 @@ def test_official_files_next_to_generated_synthetic_tasks_are_a_mix():
 
 
 def test_scenes_composed_from_synthetic_solos_are_synthetic():
+    scenes = {"format": "music_avqa", "source": "compose", "from": "music_avqa", "scenes": 4}
     overlay = {
-        "datasets": {
-            "scenes": {"format": "music_avqa", "source": "compose", "from": "music_avqa", "scenes": 4}
-        },
+        "datasets": {"scenes": scenes},
         "benchmark": {"avconfusebench": {"m1": {"samples": 4, "dataset": "scenes"}}},
     }
     assert resolve(merged(overlay)).notes == []
