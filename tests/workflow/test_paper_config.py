@@ -137,7 +137,7 @@ def test_dataset_keys_are_checked_per_source(spec, named):
             "MXIT",
         ),
     ],
-    ids=["compose-from-unknown", "youtube-music-avqa", "import-next-to-synthetic", "import-unknown"],
+    ids=["compose-from-unknown", "youtube-music-avqa", "import-and-synthetic", "import-unknown"],
 )
 def test_source_and_import_errors_stop_the_workflow_before_any_job(tmp_path, edit, named):
     proc = run_snakemake(
