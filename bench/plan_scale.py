@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import math
 import re
 import shutil
 import sys
@@ -95,13 +96,18 @@ class CorpusSize:
 
     @classmethod
     def for_rows(cls, rows: int) -> CorpusSize:
-        """The paper's sizes scaled by ``rows / 600,000``, never below a workable minimum."""
+        """The paper's sizes scaled by ``rows / 600,000``, never below a workable minimum,
+        and large enough that every task's share of ``rows`` (a tenth, m1/m2 a
+        twentieth) exists as distinct candidates: planning caps a task at its supply.
+        About half the music videos are multi-instrument scenes (m1), AVQA has two
+        questions per clip (MCIT, ICIT), and one AudioSet clip in eight has two events with
+        distinct attributes (CAT)."""
         f = rows / PAPER_ROWS
         paper = cls()
         return cls(
-            music_videos=max(60, round(paper.music_videos * f)),
-            avqa_clips=max(60, round(paper.avqa_clips * f)),
-            audioset_clips=max(80, round(paper.audioset_clips * f)),
+            music_videos=max(60, round(paper.music_videos * f), math.ceil(rows * 0.1)),
+            avqa_clips=max(60, round(paper.avqa_clips * f), math.ceil(rows * 0.06)),
+            audioset_clips=max(80, round(paper.audioset_clips * f), rows),
             sounds_per_type=max(2, round(paper.sounds_per_type * f)),
         )
 

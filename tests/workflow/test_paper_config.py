@@ -127,7 +127,8 @@ def test_dataset_keys_are_checked_per_source(spec, named):
             lambda c: c["benchmark"].update(
                 {"import": {"avtrustbench": {"MAT": {"json": "/x.json", "media": "/m"}}}}
             ),
-            "either imported or generated",
+            # the imported MAT replaces the generated one; the other tasks stay synthetic
+            "and real (official files) sources",
         ),
         (
             lambda c: c["benchmark"].update(
@@ -136,7 +137,7 @@ def test_dataset_keys_are_checked_per_source(spec, named):
             "MXIT",
         ),
     ],
-    ids=["compose-from-unknown", "youtube-music-avqa", "import-and-generate", "import-unknown"],
+    ids=["compose-from-unknown", "youtube-music-avqa", "import-and-synthetic", "import-unknown"],
 )
 def test_source_and_import_errors_stop_the_workflow_before_any_job(tmp_path, edit, named):
     proc = run_snakemake(

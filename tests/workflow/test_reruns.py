@@ -40,6 +40,8 @@ IMPLIED = {
     "mem_mb": 8000,
     "accelerate_config": None,
     "embedding_instruction": None,
+    "on_short_supply": "cap",
+    "allow_mixed_sources": False,
 }
 
 
@@ -82,6 +84,7 @@ CHOICES = {
     "dataset": ["avqa", "audioset", "music_avqa"],
     "sounds": ["sounds", "audioset"],
     "sample_rate": [16000, 22050],  # the schema's list of rates
+    "on_short_supply": ["cap", "fail"],
 }
 
 
@@ -151,6 +154,7 @@ READERS = [
     ),
     (r"media\.sample_rate", lambda m: is_("manipulate_shard", task=("m1", "m2"))),
     (r"benchmark\.shards", lambda m: rules("manipulate_shard")),
+    (r"benchmark\.on_short_supply", lambda m: rules("plan_task")),
     (
         r"benchmark\.wording\.irrelevant_options",
         lambda m: lambda j: is_("plan_task", task=("ICIT",))(j) or CLOSED_EVAL(j),
@@ -181,7 +185,8 @@ READERS = [
     (r"evaluation\.qa_sets\.(\w+)\.samples", lambda m: is_("qa_set", dataset=(m[1],))),
     (r"evaluation\.judge\..*", lambda m: rules("judge_m2")),
     (
-        r"(index\.workers|benchmark\.workers_per_shard|(scoring|training|rlcomm|evaluation)"
+        # allow_mixed_sources: checked when the DAG is built, read by no job
+        r"(index\.workers|benchmark\.(workers_per_shard|allow_mixed_sources)|(scoring|training|rlcomm|evaluation)"
         r"\.(threads|gpus|mem_mb)|training\.methods|rlcomm\.enabled|training\.cavpref_no_\w+\..*)",
         lambda m: NOBODY,
     ),

@@ -1,6 +1,7 @@
 import os
 import sys
 
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 # The Snakefile imports this checkout's package, installed or not (the rule scripts
@@ -13,8 +14,17 @@ from avtrust.bench.plan import task_datasets, task_settings
 from avtrust.bench.samples import BENCHES
 from avtrust.bench.shards import media_settings
 from avtrust.datasets.synthetic import settings as synthetic_settings
+from avtrust.overlays import resolve
 
 validate(config, "../schemas/config.schema.yaml")
+# A user's config merged into config/config.yaml removes entries set to null, replaces
+# generated tasks by imported ones, and must choose to mix synthetic and real sources;
+# every rule sees the resolved config, and the run log states what was resolved.
+RESOLVED = resolve(config)
+config.clear()
+config.update(RESOLVED.config)
+for note in RESOLVED.notes:
+    logger.warning(f"config: {note}")
 
 RAW = "resources/raw"
 DOWNLOADS = "resources/downloads"
@@ -101,13 +111,6 @@ def check_sources():
         raise ValueError(
             f"config: `corpus` is required by synthetic datasets {SYNTHETIC}"
         )
-    for bench, tasks in IMPORTS.items():
-        both = [t for t in tasks if t in BUILT_TASKS[bench]]
-        if both:
-            raise ValueError(
-                f"config: benchmark.import.{bench} and benchmark.{bench} both define "
-                f"{', '.join(both)}; a task is either imported or generated"
-            )
 
 
 check_sources()

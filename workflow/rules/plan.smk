@@ -3,6 +3,8 @@ rule plan_task:
         unpack(plan_inputs),
     output:
         plan="results/plan/{bench}/{task}.parquet",
+        # requested, supply (distinct candidates) and planned sample counts
+        supply="results/plan/{bench}/{task}.supply.json",
     log:
         "logs/plan/{bench}/{task}.log",
     wildcard_constraints:

@@ -214,11 +214,8 @@ def _mismatched(ctx: TaskContext, audio_from_question_clip: bool) -> list[dict]:
     mismatch = ctx.wording["mismatch"]
     partners = PartnerPool(ctx.clip_ids, ctx.clip_labels)
     rows, i = [], 0
-    for k in ctx.pick(len(q)):
+    for k, other in ctx.pick_pairs(q.video_id, partners):
         own = q.video_id[k]
-        other = partners.draw(own, ctx.rng)
-        if other is None:
-            continue
         # MVIT: audio of clip 1 on the video of clip 2; MAIT: video of clip 1, audio of clip 2.
         video, audio = (other, own) if audio_from_question_clip else (own, other)
         rows.append(
@@ -257,11 +254,8 @@ def _order_task(ctx: TaskContext, swap: bool) -> list[dict]:
     label_rank = {lab: r for r, lab in enumerate(all_labels)}
     partners = PartnerPool(single, labels)
     rows, i = [], 0
-    for k in ctx.pick(len(single)):
+    for k, second in ctx.pick_pairs(single, partners):
         first = single[k]
-        second = partners.draw(first, ctx.rng)
-        if second is None:
-            continue
         a, b = " and ".join(labels[first]), " and ".join(labels[second])
         # A third event for the distractor order: any label neither clip has.
         used = sorted({label_rank[lab] for lab in (*labels[first], *labels[second])})

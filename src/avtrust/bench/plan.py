@@ -65,6 +65,7 @@ def task_settings(bench: str, task: str, config: dict) -> dict:
         "formats": {n: config["datasets"][n]["format"] for n in task_datasets(task_cfg)},
         "seed": config["seed"],
         "wording": task_wording(task, config["benchmark"].get("wording")),
+        "on_short_supply": config["benchmark"].get("on_short_supply", "cap"),
     }
 
 
@@ -80,18 +81,53 @@ def plan_from_settings(
 ) -> pa.Table:
     """Plan ``task`` from :func:`task_settings`; ``manifests``/``raw_dirs`` map dataset
     names to their files."""
+    return plan_with_supply(bench, task, settings, manifests, raw_dirs)[0]
+
+
+def supply_summary(ctx: TaskContext, planned: int) -> dict:
+    """What a task asked for, what its source could give and what was planned."""
+    capped = ctx.supply is not None and ctx.supply < ctx.samples
+    return {
+        "bench": ctx.bench,
+        "task": ctx.task,
+        "dataset": ctx.dataset,
+        "requested": ctx.samples,
+        "supply": ctx.supply,
+        "planned": planned,
+        "capped": capped,
+        "on_short_supply": ctx.on_short_supply,
+    }
+
+
+def short_supply_note(summary: dict) -> str | None:
+    """The log line of a capped task (None when the supply met the request)."""
+    if not summary["capped"]:
+        return None
+    return (
+        f"{summary['bench']}/{summary['task']}: {summary['requested']} samples requested, "
+        f"dataset {summary['dataset']!r} gives {summary['supply']} distinct candidates: "
+        f"each planned once, {summary['planned']} samples (benchmark.on_short_supply: cap)"
+    )
+
+
+def plan_with_supply(
+    bench: str, task: str, settings: dict, manifests: dict[str, str], raw_dirs: dict[str, str]
+) -> tuple[pa.Table, dict]:
+    """:func:`plan_from_settings` and the task's :func:`supply_summary`."""
     task_cfg = settings["task"]
     dataset = task_cfg["dataset"]
     fmt = settings["formats"][dataset]
     ctx = TaskContext(
         bench=bench,
         task=task,
-        samples=task_cfg["samples"],
+        # YAML may spell a count as a float (1.0e6); the schema has checked it is whole.
+        samples=int(task_cfg["samples"]),
         seed=derive_seed(settings["seed"], bench, task),
         clips=read_manifest(manifests[dataset]),
         dataset=dataset,
         wording=settings["wording"],
         params=task_cfg,
+        on_short_supply=settings.get("on_short_supply", "cap"),
     )
     if task in USES_QUESTIONS[bench] and fmt in ("music_avqa", "avqa"):
         ctx.questions = read_questions(fmt, raw_dirs[dataset])
@@ -99,4 +135,5 @@ def plan_from_settings(
         ctx.sounds = read_manifest(manifests[task_cfg["sounds"]])
     with _cyclic_gc_paused():
         rows = BUILDERS[bench][task](ctx)
-        return pa.Table.from_pylist(rows, schema=PLAN_SCHEMA)
+        table = pa.Table.from_pylist(rows, schema=PLAN_SCHEMA)
+    return table, supply_summary(ctx, table.num_rows)

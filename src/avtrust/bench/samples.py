@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from bisect import bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -17,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from avtrust import data_files
+from avtrust.errors import ConfigError
 from avtrust.media.containers import takes, unfit
 
 SAMPLE_FIELDS = [
@@ -62,6 +64,10 @@ STREAM_SOURCES = {
     "mute_stem": (("video_src",), ()),
     "replace_soundtrack": (("video_src",), ()),
 }
+
+# What planning does when a task asks for more samples than its source has distinct
+# candidates (benchmark.on_short_supply).
+SHORT_SUPPLY = ("cap", "fail")
 
 BENCHES = {
     "avtrustbench": ["MCIT", "ICIT", "MVIT", "MAIT", "COT-Stitch", "COT-Swap", "CAT", "MAT", "MVT"],
@@ -122,6 +128,8 @@ class TaskContext:
     sounds: pd.DataFrame | None = None  # m2: manifest of replacement sounds
     params: dict = field(default_factory=dict)
     media_root: str = "results/media"
+    on_short_supply: str = "cap"  # SHORT_SUPPLY
+    supply: int | None = None  # distinct candidates the builder drew from (set by pick)
 
     @property
     def rng(self) -> np.random.Generator:
@@ -207,14 +215,72 @@ class TaskContext:
         return op_args if encode is None else {**op_args, "encode": encode}
 
     def pick(self, n_candidates: int) -> list[int]:
-        """``samples`` candidate indices: without replacement while enough exist."""
+        """Distinct candidate indices, ``samples`` of them or every candidate when fewer
+        exist (``on_short_supply: cap``; ``fail`` raises instead).
+
+        A candidate is what one sample is built from ((clip, question) pair, clip or
+        scene); drawing one twice would repeat a sample, so a request beyond the supply
+        is capped, never filled with repeats, and the draw needs memory for the
+        candidates only, however many samples are asked for.
+        """
+        self.check_supply(n_candidates)
+        size = min(self.samples, n_candidates)
+        return self.rng.choice(n_candidates, size=size, replace=False).tolist()
+
+    def check_supply(self, n_candidates: int) -> None:
+        """Record the supply; stop if there is none, or too little under ``fail``."""
         if n_candidates == 0:
             raise ValueError(
                 f"{self.bench}/{self.task}: dataset {self.dataset!r} has no usable clips "
                 "for this task (see results/manifest/*.rejects.parquet)"
             )
-        replace = n_candidates < self.samples
-        return self.rng.choice(n_candidates, size=self.samples, replace=replace).tolist()
+        self.supply = n_candidates
+        if n_candidates < self.samples and self.on_short_supply == "fail":
+            raise ConfigError(
+                f"{self.bench}/{self.task}: {self.samples} samples requested "
+                f"(benchmark.{self.bench}.{self.task}.samples) but dataset "
+                f"{self.dataset!r} gives only {n_candidates} distinct candidates; ask for "
+                f"at most {n_candidates}, or set benchmark.on_short_supply: cap"
+            )
+
+    def pick_pairs(self, firsts: list[str], partners: PartnerPool) -> Iterator[tuple[int, str]]:
+        """(index into ``firsts``, partner clip) for pairing tasks, distinct pairs only.
+
+        A pair is the candidate here (its media differ from any other pair's), so the
+        supply is the number of (first, partner) pairs. While ``firsts`` suffice, each is
+        drawn at most once with a random partner, lazily so that the caller's own draws
+        interleave as they always have; beyond them, further rounds pair the firsts with
+        partners they have not had, until the request or the supply is met.
+        """
+        n = len(firsts)
+        if n == 0:
+            self.check_supply(0)
+        supply = sum(partners.count(c) for c in firsts)
+        if self.samples <= n:
+            picked = self.pick(n)
+            self.supply = supply
+            for k in picked:
+                other = partners.draw(firsts[k], self.rng)
+                if other is not None:
+                    yield k, other
+            return
+        self.check_supply(supply)
+        used: dict[int, set[str]] = {}
+        planned, wanted = 0, min(self.samples, supply)
+        while planned < wanted:
+            before = planned
+            for k in self.rng.permutation(n).tolist():
+                taken = used.setdefault(k, set())
+                other = partners.draw_new(firsts[k], taken, self.rng)
+                if other is None:
+                    continue
+                taken.add(other)
+                planned += 1
+                yield k, other
+                if planned == wanted:
+                    return
+            if planned == before:
+                return
 
     def sample_id(self, i: int) -> str:
         return f"{self.task}-{i:06d}"
@@ -325,6 +391,24 @@ class PartnerPool:
                 removed.add(self._position[clip_id])
             self._pools[key] = Survivors(len(self.candidates), sorted(removed))
         return self._pools[key]
+
+    def count(self, clip_id: str) -> int:
+        """How many partners ``clip_id`` has."""
+        return len(self._pool(clip_id))
+
+    def draw_new(self, clip_id: str, taken: set[str], rng: np.random.Generator) -> str | None:
+        """A random partner of ``clip_id`` not in ``taken``, or None when none is left."""
+        pool = self._pool(clip_id)
+        left = len(pool) - len(taken)
+        if left <= 0:
+            return None
+        if len(taken) * 2 <= len(pool):  # mostly free: redraw on a taken one
+            while True:
+                other = self.candidates[pool[int(rng.integers(len(pool)))]]
+                if other not in taken:
+                    return other
+        free = [j for j in range(len(pool)) if self.candidates[pool[j]] not in taken]
+        return self.candidates[pool[free[int(rng.integers(len(free)))]]]
 
     def draw(self, clip_id: str, rng: np.random.Generator) -> str | None:
         """A random partner for ``clip_id``, or None when no candidate qualifies."""
