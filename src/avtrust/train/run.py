@@ -194,6 +194,7 @@ def make_spec(
     :func:`avtrust.train.checkpoint.prepare_state`); ``config_hash`` covers every
     setting and input that changes the result."""
     from avtrust.train.config import config_hash, settings_dict
+    from avtrust.train.fingerprint import run_fingerprint
 
     spec = {
         "settings": settings_dict(settings),
@@ -206,7 +207,9 @@ def make_spec(
         "precision": precision,
         "media_cache": media_cache,
     }
-    hashed = {k: spec[k] for k in ("settings", "model_dir", "inputs", "device", "precision")}
+    # Keyed by content, not paths: the rows, the clips they use and the base weights.
+    hashed = {k: spec[k] for k in ("settings", "device", "precision")}
+    hashed["content"] = run_fingerprint(training_rows(settings, spec["inputs"]), model_dir)
     spec["config_hash"] = config_hash(hashed)
     return spec
 
