@@ -65,7 +65,9 @@ def test_file_digest_is_size_and_sha256_and_sees_a_rewrite_in_place(tmp_path):
         "3:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     )
     write(tmp_path / "a.bin", b"abd")  # same size, same name, other bytes
-    assert fingerprint.file_digest(f).startswith("3:") and "ba7816bf" not in fingerprint.file_digest(f)
+    assert fingerprint.file_digest(f).startswith(
+        "3:"
+    ) and "ba7816bf" not in fingerprint.file_digest(f)
     with pytest.raises(ConfigError, match="missing.mp4.*not found"):
         fingerprint.file_digest(tmp_path / "missing.mp4")
 

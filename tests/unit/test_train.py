@@ -243,9 +243,7 @@ def test_fused_head_is_used_and_equals_the_full_logits_log_probs(omni_dir, pairs
             p.data.normal_(0, 0.1)
     batch = trainer.collator([trainer.train_dataset[0], trainer.train_dataset[1]])["model"]
     head_calls = []
-    hook = model.get_output_embeddings().register_forward_hook(
-        lambda *_: head_calls.append(1)
-    )
+    hook = model.get_output_embeddings().register_forward_hook(lambda *_: head_calls.append(1))
     try:
         fused = sequence_logps(model, batch)
         assert not head_calls  # no (B, L, V) logits: the head's matmul runs in tiles

@@ -87,7 +87,9 @@ def model_fingerprint(model_dir: PathLike) -> str:
     timestamps) are left out."""
     root = model_files(model_dir)
     if not root.is_dir():
-        raise ConfigError(f"{str(model_dir)!r}: model folder not found (it was to be fingerprinted)")
+        raise ConfigError(
+            f"{str(model_dir)!r}: model folder not found (it was to be fingerprinted)"
+        )
     files = {}
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)

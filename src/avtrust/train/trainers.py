@@ -177,7 +177,11 @@ class CAVPrefTrainer(DPOTrainer):
         key = [None]
         if self.accelerator.is_main_process:
             peft_model = _unwrap_peft(self.model)
-            base = peft_model.get_base_model() if peft_model else getattr(self.model, "module", self.model)
+            base = (
+                peft_model.get_base_model()
+                if peft_model
+                else getattr(self.model, "module", self.model)
+            )
             folder = getattr(base, "name_or_path", "") or ""
             model = (
                 fingerprint.model_fingerprint(folder)
