@@ -6,12 +6,16 @@
   ``concatenated_forward``, so :meth:`compute_loss` is overridden) with
 
   * one forward per batch over all sequences of its samples — y_w|V,A; y_l|V,A and,
-    with the V/A terms, y_w|V',A and y_w|V,A' — merged by
+    with the V/A terms, y_w|V',A where η ≠ 0 and y_w|V,A' where γ ≠ 0 — merged by
     :class:`avtrust.train.data.SequenceEncoder`, so the audio features and video
     patches of every sequence reach the model;
+  * selected log-probs through TRL's fused LM head (added by ``DPOTrainer``), never the
+    (B, L, V) logits;
   * reference log-probs computed once, before training, in one pass with the LoRA
     adapter disabled (or, without LoRA, the untrained policy itself), stored per sample
-    as dataset columns and cached in the resume state;
+    as dataset columns and cached in the resume state under a content key (the rows,
+    the clips they use, the base model's files, the roles, the precision:
+    :mod:`avtrust.train.fingerprint`);
   * the loss of :func:`avtrust.train.losses.cavpref_loss` with per-sample calibrated
     β and η/γ from the pairs file.
 
