@@ -43,7 +43,13 @@ from avtrust.train.trainers import PreferenceCollator
 
 QWEN_VOCAB = 152064
 TARGET = 2.0  # full / fused peak memory, at least
-OMNI = {"omni": {"adapter": "qwen2_5_omni_thinker", "source": "tiny", "location": "Qwen/Qwen2.5-Omni-3B"}}
+OMNI = {
+    "omni": {
+        "adapter": "qwen2_5_omni_thinker",
+        "source": "tiny",
+        "location": "Qwen/Qwen2.5-Omni-3B",
+    }
+}
 
 
 def peak_bytes(fn) -> tuple[int, object]:

@@ -3,9 +3,8 @@ the launcher's argument list and the config dataclasses."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import shutil
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq

@@ -28,7 +28,7 @@ MEDIA_COLUMNS = ("media_path", "video_corrupted_path", "audio_corrupted_path")
 _BLOCK = 1 << 20
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _sha256(path: str, size: int, mtime_ns: int, inode: int) -> str:
     # The stat fields are part of the cache key: a file rewritten in place is read again.
     h = hashlib.sha256()
