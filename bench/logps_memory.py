@@ -10,7 +10,9 @@ vocabulary is resized to Qwen2.5-Omni's (152,064 tokens, so the head is the real
 - **full**: :func:`avtrust.train.data.full_logits_logps`, the (B, L, V) logits and their
   float32 log-softmax.
 
-Peak memory is the high-water mark of the tensors torch allocates during the step
+Off Triton devices (here: the CPU) TRL's head scores every position, in tiles of 4,096
+tokens × 32,768 vocabulary entries; on a GPU it scores only the labelled (response)
+positions, so its memory there is smaller still. Peak memory is the high-water mark of the tensors torch allocates during the step
 (torch profiler memory events, CPU), so it does not depend on the machine's load. Both
 paths give the same log-probs (checked, and printed).
 
@@ -42,7 +44,6 @@ from avtrust.train.lora import apply_lora
 from avtrust.train.trainers import PreferenceCollator
 
 QWEN_VOCAB = 152064
-TARGET = 2.0  # full / fused peak memory, at least
 OMNI = {
     "omni": {
         "adapter": "qwen2_5_omni_thinker",
@@ -77,7 +78,7 @@ def main(argv=None) -> int:
         clips = make_clips(root, 3)
         policy = load(model_dir)
         base = policy.model
-        base.resize_token_embeddings(args.vocab)
+        base.resize_token_embeddings(args.vocab, mean_resizing=False)
         encoder = SequenceEncoder(cache_decoding(policy.builder), base.get_rope_index)
         model = add_fused_head(
             apply_lora(base, LoraSettings(r=8, alpha=16, targets=("q_proj", "v_proj")))
@@ -106,7 +107,7 @@ def main(argv=None) -> int:
     print(f"  one (B, L, V) float32 tensor: {n * length * args.vocab * 4 * mb:.0f} MiB")
     print(f"  fused head  peak {fused_peak * mb:8.0f} MiB")
     print(f"  full logits peak {full_peak * mb:8.0f} MiB")
-    print(f"full / fused peak memory: {full_peak / fused_peak:.1f}x  (target >= {TARGET})")
+    print(f"full / fused peak memory: {full_peak / fused_peak:.1f}x")
     print(f"max |log-prob difference|: {gap:.2e}")
     return 0
 
