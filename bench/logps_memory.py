@@ -12,9 +12,10 @@ vocabulary is resized to Qwen2.5-Omni's (152,064 tokens, so the head is the real
 
 Off Triton devices (here: the CPU) TRL's head scores every position, in tiles of 4,096
 tokens × 32,768 vocabulary entries; on a GPU it scores only the labelled (response)
-positions, so its memory there is smaller still. Peak memory is the high-water mark of the tensors torch allocates during the step
-(torch profiler memory events, CPU), so it does not depend on the machine's load. Both
-paths give the same log-probs (checked, and printed).
+positions, so its memory there is smaller still. Peak memory is the high-water mark of
+the tensors torch allocates during the step (torch profiler memory events, CPU), so it
+does not depend on the machine's load. Both paths give the same log-probs (checked, and
+printed).
 
     .venv/bin/python bench/logps_memory.py
     .venv/bin/python bench/logps_memory.py --pairs 2 --vocab 152064
