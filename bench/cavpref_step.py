@@ -1,22 +1,27 @@
 """CAVPref step time vs plain DPO and vs a naive CAVPref, on the same tiny model and batch.
 
 One optimiser step (collation, forward, loss, backward, AdamW step) of a LoRA-adapted
-tiny Omni thinker, on the same batch of preference pairs (A+V clips, V' and A'):
+tiny Omni thinker with TRL's fused LM head (as the trainer runs it), on the same batch
+of preference pairs (A+V clips, V' and A'), one per task of ``scoring.cavpref.tasks``
+in turn with that task's η and γ from the config:
 
-- **cavpref**: the workflow — the four sequences of every sample (y_w|V,A; y_l|V,A;
-  y_w|V',A; y_w|V,A') in one merged forward, reference log-probs precomputed once;
+- **cavpref**: the workflow — :class:`avtrust.train.trainers.PreferenceCollator`'s
+  sequences of every sample (y_w|V,A; y_l|V,A; y_w|V',A only where η ≠ 0; y_w|V,A'
+  only where γ ≠ 0) in one merged forward, reference log-probs precomputed once;
+- **cavpref_all**: the same, running all four sequences of every sample (before
+  samples whose term has weight 0 skipped theirs);
 - **dpo**: plain DPO as TRL runs it by default — two policy sequences per sample plus a
   reference forward (adapter disabled) every step;
 - **dpo_precomputed**: plain DPO with precomputed reference log-probs (lower bound);
 - **naive**: CAVPref with each of the four sequences and each of their four reference
   passes as separate forwards every step.
 
-Targets: cavpref / dpo ≤ 1.6; naive / cavpref ≥ 1.5. The clips are synthesised into a
-temporary folder and the tiny model built there (untimed); decoded media are cached, as
-in training, so the steps time the model work.
+Targets: cavpref / dpo_precomputed ≤ 1.6; naive / cavpref ≥ 1.5. The clips are
+synthesised into a temporary folder and the tiny model built there (untimed); decoded
+media are cached, as in training, so the steps time the model work.
 
     .venv/bin/python bench/cavpref_step.py
-    .venv/bin/python bench/cavpref_step.py --pairs 8 --steps 5
+    .venv/bin/python bench/cavpref_step.py --pairs 9 --steps 5
 """
 
 from __future__ import annotations
@@ -30,17 +35,25 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from avtrust.media.ffmpeg import encode_clip
 from avtrust.media.synthesis import catalog, render_frames, synthesize_audio
 from avtrust.models.registry import load, prepare, spec_from_config
 from avtrust.train.config import LoraSettings
-from avtrust.train.data import SequenceEncoder, cache_decoding, question_prompt, sequence_logps
+from avtrust.train.data import (
+    SequenceEncoder,
+    add_fused_head,
+    cache_decoding,
+    question_prompt,
+    sequence_logps,
+)
 from avtrust.train.lora import apply_lora
 from avtrust.train.losses import LossSettings, cavpref_loss
-from avtrust.train.trainers import ROLES
+from avtrust.train.trainers import ROLES, PreferenceCollator
 
 TARGET_DPO = 1.6
+CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
 TARGET_NAIVE = 1.5
 CODECS = {
     "video_codec": {"vcodec": "libx264", "preset": "veryfast", "crf": 23, "threads": 1},
@@ -67,22 +80,36 @@ def make_clips(root: Path, n: int) -> list[str]:
     return paths
 
 
-def pair_rows(clips: list[str], n: int) -> list[dict]:
-    k = len(clips)
+def task_weights(config: Path) -> list[tuple[str, float, float]]:
+    """(task, η, γ) of every task of ``scoring.cavpref`` in ``config``."""
+    cfg = yaml.safe_load(config.read_text())["scoring"]["cavpref"]
     return [
-        {
-            "media_path": clips[i % k],
-            "video_corrupted_path": clips[(i + 1) % k],
-            "audio_corrupted_path": clips[(i + 2) % k],
-            "prompt": question_prompt(f"What is playing in clip {i}?", ["a violin", "a cello"]),
-            "chosen": "Mismatch in audio and video",
-            "rejected": "a violin",
-            "beta": [0.3, 0.6, 0.8],
-            "eta": 1.0,
-            "gamma": 1.0,
-        }
-        for i in range(n)
+        (t, float(cfg["eta"].get(t, 0.0)), float(cfg["gamma"].get(t, 0.0))) for t in cfg["tasks"]
     ]
+
+
+def pair_rows(clips: list[str], n: int, tasks: list[tuple[str, float, float]]) -> list[dict]:
+    k = len(clips)
+    rows = []
+    for i in range(n):
+        task, eta, gamma = tasks[i % len(tasks)]
+        rows.append(
+            {
+                "task": task,
+                "media_path": clips[i % k],
+                "video_corrupted_path": clips[(i + 1) % k],
+                "audio_corrupted_path": clips[(i + 2) % k],
+                "prompt": question_prompt(f"What is playing in clip {i}?", ["a violin", "a cello"]),
+                "chosen": "Mismatch in audio and video",
+                "rejected": "a violin",
+                "beta_text": 0.3,
+                "beta_video": 0.6,
+                "beta_audio": 0.8,
+                "eta": eta,
+                "gamma": gamma,
+            }
+        )
+    return rows
 
 
 def sequences(rows, roles):
@@ -106,41 +133,46 @@ class Runner:
         self.policy = load(model_dir)
         base = self.policy.model
         self.encoder = SequenceEncoder(cache_decoding(self.policy.builder), base.get_rope_index)
-        self.model = apply_lora(base, LoraSettings(r=8, alpha=16, targets=("q_proj", "v_proj")))
+        self.model = add_fused_head(
+            apply_lora(base, LoraSettings(r=8, alpha=16, targets=("q_proj", "v_proj")))
+        )
         self.model.train()
         self.opt = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], 1e-4)
         self.rows = rows
-        n = len(rows)
-        self.beta = {
-            k: torch.tensor([r["beta"][j] for r in rows])
-            for j, k in enumerate(("text", "video", "audio"))
+        self.collators = {
+            "cavpref": PreferenceCollator(self.encoder, av_terms=True),
+            "cavpref_all": PreferenceCollator(self.encoder, av_terms=True, skip_unweighted=False),
+            "dpo": PreferenceCollator(self.encoder, av_terms=False),
         }
-        self.eta = torch.ones(n)
-        self.gamma = torch.ones(n)
+        self.beta = {
+            k: torch.tensor([r[f"beta_{k}"] for r in rows]) for k in ("text", "video", "audio")
+        }
+        self.eta = torch.tensor([r["eta"] for r in rows])
+        self.gamma = torch.tensor([r["gamma"] for r in rows])
 
-    def logps(self, roles, *, separate: bool = False, reference: bool = False):
-        """(n, len(roles)) summed log-probs, one merged forward or one per role."""
+    def logps(self, collator: str, *, separate: bool = False, reference: bool = False):
+        """(n, K) summed log-probs: one merged forward of the collator's sequences, or
+        (``separate``) one forward per role of all four."""
         ctx = self.model.disable_adapter() if reference else torch.enable_grad()
         with ctx, torch.no_grad() if reference else torch.enable_grad():
             if not separate:
-                enc = self.encoder(*sequences(self.rows, roles))
-                return sequence_logps(self.model, enc.batch)[enc.rows].view(
-                    len(self.rows), len(roles)
-                )
+                batch = self.collators[collator](self.rows)
+                return sequence_logps(self.model, batch["model"])[batch["index"]]
             cols = []
-            for role in roles:
+            for role in ROLES:
                 enc = self.encoder(*sequences(self.rows, [role]))
                 cols.append(sequence_logps(self.model, enc.batch)[enc.rows])
             return torch.stack(cols, 1)
 
     def step(self, mode: str, ref_cache: dict) -> None:
-        av = mode in ("cavpref", "naive")
+        av = mode in ("cavpref", "cavpref_all", "naive")
         roles = ROLES if av else ROLES[:2]
-        if mode in ("cavpref", "dpo_precomputed"):
-            ref = ref_cache[len(roles)]
+        collator = "dpo" if not av else ("cavpref" if mode == "cavpref" else "cavpref_all")
+        if mode in ("cavpref", "cavpref_all", "dpo_precomputed"):
+            ref = ref_cache[collator]
         else:
-            ref = self.logps(roles, separate=mode == "naive", reference=True)
-        policy = self.logps(roles, separate=mode == "naive")
+            ref = self.logps(collator, separate=mode == "naive", reference=True)
+        policy = self.logps(collator, separate=mode == "naive")
         settings = LossSettings(av_terms=av, robust=av)
         beta = self.beta if av else dict.fromkeys(("text", "video", "audio"), 0.1)
         loss, _ = cavpref_loss(
@@ -158,9 +190,12 @@ class Runner:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=4, help="samples per batch")
+    parser.add_argument("--pairs", type=int, default=9, help="samples per batch")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per variant")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--config", type=Path, default=CONFIG, help="η, γ per task from scoring.cavpref"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
@@ -177,10 +212,11 @@ def main(argv=None) -> int:
         )
         model_dir = prepare(spec, root / "omni", seed=0)
         clips = make_clips(root, 6)
-        runner = Runner(model_dir, pair_rows(clips, args.pairs))
+        rows = pair_rows(clips, args.pairs, task_weights(args.config))
+        runner = Runner(model_dir, rows)
         # The precompute pass (once per training run, untimed like the data preparation).
-        ref_cache = {k: runner.logps(ROLES[:k], reference=True) for k in (2, 4)}
-        modes = ("cavpref", "dpo", "dpo_precomputed", "naive")
+        ref_cache = {c: runner.logps(c, reference=True) for c in runner.collators}
+        modes = ("cavpref", "cavpref_all", "dpo", "dpo_precomputed", "naive")
         for mode in modes:  # warm-up: decode and feature caches, allocator
             runner.step(mode, ref_cache)
         times = {m: [] for m in modes}
@@ -190,16 +226,19 @@ def main(argv=None) -> int:
                 runner.step(mode, ref_cache)
                 times[mode].append(time.perf_counter() - start)
     med = {m: statistics.median(t) for m, t in times.items()}
-    print(f"batch: {args.pairs} pairs, median of {args.steps} steps (s/step)")
+    runs = sum(len(runner.collators["cavpref"].sequences(r)) for r in rows)
+    print(
+        f"batch: {args.pairs} pairs ({runs} sequences run by cavpref, {4 * len(rows)} by "
+        f"cavpref_all, {2 * len(rows)} by dpo), median of {args.steps} steps (s/step)"
+    )
     for m in modes:
         print(f"  {m:16s} {med[m]:.3f}")
-    r_dpo = med["cavpref"] / med["dpo"]
     r_pre = med["cavpref"] / med["dpo_precomputed"]
+    r_all = med["cavpref_all"] / med["dpo_precomputed"]
+    print(f"cavpref / dpo with precomputed reference: {r_pre:.2f}x  (target <= {TARGET_DPO})")
+    print(f"cavpref running all four sequences / dpo with precomputed reference: {r_all:.2f}x")
+    print(f"cavpref / dpo (TRL default, reference each step): {med['cavpref'] / med['dpo']:.2f}x")
     r_naive = med["naive"] / med["cavpref"]
-    print(
-        f"cavpref / dpo (TRL default, reference each step): {r_dpo:.2f}x  (target <= {TARGET_DPO})"
-    )
-    print(f"cavpref / dpo with precomputed reference: {r_pre:.2f}x")
     print(f"naive cavpref / cavpref: {r_naive:.2f}x  (target >= {TARGET_NAIVE})")
     return 0
 

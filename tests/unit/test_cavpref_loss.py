@@ -69,7 +69,9 @@ def test_total_without_robustness_is_the_weighted_mean():
     expected = sum(l_y) / 2 + (l_v[0] * 1 + l_v[1] * 0) / 2 + (l_a[0] * 0 + l_a[1] * 1) / 2
     assert loss.item() == pytest.approx(expected, abs=1e-6)
     assert metrics["accuracy"] == 0.5  # sample 0 prefers y_w, sample 1 y_l
-    assert metrics["loss_video"] == pytest.approx(sum(l_v) / 2, abs=1e-6)
+    # Per-term metrics average over the samples whose term counts (η, γ ≠ 0).
+    assert metrics["loss_video"] == pytest.approx(l_v[0], abs=1e-6)
+    assert metrics["loss_audio"] == pytest.approx(l_a[1], abs=1e-6)
 
 
 def test_eta_gamma_switch_terms_per_task():

@@ -29,8 +29,9 @@ from training_helpers import (
 
 from avtrust.errors import ConfigError
 from avtrust.models import registry
-from avtrust.train.checkpoint import content_hash, load_policy
+from avtrust.train.checkpoint import load_policy
 from avtrust.train.curves import read_log
+from avtrust.train.fingerprint import model_fingerprint
 from avtrust.train.job import make_spec, train_job
 from avtrust.train.rlcomm import stage_settings
 
@@ -133,7 +134,7 @@ def test_two_processes_follow_the_one_process_run(setup, monkeypatch):
     ma = json.loads((root / "one" / "metrics.json").read_text())
     mb = json.loads((root / "two" / "metrics.json").read_text())
     assert (ma["processes"], mb["processes"]) == (1, 2) and mb["steps"] == STEPS
-    assert ma["start"] == mb["start"] == {"path": str(omni), "sha256": content_hash(omni)}
+    assert ma["start"] == mb["start"] == {"path": str(omni), "sha256": model_fingerprint(omni)}
     # only rank 0 wrote: the same files as the single-process run, and no state left
     for sub in ("", "model"):
         assert sorted(p.name for p in (root / "two" / sub).iterdir()) == sorted(
@@ -156,7 +157,8 @@ def test_two_processes_follow_the_one_process_run(setup, monkeypatch):
 def test_killed_stage_resumes_from_its_last_checkpoint(setup):
     root, omni, data, one = setup
     killed = spec_for(root, omni, data, "killed", rlcomm(1, 4))
-    assert killed["config_hash"] != one["config_hash"]  # another output folder
+    # the same content, so the same run identity; its state lives in another folder
+    assert killed["config_hash"] == one["config_hash"]
     code = (
         "import json, sys; from avtrust.train.job import train_job; "
         "train_job(json.loads(sys.argv[1]))"
@@ -176,7 +178,7 @@ def test_killed_stage_resumes_from_its_last_checkpoint(setup):
             assert rb[key] == pytest.approx(ra[key], rel=1e-5, abs=1e-6), key
     ma = json.loads((root / "one" / "metrics.json").read_text())
     mb = json.loads((root / "killed" / "metrics.json").read_text())
-    assert mb.pop("config_hash") != ma.pop("config_hash")
+    assert mb.pop("config_hash") == ma.pop("config_hash")
     assert mb.keys() == ma.keys() and mb["steps"] == STEPS
     for key, value in ma.items():
         assert mb[key] == (pytest.approx(value, rel=1e-5) if isinstance(value, float) else value)

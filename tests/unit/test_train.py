@@ -4,6 +4,7 @@ the launcher's argument list and the config dataclasses."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,7 +21,15 @@ from avtrust.train.config import (
     method_settings,
     settings_from_dict,
 )
-from avtrust.train.data import SequenceEncoder, cache_decoding, pair_rows, sequence_logps
+from avtrust.train.data import (
+    SequenceEncoder,
+    cache_decoding,
+    full_logits_logps,
+    has_fused_head,
+    pair_rows,
+    sequence_logps,
+)
+from avtrust.train.fingerprint import model_fingerprint
 from avtrust.train.job import make_spec, save
 from avtrust.train.launch import Topology, accelerate_argv, first_host, topology, visible_gpus
 from avtrust.train.methods import build_trainer
@@ -206,6 +215,94 @@ def test_gradients_only_for_lora_parameters_when_lora_is_on(omni_dir, pairs, tmp
         assert towers and all(p.grad is not None for p in towers)
 
 
+def test_samples_with_eta_or_gamma_0_skip_their_sequence_with_the_same_loss_and_gradient(
+    omni_dir, pairs, tmp_path
+):
+    trainer = trainer_for(spec_for("cavpref", omni_dir, pairs, tmp_path))
+    rows = [trainer.train_dataset[0], trainer.train_dataset[1]]  # η, γ = (1, 0) and (0, 1)
+    model = trainer.model
+    for name, p in model.named_parameters():
+        if "lora_B" in name:
+            p.data.normal_(0, 0.1)
+
+    def loss_and_grads(collator):
+        batch = collator(rows)
+        model.zero_grad()
+        loss = trainer.compute_loss(model, batch)
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        return batch, loss.item(), grads
+
+    skipped, loss, grads = loss_and_grads(trainer.collator)
+    trainer.collator.skip_unweighted = False
+    full, full_loss, full_grads = loss_and_grads(trainer.collator)
+    # 2 + 1 sequences per sample instead of 4; the skipped role reads y_w|V,A's row.
+    assert skipped["model"]["input_ids"].shape[0] == 6 and full["model"]["input_ids"].shape[0] == 8
+    assert skipped["index"][0, 3] == skipped["index"][0, 0]
+    assert skipped["index"][1, 2] == skipped["index"][1, 0]
+    assert len(set(full["index"].flatten().tolist())) == 8
+    assert loss == pytest.approx(full_loss, abs=1e-6) and loss > 0
+    assert grads.keys() == full_grads.keys() and grads
+    for name, g in grads.items():
+        torch.testing.assert_close(g, full_grads[name], rtol=1e-4, atol=1e-7, msg=name)
+
+
+def test_fused_head_is_used_and_equals_the_full_logits_log_probs(omni_dir, pairs, tmp_path):
+    trainer = trainer_for(spec_for("cavpref", omni_dir, pairs, tmp_path))
+    assert has_fused_head(trainer.model)  # DPOTrainer added it under the PEFT wrapper
+    assert not has_fused_head(registry.load(omni_dir).model)
+    model = trainer.model
+    for name, p in model.named_parameters():
+        if "lora_B" in name:
+            p.data.normal_(0, 0.1)
+    batch = trainer.collator([trainer.train_dataset[0], trainer.train_dataset[1]])["model"]
+    head_calls = []
+    hook = model.get_output_embeddings().register_forward_hook(lambda *_: head_calls.append(1))
+    try:
+        fused = sequence_logps(model, batch)
+        assert not head_calls  # no (B, L, V) logits: the head's matmul runs in tiles
+        full = full_logits_logps(model, batch)
+        assert head_calls
+    finally:
+        hook.remove()
+    torch.testing.assert_close(fused, full, rtol=1e-5, atol=1e-4)
+    lora = [p for n, p in model.named_parameters() if "lora_A" in n]
+    g_fused = torch.autograd.grad(fused.sum(), lora)
+    g_full = torch.autograd.grad(full.sum(), lora)
+    for a, b in zip(g_fused, g_full, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_reference_log_probs_are_recomputed_when_pairs_or_weights_change_in_place(
+    omni_dir, pairs, tmp_path
+):
+    model_dir = shutil.copytree(omni_dir, tmp_path / "omni")
+    pairs_path = shutil.copy2(pairs, tmp_path / "pairs.parquet")
+    spec = spec_for("cavpref", model_dir, pairs_path, tmp_path)
+    first = trainer_for(spec)
+    assert first.reference_passes == 1
+    again = trainer_for(spec)
+    assert again.reference_passes == 0  # same content: the cached references
+    assert again.train_dataset["ref_chosen"] == first.train_dataset["ref_chosen"]
+    # The same pairs path, sample p0 with another y_w: recomputed, p0's y_w reference moves.
+    table = pq.read_table(pairs_path).to_pylist()
+    table[0]["chosen"] = "a cello"
+    pq.write_table(pa.Table.from_pylist(table), pairs_path)
+    rewritten = trainer_for(spec)
+    assert rewritten.reference_passes == 1
+    assert rewritten.train_dataset["chosen"][0] == "a cello"
+    assert rewritten.train_dataset["ref_chosen"][0] != pytest.approx(
+        first.train_dataset["ref_chosen"][0], abs=1e-6
+    )
+    # The same model path, other weights: recomputed again.
+    registry.prepare(registry.spec_from_config("omni", OMNI), model_dir, seed=4)
+    reweighted = trainer_for(spec)
+    assert reweighted.reference_passes == 1
+    assert reweighted.train_dataset["ref_chosen"][1] != pytest.approx(
+        rewritten.train_dataset["ref_chosen"][1], abs=1e-6
+    )
+
+
 # -- training, reference pass, checkpoint ---------------------------------------------
 
 
@@ -217,7 +314,7 @@ def test_train_writes_outputs_and_load_policy_applies_the_adapter(omni_dir, pair
     assert trainer.reference_passes == 1  # precomputed once, not per step
     metrics = save(trainer, spec, settings_from_dict(spec["settings"]), 2, {})
     assert metrics["steps"] == 2 and metrics["final_loss"] is not None
-    assert metrics["start"] == {"path": str(omni_dir), "sha256": checkpoint.content_hash(omni_dir)}
+    assert metrics["start"] == {"path": str(omni_dir), "sha256": model_fingerprint(omni_dir)}
     out = spec["outputs"]
     meta = checkpoint.read_meta(out["model"])
     assert meta["adapter"] is True and meta["base_model"] == "omni" and meta["steps"] == 2
@@ -439,23 +536,5 @@ def test_every_job_launches_the_one_runner_with_its_accelerate_config(
         assert written["resume"] is None and written["config_hash"] == spec["config_hash"]
         assert written["start"] == {
             "path": str(omni_dir),
-            "sha256": checkpoint.content_hash(omni_dir),
+            "sha256": model_fingerprint(omni_dir),
         }
-
-
-def test_the_run_identity_follows_the_start_checkpoint_content(omni_dir, tmp_path):
-    """Same paths, other weights: another run (the resume state is not reused)."""
-    import shutil
-
-    copy = shutil.copytree(omni_dir, tmp_path / "omni")
-    job = job_settings(TRAINING, "cavpref", 5)
-    kwargs = {"inputs": {"pairs": "p.parquet"}, "outputs": {}, "state_dir": tmp_path / "s"}
-    before = make_spec(job=job, base_dir=copy, **kwargs)
-    assert make_spec(job=job, base_dir=copy, threads=4, **kwargs) == {**before, "threads": 4}
-    weights = next(copy.glob("*.safetensors"))
-    data = bytearray(weights.read_bytes())
-    data[-1] ^= 1
-    weights.write_bytes(bytes(data))
-    after = make_spec(job=job, base_dir=copy, **kwargs)
-    assert after["start"]["sha256"] != before["start"]["sha256"]
-    assert after["config_hash"] != before["config_hash"]

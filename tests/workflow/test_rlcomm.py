@@ -43,7 +43,7 @@ def test_three_stages_and_the_baseline_train_and_log(tiny_run):
 def test_each_stage_starts_from_the_checkpoint_of_the_one_before(tiny_run):
     """warm-up → Step-RR → Ans-CO and warm-up → GRPO-acc: each stage's metrics name the
     checkpoint it started from, with the hash of what that checkpoint holds now."""
-    from avtrust.train.checkpoint import content_hash
+    from avtrust.train.fingerprint import model_fingerprint
 
     root = tiny_run / "results" / "checkpoints"
     started = {m: json.loads((root / m / "metrics.json").read_text())["start"] for m in METHODS}
@@ -54,8 +54,8 @@ def test_each_stage_starts_from_the_checkpoint_of_the_one_before(tiny_run):
         ("grpo_acc", "rlcomm_warmup"),
     ):
         assert started[method]["path"] == f"results/checkpoints/{before}/model"
-        assert started[method]["sha256"] == content_hash(root / before / "model")
-    assert started["rlcomm_warmup"]["sha256"] == content_hash(
+        assert started[method]["sha256"] == model_fingerprint(root / before / "model")
+    assert started["rlcomm_warmup"]["sha256"] == model_fingerprint(
         tiny_run / "resources" / "models" / "omni"
     )
 

@@ -137,25 +137,6 @@ def write_checkpoint(model, out_dir: PathLike, **meta) -> Path:
     return write_meta(out_dir, **meta)
 
 
-def content_hash(model_dir: PathLike) -> str:
-    """SHA-256 of a model folder's files (relative names and bytes, in name order): what a
-    job started from, recorded in its metrics and part of its run's identity, so that the
-    same path holding other weights is another run."""
-    import hashlib
-
-    root = Path(model_dir)
-    if not root.is_dir():
-        raise CheckpointError(f"{str(model_dir)!r} is not a model folder")
-    digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        digest.update(b"\0")
-    return digest.hexdigest()
-
-
 def read_meta(model_dir: PathLike) -> dict:
     path = Path(model_dir) / META
     if not path.is_file():

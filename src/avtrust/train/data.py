@@ -210,13 +210,51 @@ class SequenceEncoder:
         return Encoded(batch, rows)
 
 
+def _base(model):
+    """The transformers model under DDP / DeepSpeed and PEFT wrappers."""
+    base = getattr(model, "module", model)
+    return base.get_base_model() if hasattr(base, "get_base_model") else base
+
+
 def has_fused_head(model) -> bool:
     """Whether TRL's ``add_fused_lm_head`` patched ``model`` (or the model under a PEFT
-    wrapper): its forward then returns per-token log-probabilities on request."""
-    base = getattr(model, "module", model)  # DDP / DeepSpeed wrappers
-    base = base.get_base_model() if hasattr(base, "get_base_model") else base
-    forward = getattr(base, "forward", None)
-    return getattr(getattr(forward, "__func__", None), "__name__", "") == "_fused_forward"
+    wrapper): its forward then returns per-token log-probabilities on request.
+
+    The patch sets an instance ``forward`` that takes a ``fused_lm_head`` keyword; TRL
+    wraps it with ``functools.wraps``, so its name and signature are the model's own and
+    only its code object tells it apart.
+    """
+    forward = vars(_base(model)).get("forward")
+    code = getattr(getattr(forward, "__func__", forward), "__code__", None)
+    if code is None:
+        return False
+    return "fused_lm_head" in code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+
+
+def add_fused_head(model):
+    """Give ``model`` TRL's fused LM head (no-op when it has one): selected log-probs in
+    tiles of tokens × vocabulary, never the (B, L, V) logits. The trainers get it from
+    ``DPOTrainer``; this is for code that runs a model outside one."""
+    from trl.trainer.utils import add_fused_lm_head
+
+    if not has_fused_head(model):
+        add_fused_lm_head(_base(model))
+    return model
+
+
+def full_logits_logps(model, batch: dict):
+    """:func:`sequence_logps` through the full logits: a (B, L, V) float32
+    log-softmax. For models without a fused head, and as the bench's baseline."""
+    import torch
+
+    labels = batch["labels"]
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    logits = model(**inputs, use_cache=False).logits
+    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+    target = labels[:, 1:]
+    mask = target != -100
+    picked = torch.gather(logp, 2, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return (picked * mask).sum(-1)
 
 
 def sequence_logps(model, batch: dict):
@@ -224,16 +262,9 @@ def sequence_logps(model, batch: dict):
 
     Uses TRL's fused LM head when the model has one (no full logits), else the logits.
     """
-    import torch
-
+    if not has_fused_head(model):
+        return full_logits_logps(model, batch)
     labels = batch["labels"]
     inputs = {k: v for k, v in batch.items() if k != "labels"}
-    if has_fused_head(model):
-        out = model(**inputs, labels=labels, fused_lm_head=True, use_cache=False)
-        return out.log_probs.sum(-1)
-    logits = model(**inputs, use_cache=False).logits
-    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-    target = labels[:, 1:]
-    mask = target != -100
-    picked = torch.gather(logp, 2, target.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    return (picked * mask).sum(-1)
+    out = model(**inputs, labels=labels, fused_lm_head=True, use_cache=False)
+    return out.log_probs.sum(-1)

@@ -16,7 +16,8 @@ The job:
 
 1. **state** — :func:`avtrust.train.checkpoint.prepare_state` keeps the resume state
    made under the same ``config_hash`` (everything that changes the result: settings,
-   inputs, the start checkpoint's content) and returns the checkpoint to resume from;
+   the content of the inputs and of the start checkpoint, :mod:`avtrust.train.fingerprint`)
+   and returns the checkpoint to resume from;
    a family with a preparation step (Ans-CO's targets) runs it here, once;
 2. **launch** — one process in place, or ``accelerate launch`` with several
    (:func:`avtrust.train.launch.start`); every process runs :func:`execute` on the spec
@@ -86,6 +87,8 @@ def make_spec(
 ) -> dict:
     """The run spec of a job from the rule's params ``job`` ({"settings", "model", and
     :data:`JOB_KEYS`}) and its files (without ``resume``, set by :func:`train_job`)."""
+    from avtrust.train.fingerprint import inputs_fingerprint, model_fingerprint
+
     settings = settings_from_dict(job["settings"])  # a malformed section fails here
     start = init_dir or base_dir
     spec = {
@@ -94,17 +97,21 @@ def make_spec(
         "base_model": job["model"],
         "base_dir": str(base_dir),
         "init_dir": str(init_dir) if init_dir else None,
-        "start": {"path": str(start), "sha256": checkpoint.content_hash(start)},
+        "start": {"path": str(start), "sha256": model_fingerprint(start)},
         "inputs": {k: (v if isinstance(v, dict) else str(v)) for k, v in inputs.items()},
         "state_dir": str(state_dir),
         "outputs": {k: str(v) for k, v in outputs.items()},
         "threads": int(threads),
         **{k: job[k] for k in JOB_KEYS},
     }
-    # The run's identity: what it trains, from what and how; not where its state lives
-    # nor how many threads or processes compute it.
-    hashed = ("settings", "base_dir", "start", "inputs", "outputs", "device", "precision")
-    spec["config_hash"] = config_hash({k: spec[k] for k in hashed})
+    # The run's identity: what it trains, from what and how, by content (the rows, the
+    # clips they use, the start weights), not by paths: rewriting pairs.parquet in place
+    # is another run, moving the results folder is not; nor where its state lives or how
+    # many threads or processes compute it.
+    hashed = {k: spec[k] for k in ("settings", "device", "precision")}
+    hashed["start"] = spec["start"]["sha256"]
+    hashed["inputs"] = inputs_fingerprint(spec["inputs"])
+    spec["config_hash"] = config_hash(hashed)
     return spec
 
 

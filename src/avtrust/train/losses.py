@@ -78,6 +78,14 @@ def aggregate(
     return value.detach() + world_size * (weights * (local - local.detach())).sum()
 
 
+def _mean_where_on(term, weight) -> float:
+    """Mean of a per-sample term over the samples where it counts (weight ≠ 0; 0.0 when
+    none does): a sample with weight 0 does not run its corrupted-clip sequence, so its
+    value there is a placeholder."""
+    on = torch.as_tensor(weight, device=term.device).expand_as(term) != 0
+    return float(term.detach()[on].mean()) if bool(on.any()) else 0.0
+
+
 @dataclass(frozen=True)
 class LossSettings:
     """How the terms are combined (from :class:`avtrust.train.config.PreferenceSettings`)."""
@@ -104,6 +112,8 @@ def cavpref_loss(
     ``policy`` / ``ref``: summed log-probs per sample under keys ``chosen``
     (y_w|V,A), ``rejected`` (y_l|V,A) and, with ``av_terms``, ``video`` (y_w|V',A) and
     ``audio`` (y_w|V,A'). ``beta``: per-sample (or scalar) ``text``, ``video``, ``audio``.
+    Metrics ``loss_video`` / ``loss_audio`` average L_V / L_A over the samples with
+    η ≠ 0 / γ ≠ 0 only.
     """
     l_y = dpo_term(
         beta["text"], policy["chosen"], ref["chosen"], policy["rejected"], ref["rejected"]
@@ -129,6 +139,6 @@ def cavpref_loss(
         )
         total = total + aggregate(eta * l_v, lam[1], gather, world_size)
         total = total + aggregate(gamma * l_a, lam[2], gather, world_size)
-        metrics["loss_video"] = float(l_v.detach().mean())
-        metrics["loss_audio"] = float(l_a.detach().mean())
+        metrics["loss_video"] = _mean_where_on(l_v, eta)
+        metrics["loss_audio"] = _mean_where_on(l_a, gamma)
     return total, metrics

@@ -6,12 +6,16 @@
   ``concatenated_forward``, so :meth:`compute_loss` is overridden) with
 
   * one forward per batch over all sequences of its samples — y_w|V,A; y_l|V,A and,
-    with the V/A terms, y_w|V',A and y_w|V,A' — merged by
+    with the V/A terms, y_w|V',A where η ≠ 0 and y_w|V,A' where γ ≠ 0 — merged by
     :class:`avtrust.train.data.SequenceEncoder`, so the audio features and video
     patches of every sequence reach the model;
+  * selected log-probs through TRL's fused LM head (added by ``DPOTrainer``), never the
+    (B, L, V) logits;
   * reference log-probs computed once, before training, in one pass with the LoRA
     adapter disabled (or, without LoRA, the untrained policy itself), stored per sample
-    as dataset columns and cached in the resume state;
+    as dataset columns and cached in the resume state under a content key (the rows,
+    the clips they use, the base model's files, the roles, the precision:
+    :mod:`avtrust.train.fingerprint`);
   * the loss of :func:`avtrust.train.losses.cavpref_loss` with per-sample calibrated
     β and η/γ from the pairs file.
 
@@ -61,33 +65,58 @@ class SFTCollator:
 
 class PreferenceCollator:
     """Pair rows → {"model": merged batch, "index": (B, K) rows of each sample's K
-    sequences in :data:`ROLES` order, "beta": (B, 3), "eta", "gamma", "ref" (B, K)}."""
+    sequences in :data:`ROLES` order, "beta": (B, 3), "eta", "gamma", "ref" (B, K)}.
 
-    def __init__(self, encoder: SequenceEncoder, av_terms: bool):
+    A sample whose η is 0 (γ is 0) does not run y_w|V',A (y_w|V,A'): its L_V (L_A) has
+    weight 0 in the loss, so its "video" ("audio") column points at the y_w|V,A row
+    instead. The term is then s(0) = log 2 times 0, and the loss and its gradient are
+    those of running the sequence.
+    """
+
+    def __init__(self, encoder: SequenceEncoder, av_terms: bool, skip_unweighted: bool = True):
         self.encoder = encoder
         self.roles = ROLES if av_terms else ROLES[:2]
+        self.skip_unweighted = skip_unweighted
+
+    def _runs(self, row: dict, weight: str) -> bool:
+        return not self.skip_unweighted or row[weight] != 0
 
     def sequences(self, row: dict) -> list[tuple[str, str]]:
+        """The (clip, response) pairs this sample runs, in :data:`ROLES` order, without
+        the corrupted-clip sequences whose term has weight 0."""
         seqs = [(row["media_path"], row["chosen"]), (row["media_path"], row["rejected"])]
         if len(self.roles) == 4:
-            seqs += [
-                (row["video_corrupted_path"], row["chosen"]),
-                (row["audio_corrupted_path"], row["chosen"]),
-            ]
+            if self._runs(row, "eta"):
+                seqs.append((row["video_corrupted_path"], row["chosen"]))
+            if self._runs(row, "gamma"):
+                seqs.append((row["audio_corrupted_path"], row["chosen"]))
         return seqs
 
+    def roles_run(self, row: dict) -> list[int]:
+        """For each role, which of :meth:`sequences` holds it (a skipped corrupted-clip
+        sequence: y_w|V,A's, index 0)."""
+        if len(self.roles) == 2:
+            return [0, 1]
+        video = 2 if self._runs(row, "eta") else 0
+        audio = (3 if video else 2) if self._runs(row, "gamma") else 0
+        return [0, 1, video, audio]
+
     def __call__(self, rows: list[dict]) -> dict:
-        paths, prompts, responses = [], [], []
+        paths, prompts, responses, starts = [], [], [], []
         for r in rows:
+            starts.append(len(paths))
             for path, response in self.sequences(r):
                 paths.append(path)
                 prompts.append(r["prompt"])
                 responses.append(response)
         enc = self.encoder(paths, prompts, responses)
-        k = len(self.roles)
+        index = [
+            [enc.rows[start + j] for j in self.roles_run(r)]
+            for start, r in zip(starts, rows, strict=True)
+        ]
         out = {
             "model": enc.batch,
-            "index": torch.tensor(enc.rows, dtype=torch.long).view(len(rows), k),
+            "index": torch.tensor(index, dtype=torch.long).view(len(rows), len(self.roles)),
             "beta": torch.tensor(
                 [[r["beta_text"], r["beta_video"], r["beta_audio"]] for r in rows],
                 dtype=torch.float32,
@@ -141,11 +170,45 @@ class CAVPrefTrainer(DPOTrainer):
     def _set_signature_columns_if_needed(self):
         self._signature_columns = None
 
-    def _cached_reference(self, ids: list[str]) -> dict | None:
+    def reference_key(self, dataset) -> str:
+        """Content key of the reference log-probs: the rows with the clips they use, the
+        base model's weights, the roles run and the precision they run in (computed on
+        the main process, shared with the others)."""
+        from accelerate.utils import broadcast_object_list
+
+        from avtrust.train import fingerprint
+
+        key = [None]
+        if self.accelerator.is_main_process:
+            peft_model = _unwrap_peft(self.model)
+            base = (
+                peft_model.get_base_model()
+                if peft_model
+                else getattr(self.model, "module", self.model)
+            )
+            folder = getattr(base, "name_or_path", "") or ""
+            model = (
+                fingerprint.model_fingerprint(folder)
+                if folder and Path(folder).is_dir()
+                else fingerprint.module_fingerprint(base)
+            )
+            key[0] = fingerprint.text_hash(
+                {
+                    "rows": fingerprint.rows_fingerprint(dataset.to_list()),
+                    "model": model,
+                    "roles": list(self.collator.roles),
+                    "precision": [bool(self.args.bf16), bool(self.args.fp16)],
+                }
+            )
+        if self.accelerator.num_processes > 1:
+            broadcast_object_list(key, from_process=0)
+        return key[0]
+
+    def _cached_reference(self, ids: list[str], key: str) -> dict | None:
         if self.state_dir is None or not (self.state_dir / REFERENCE_CACHE).is_file():
             return None
         cached = json.loads((self.state_dir / REFERENCE_CACHE).read_text())
-        if cached.get("roles") != list(self.collator.roles):
+        if cached.get("key") != key:
             return None
         values = cached["logps"]
         return values if all(i in values for i in ids) else None
@@ -184,7 +247,8 @@ class CAVPrefTrainer(DPOTrainer):
 
     def _precompute_ref_logps(self, dataset, name, batch_size):
         ids = list(dataset["id"])
-        cached = self._cached_reference(ids)
+        key = self.reference_key(dataset)
+        cached = self._cached_reference(ids, key)
         if cached is None:
             values = self.reference_logps(dataset, batch_size).tolist()
             cached = dict(zip(ids, values, strict=True))
@@ -193,7 +257,7 @@ class CAVPrefTrainer(DPOTrainer):
 
                 write_json_atomic(
                     self.state_dir / REFERENCE_CACHE,
-                    {"roles": list(self.collator.roles), "logps": cached},
+                    {"key": key, "roles": list(self.collator.roles), "logps": cached},
                 )
             self.accelerator.wait_for_everyone()
         for k, role in enumerate(self.collator.roles):
