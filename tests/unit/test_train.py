@@ -519,12 +519,14 @@ def test_every_job_launches_the_one_runner_with_its_accelerate_config(
         seen.update(kw, args=args, spec=json.loads(Path(args[1][0]).read_text()))
 
     monkeypatch.setattr(launch, "start", start)
+    data = tmp_path / "warmup.parquet"
+    pq.write_table(pa.Table.from_pylist([{"prompt": "Q?", "response": "A."}]), data)
     for config_file in ("config/accelerate/zero2.yaml", "config/accelerate/zero3.yaml"):
         rlcomm = {**RLCOMM_JOB, "accelerate_config": config_file, "warmup": {}}
         spec = make_spec(
             job=stage_settings(rlcomm, "rlcomm_warmup", 5),
             base_dir=omni_dir,
-            inputs={"data": tmp_path / "warmup.parquet"},
+            inputs={"data": data},
             outputs={"model": tmp_path / "out" / "model"},
             state_dir=tmp_path / "state",
             threads=3,
