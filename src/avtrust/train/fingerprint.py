@@ -116,11 +116,6 @@ def module_fingerprint(module) -> str:
     return h.hexdigest()
 
 
-def run_fingerprint(rows: Iterable[dict], model_dir: PathLike) -> str:
-    """One hash of a run's rows (with their media) and its base model's files."""
-    return text_hash({"rows": rows_fingerprint(rows), "model": model_fingerprint(model_dir)})
-
-
 def inputs_fingerprint(inputs: dict) -> str:
     """Hash of a training job's input files by content: a table's rows with their media
     (:func:`rows_fingerprint`), a model folder's files (:func:`model_fingerprint`), any
