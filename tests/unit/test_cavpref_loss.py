@@ -164,3 +164,23 @@ def test_data_parallel_surrogate_matches_global_gradient():
         # DDP averages parameter gradients; here each rank's block belongs to it alone,
         # so the averaged gradient of the block is g_rank / world_size.
         assert torch.allclose(torch.cat(grads) / 2, ref_grad, atol=1e-6)
+
+
+def test_per_sample_video_and_audio_beta_reach_their_terms():
+    """β_V weighs L_V and β_A weighs L_A, sample by sample (not β_text, not swapped)."""
+    settings = LossSettings(av_terms=True, robust=False)
+    one = torch.ones(2)
+    _, base = cavpref_loss(POLICY, REF, BETA, one, one, settings)
+    _, l_v, l_a = hand_terms()
+    assert base["loss_video"] == pytest.approx(sum(l_v) / 2, abs=1e-6)
+    assert base["loss_audio"] == pytest.approx(sum(l_a) / 2, abs=1e-6)
+    flipped_video = {**BETA, "video": BETA["video"].flip(0)}
+    _, got = cavpref_loss(POLICY, REF, flipped_video, one, one, settings)
+    want = (s(0.1 * (1 - -0.5)) + s(1.0 * (0 - 0.2))) / 2
+    assert got["loss_video"] == pytest.approx(want, abs=1e-6)
+    assert got["loss_audio"] == pytest.approx(base["loss_audio"], abs=1e-7)
+    flipped_audio = {**BETA, "audio": BETA["audio"].flip(0)}
+    _, got = cavpref_loss(POLICY, REF, flipped_audio, one, one, settings)
+    want = (s(0.7 * (1 - 0.5)) + s(0.3 * (0 - -0.6))) / 2
+    assert got["loss_audio"] == pytest.approx(want, abs=1e-6)
+    assert got["loss_video"] == pytest.approx(base["loss_video"], abs=1e-7)

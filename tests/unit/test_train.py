@@ -303,6 +303,63 @@ def test_reference_log_probs_are_recomputed_when_pairs_or_weights_change_in_plac
     )
 
 
+def move_policy(model, scale: float = 0.05) -> None:
+    """Fresh adapters start at B = 0 (policy = reference): give every trainable weight
+    a seeded nudge so the Δs and the losses depend on the sequences."""
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(scale * torch.randn(p.shape, generator=generator))
+
+
+def test_video_and_audio_corrupted_sequences_keep_their_roles(omni_dir, pairs, tmp_path):
+    """L_V is computed from y_w|V',A and L_A from y_w|V,A': changing only the V' clips
+    moves loss_video and leaves loss_audio; swapping the V' and A' clips changes the loss."""
+    trainer = trainer_for(spec_for("cavpref", omni_dir, pairs, tmp_path))
+    move_policy(trainer.model)
+    rows = [{**trainer.train_dataset[i], "eta": 1.0, "gamma": 1.0} for i in range(2)]
+
+    def loss_and_terms(rows):
+        with torch.no_grad():
+            loss = trainer.compute_loss(trainer.model, trainer.collator(rows)).item()
+        logged = trainer._metrics["train"]
+        return loss, logged["loss_video"][-1], logged["loss_audio"][-1]
+
+    trainer.model.train()
+    base, video, audio = loss_and_terms(rows)
+    other_video = [{**r, "video_corrupted_path": r["audio_corrupted_path"]} for r in rows]
+    _, video2, audio2 = loss_and_terms(other_video)
+    assert video2 != pytest.approx(video, abs=1e-6) and audio2 == pytest.approx(audio, abs=1e-7)
+    swapped = [
+        {**r, "video_corrupted_path": r["audio_corrupted_path"],
+         "audio_corrupted_path": r["video_corrupted_path"]}
+        for r in rows
+    ]  # fmt: skip
+    loss3, video3, audio3 = loss_and_terms(swapped)
+    assert loss3 != pytest.approx(base, abs=1e-6)
+    assert (video3, audio3) != pytest.approx((video, audio), abs=1e-6)
+
+
+def test_reference_pass_runs_the_base_model_with_the_adapter_off(omni_dir, pairs, tmp_path):
+    """With a non-zero LoRA B the policy differs from the base model; the reference
+    log-probs are the base model's all the same."""
+    trainer = trainer_for(spec_for("cavpref", omni_dir, pairs, tmp_path))
+    for name, p in trainer.model.named_parameters():
+        if "lora_B" in name:
+            p.data.normal_(0, 0.5)
+    columns = [c for c in trainer.train_dataset.column_names if not c.startswith("ref_")]
+    dataset = trainer.train_dataset.select_columns(columns)
+    reference = trainer.reference_logps(dataset, batch_size=2)
+    batch = trainer.collator([dataset[0], dataset[1]])
+    base = registry.load(omni_dir).model.eval()
+    with torch.no_grad():
+        want = sequence_logps(base, batch["model"])[batch["index"]]
+        policy = sequence_logps(trainer.model.eval(), batch["model"])[batch["index"]]
+    torch.testing.assert_close(reference, want.float(), rtol=1e-4, atol=1e-4)
+    assert (policy - want).abs().max().item() > 1e-3
+
+
 # -- training, reference pass, checkpoint ---------------------------------------------
 
 
