@@ -6,6 +6,11 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+# `snakemake --report results/report.html`: this page, then the outputs flagged with
+# report() (tables, plots, training curves, benchmark statistics) with their captions.
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/fetch.smk"
 include: "workflow/rules/index.smk"

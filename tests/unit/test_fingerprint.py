@@ -25,6 +25,7 @@ TRAINING = {
     "media_cache": 64,
     "accelerate_config": None,
     "keep_state": False,
+    "tracking": {"report_to": "none"},
     "defaults": {"max_steps": 1, "batch_size": 1, "lora": {"enabled": True}},
     "cavpref": {},
 }

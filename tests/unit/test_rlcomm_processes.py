@@ -46,6 +46,7 @@ def rlcomm(processes: int, batch_size: int, **grpo) -> dict:
         "threads": 1,
         "processes": processes,
         "keep_state": False,
+        "tracking": {"report_to": "none"},
         "policy": "omni",
         "media_cache": 64,
         "accelerate_config": None,

@@ -14,7 +14,7 @@ import torch
 
 from avtrust.errors import ConfigError
 from avtrust.models import registry
-from avtrust.train import checkpoint
+from avtrust.train import checkpoint, curves
 from avtrust.train.config import (
     PreferenceSettings,
     job_settings,
@@ -50,6 +50,7 @@ TRAINING = {
     "media_cache": 64,
     "accelerate_config": None,
     "keep_state": False,
+    "tracking": {"report_to": "none"},
     "defaults": {
         "learning_rate": 2e-2,
         "max_steps": 2,
@@ -541,6 +542,7 @@ RLCOMM_JOB = {
     "media_cache": 64,
     "accelerate_config": None,
     "keep_state": False,
+    "tracking": {"report_to": "none"},
     "lora": {"enabled": True, "r": 4, "alpha": 8, "dropout": 0.0, "targets": ["q_proj"]},
 }
 
@@ -597,3 +599,115 @@ def test_every_job_launches_the_one_runner_with_its_accelerate_config(
             "path": str(omni_dir),
             "sha256": model_fingerprint(omni_dir),
         }
+
+
+# -- experiment tracking ------------------------------------------------------------------
+
+
+def tracked_run(omni_dir, pairs, tmp_path, monkeypatch, report_to):
+    """A 2-step DPO job reporting to ``report_to``, run by the job runner in a workflow
+    folder (``tmp_path``); returns the spec and the job's tracking folder."""
+    from avtrust.train.job import train_job
+
+    monkeypatch.chdir(tmp_path)  # the workflow's working directory: results/ is here
+    for name in ("TENSORBOARD_LOGGING_DIR", "WANDB_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    tracking = {"report_to": report_to, "run_name": "tiny-{method}"}
+    spec = spec_for("dpo", omni_dir, pairs, tmp_path, {**TRAINING, "tracking": tracking})
+    folder = tmp_path / "results" / "tracking" / "dpo"
+    stale = folder / "events.out.tfevents.0.earlier-run"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"an earlier run's events")
+    train_job(spec)
+    assert not stale.exists()  # a fresh run starts from an empty folder
+    # Nothing of the trackers outside results/ (TensorBoard's default is <output_dir>/runs,
+    # Weights & Biases' ./wandb).
+    strays = [
+        p
+        for p in tmp_path.rglob("*")
+        if p.name in ("runs", "wandb") and not p.is_relative_to(tmp_path / "results")
+    ]
+    assert strays == []
+    return spec, folder
+
+
+def test_tensorboard_events_hold_the_losses_of_log_jsonl(omni_dir, pairs, tmp_path, monkeypatch):
+    pytest.importorskip("tensorboard", reason="tensorboard is a pinned dependency")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    spec, folder = tracked_run(omni_dir, pairs, tmp_path, monkeypatch, "tensorboard")
+    assert spec["tracking"] == {
+        "report_to": ["tensorboard"],
+        "run_name": "tiny-dpo",
+        "logging_dir": "results/tracking/dpo",
+    }
+    events = sorted(folder.glob("events.out.tfevents.*"))
+    assert len(events) == 1
+    board = EventAccumulator(str(folder))
+    board.Reload()
+    logged = curves.read_log(spec["outputs"]["jsonl"])  # the project's own log stays
+    assert [r["step"] for r in logged] == [1, 2]
+    scalars = board.Scalars("train/loss")
+    assert [e.step for e in scalars] == [1, 2]
+    assert [e.value for e in scalars] == pytest.approx([r["loss"] for r in logged], rel=1e-5)
+    assert "train/learning_rate" in board.Tags()["scalars"]
+    assert Path(spec["outputs"]["curve"]).is_file()
+
+
+def test_wandb_offline_run_is_written_under_results(omni_dir, pairs, tmp_path, monkeypatch):
+    pytest.importorskip(
+        "wandb",
+        reason="wandb is not pinned (about 100 MB with its dependencies): "
+        "pip install wandb to run this check",
+    )
+    monkeypatch.setenv("WANDB_MODE", "offline")  # no network, no account
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_PROJECT", raising=False)
+    spec, folder = tracked_run(omni_dir, pairs, tmp_path, monkeypatch, ["wandb"])
+    runs = sorted((folder / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    records = list(runs[0].glob("run-*.wandb"))
+    assert len(records) == 1
+    # The run record (protobuf, strings stored as they are; wandb ships no public reader
+    # for it) holds the run's name, project and the logged losses: `wandb sync` uploads it.
+    record = records[0].read_bytes()
+    assert b"tiny-dpo" in record and b"avtrust" in record and b"train/loss" in record
+    assert "finishing run avtrust/" in (folder / "wandb" / "debug.log").read_text()
+
+
+def test_tracking_settings_are_checked_and_resolved_per_method():
+    from avtrust.train.rlcomm import stage_settings
+    from avtrust.train.tracking import job_tracking
+
+    got = job_tracking({"report_to": ["wandb", "tensorboard"]}, "training.tracking", "sft")
+    assert got == {
+        "report_to": ["wandb", "tensorboard"],
+        "run_name": "sft",
+        "logging_dir": "results/tracking/sft",
+    }
+    assert job_tracking({}, "rlcomm.tracking", "grpo_acc")["report_to"] == []
+    rlcomm = {**RLCOMM_JOB, "tracking": {"report_to": "tensorboard", "run_name": "x-{method}"}}
+    rlcomm["warmup"] = {"learning_rate": 1e-3}
+    job = stage_settings(rlcomm, "rlcomm_warmup", 5)
+    assert job["tracking"]["run_name"] == "x-rlcomm_warmup"
+    assert job["tracking"]["logging_dir"] == "results/tracking/rlcomm_warmup"
+    for bad, message in [
+        ({"report_to": "mlflow"}, r"report_to: 'mlflow' is not 'none'"),
+        ({"logging_dir": "/tmp/tb"}, r"logging_dir must be a folder under results/"),
+        ({"logging_dir": "results/../tb"}, r"logging_dir must be a folder under results/"),
+        ({"run_name": "{model}"}, r"run_name: '\{model\}' may only use \{method\}"),
+        ({"project": "x"}, r"unknown key\(s\) \['project'\]"),
+    ]:
+        with pytest.raises(ConfigError, match=r"training\.tracking.*" + message):
+            job_tracking(bad, "training.tracking", "sft")
+
+
+def test_trainer_arguments_report_to_the_configured_trackers(tmp_path):
+    from avtrust.train.arguments import job_arguments
+
+    place = {"state_dir": str(tmp_path / "state"), "device": "cpu", "precision": "no"}
+    settings = method_settings({"dpo": {}}, "dpo", 1)
+    assert job_arguments(settings, place).report_to == []
+    tracking = {"report_to": ["tensorboard"], "run_name": "r-dpo", "logging_dir": "results/t"}
+    args = job_arguments(settings, {**place, "tracking": tracking})
+    assert (args.report_to, args.run_name) == (["tensorboard"], "r-dpo")

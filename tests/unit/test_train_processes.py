@@ -27,6 +27,7 @@ def training(processes: int, batch_size: int, max_steps: int) -> dict:
         "accelerate_config": None,
         "media_cache": 64,
         "keep_state": False,
+        "tracking": {"report_to": "none"},
         "threads": 1,
         "defaults": {
             "learning_rate": 2e-2,

@@ -42,6 +42,10 @@ IMPLIED = {
     "embedding_instruction": None,
     "on_short_supply": "cap",
     "allow_mixed_sources": False,
+    # the schema's defaults of a `tracking` section
+    "report_to": "none",
+    "run_name": "{method}",
+    "logging_dir": "results/tracking",
 }
 
 
@@ -80,6 +84,7 @@ CHOICES = {
     "split": ["test", "all"],
     "source": ["tiny", "hub"],
     "lr_scheduler": ["linear", "cosine"],
+    "report_to": ["none", "tensorboard"],
     "beta": [0.1, 0.2],
     "dataset": ["avqa", "audioset", "music_avqa"],
     "sounds": ["sounds", "audioset"],
@@ -169,12 +174,12 @@ READERS = [
     (r"scoring\.rlcomm\.max_new_tokens", lambda m: rules("reference_reasoning")),
     (r"scoring\.rlcomm\.(questions\..*|warmup_samples)", lambda m: rules("rlcomm_questions")),
     (r"scoring\.rlcomm\.embedding_instruction", lambda m: lambda j: j["rule"] == "reference_reasoning" or is_("rlcomm_train", method=("rlcomm_steprr",))(j)),
-    (r"rlcomm\.(device|precision|processes|media_cache|keep_state|lora\..*|accelerate_config)", lambda m: rules("rlcomm_train")),
+    (r"rlcomm\.(device|precision|processes|media_cache|keep_state|lora\..*|accelerate_config|tracking\..*)", lambda m: rules("rlcomm_train")),
     (r"rlcomm\.warmup\..*", lambda m: is_("rlcomm_train", method=("rlcomm_warmup",))),
     (r"rlcomm\.steprr\..*", lambda m: is_("rlcomm_train", method=("rlcomm_steprr",))),
     (r"rlcomm\.grpo_acc\..*", lambda m: is_("rlcomm_train", method=("grpo_acc",))),
     (r"rlcomm\.ansco\..*", lambda m: is_("rlcomm_train", method=("rlcomm_ansco",))),
-    (r"training\.(device|precision|processes|accelerate_config|media_cache|keep_state|tasks|defaults\..*)", lambda m: rules("train")),
+    (r"training\.(device|precision|processes|accelerate_config|media_cache|keep_state|tasks|tracking\..*|defaults\..*)", lambda m: rules("train")),
     (r"training\.(sft|dpo|cavpref)\..*", lambda m: is_("train", method=(m[1],))),
     (r"evaluation\.split", lambda m: lambda j: (is_("evaluate_shard")(j) and j["wildcards"]["bench"] != "qa") or j["rule"] == "results_db"),
     (r"evaluation\.shards", lambda m: rules("evaluate_shard")),

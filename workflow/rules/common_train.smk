@@ -8,7 +8,13 @@ TRAIN_METHODS = {m: family_of(m, TRAINING[m]) for m in declared_methods(TRAINING
 CHECKPOINT_OUTPUTS = {
     "model": directory("results/checkpoints/{method}/model"),
     "jsonl": "results/checkpoints/{method}/log.jsonl",
-    "curve": "results/checkpoints/{method}/curve.png",
+    "curve": report(
+        "results/checkpoints/{method}/curve.png",
+        caption="../report/checkpoint_curve.rst",
+        category="Training curves",
+        subcategory="{method}",
+        labels={"method": "{method}"},
+    ),
     "metrics": "results/checkpoints/{method}/metrics.json",
 }
 

@@ -38,11 +38,21 @@ rule export_hf:
             for ts in BENCH_TASKS.values()
             for t in ts
         ],
+        statistics=report(
+            "results/bench/statistics.csv",
+            caption="../report/benchmark_statistics.rst",
+            category="Benchmark",
+        ),
     log:
         "logs/export/hf.log",
     conda:
         "../../envs/core.yaml"
     params:
         tasks=[t for ts in BENCH_TASKS.values() for t in ts],
+        # the card names each source dataset and its licence (synthetic: none)
+        datasets={
+            name: {"format": d["format"], "source": d["source"]}
+            for name, d in config["datasets"].items()
+        },
     script:
         "../scripts/export_hf.py"

@@ -1,7 +1,9 @@
 # RL-CoMM training: warm-up SFT -> Step-RR GRPO -> Ans-CO, and the GRPO
 # baseline with format + accuracy rewards. Step-RR without Ans-CO is rlcomm_steprr.
 # Each stage writes results/checkpoints/{method}/ (model/, log.jsonl, curve.png,
-# metrics.json); resume state lives in results/train_state/{method}/ (not an output).
+# metrics.json); resume state lives in results/train_state/{method}/ (not an output),
+# and so do the TensorBoard / Weights & Biases logs of rlcomm.tracking in
+# results/tracking/{method}/ (a side product: a run's logs outlive a killed job).
 
 
 rule rlcomm_train:

@@ -3,7 +3,8 @@
 # chosen by train_inputs (common_train.smk). Outputs in results/checkpoints/{method}/,
 # named as the RL-CoMM rule's; the resume state in results/train_state/{method}/ is not
 # an output, so a killed job's cleanup keeps it and a rerun continues from its last
-# checkpoint.
+# checkpoint. Likewise the TensorBoard / Weights & Biases logs of training.tracking in
+# results/tracking/{method}/ (a side product, emptied when a job starts afresh).
 
 
 rule train:

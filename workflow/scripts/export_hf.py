@@ -11,5 +11,10 @@ from avtrust.logs import rule_logging
 
 with rule_logging(snakemake) as log:
     task_files = dict(zip(snakemake.params.tasks, snakemake.input.samples, strict=True))
-    export_hf(task_files, str(Path(snakemake.output.card).parent))
-    log.info("wrote %d task configurations", len(task_files))
+    rows = export_hf(
+        task_files,
+        str(Path(snakemake.output.card).parent),
+        snakemake.params.datasets,
+        snakemake.output.statistics,
+    )
+    log.info("wrote %d task configurations, %d samples", len(rows), sum(r["samples"] for r in rows))

@@ -13,10 +13,13 @@ def trainer_arguments(
     state_dir: str,
     device: str,
     precision: str,
+    tracking: dict | None = None,
     **extra,
 ):
     """``cls`` (TrainingArguments or a TRL config) for a job that checkpoints into
-    ``state_dir`` (the resume state), with ``extra`` keyword arguments of that class."""
+    ``state_dir`` (the resume state), with ``extra`` keyword arguments of that class.
+    ``tracking`` (:func:`avtrust.train.tracking.job_tracking`) names the loggers the
+    Trainer reports to and the run's name; none without it."""
     return cls(
         output_dir=str(state_dir),
         per_device_train_batch_size=settings.batch_size,
@@ -36,7 +39,8 @@ def trainer_arguments(
         activation_checkpointing=settings.gradient_checkpointing,  # transformers 5 name
         seed=settings.seed,
         data_seed=settings.seed,
-        report_to="none",
+        report_to=(tracking or {}).get("report_to") or "none",
+        run_name=(tracking or {}).get("run_name"),
         remove_unused_columns=False,
         use_cpu=device == "cpu",
         bf16=precision == "bf16",
@@ -56,6 +60,7 @@ def job_arguments(settings: TrainSettings, spec: dict):
         "state_dir": spec["state_dir"],
         "device": spec["device"],
         "precision": spec["precision"],
+        "tracking": spec.get("tracking"),
     }
     if settings.family in ("dpo", "cavpref"):
         from trl import DPOConfig

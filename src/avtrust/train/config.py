@@ -29,6 +29,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 
 from avtrust.errors import ConfigError
+from avtrust.train.tracking import job_tracking
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,7 @@ SHARED_KEYS = (
     "tasks",
     "media_cache",
     "keep_state",
+    "tracking",
     "defaults",
 )
 
@@ -251,8 +253,17 @@ def method_settings(training: dict, method: str, seed: int) -> MethodSettings:
 
 
 # What a training job reads besides its method's settings (threads, GPUs and memory are
-# the job's resources; `methods` only says which methods `all` trains).
-JOB_KEYS = ("device", "precision", "processes", "media_cache", "accelerate_config", "keep_state")
+# the job's resources; `methods` only says which methods `all` trains). `tracking` is
+# resolved per method (avtrust.train.tracking.job_tracking).
+JOB_KEYS = (
+    "device",
+    "precision",
+    "processes",
+    "media_cache",
+    "accelerate_config",
+    "keep_state",
+    "tracking",
+)
 
 
 def job_settings(training: dict, method: str, seed: int) -> dict:
@@ -263,6 +274,7 @@ def job_settings(training: dict, method: str, seed: int) -> dict:
         "settings": settings_dict(method_settings(training, method, seed)),
         "model": training["model"],
         **{k: training[k] for k in JOB_KEYS},
+        "tracking": job_tracking(training["tracking"], "training.tracking", method),
     }
 
 

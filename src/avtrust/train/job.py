@@ -10,14 +10,16 @@ stages and the GRPO baseline) runs :func:`train_job` on a *run spec* built by
      "start": {"path", "sha256"}, "inputs": {name: path | {name: path}},
      "state_dir", "outputs": {"model", "jsonl", "curve", "metrics"},
      "device", "precision", "processes", "threads", "media_cache",
-     "accelerate_config", "keep_state", "config_hash", "resume": checkpoint | null}
+     "accelerate_config", "keep_state", "tracking": {"report_to", "run_name",
+     "logging_dir"}, "config_hash", "resume": checkpoint | null}
 
 The job:
 
 1. **state** — :func:`avtrust.train.checkpoint.prepare_state` keeps the resume state
    made under the same ``config_hash`` (everything that changes the result: settings,
-   the content of the inputs and of the start checkpoint, :mod:`avtrust.train.fingerprint`)
-   and returns the checkpoint to resume from;
+   the content of the inputs and of the start checkpoint, :mod:`avtrust.train.fingerprint`;
+   not the tracking) and returns the checkpoint to resume from; a fresh start empties the
+   run's tracking folder;
    a family with a preparation step (Ans-CO's targets) runs it here, once;
 2. **launch** — one process in place, or ``accelerate launch`` with several
    (:func:`avtrust.train.launch.start`); every process runs :func:`execute` on the spec
@@ -42,7 +44,7 @@ from pathlib import Path
 
 from avtrust.errors import ConfigError
 from avtrust.io import write_json_atomic
-from avtrust.train import checkpoint, curves
+from avtrust.train import checkpoint, curves, tracking
 from avtrust.train.config import (
     JOB_KEYS,
     TrainSettings,
@@ -133,6 +135,7 @@ def train_job(spec: dict, log=None) -> None:
     if settings.family not in BUILDERS:
         raise ConfigError(f"{spec['method']}: no trainer for the family {settings.family!r}")
     spec = {**spec, "resume": checkpoint.prepare_state(spec["state_dir"], spec["config_hash"], log)}
+    tracking.start(spec["tracking"], resumed=spec["resume"] is not None)
     if settings.family in PREPARERS:
         _resolve(PREPARERS[settings.family])(spec, log)
     spec_path = write_json_atomic(Path(spec["state_dir"]) / "spec.json", spec)
@@ -161,9 +164,12 @@ def execute(spec: dict) -> dict | None:
     settings = settings_from_dict(spec["settings"])
     torch.set_num_threads(max(1, int(spec["threads"])))
     set_seed(settings.seed)  # the adapters' initialisation is the same in every run
+    tracking.activate(spec["tracking"])  # before the Trainer builds its callbacks
     trainer, n_rows, extra = _resolve(BUILDERS[settings.family])(spec, settings)
     trainer.train(resume_from_checkpoint=spec.get("resume"))
-    return save(trainer, spec, settings, n_rows, extra)
+    metrics = save(trainer, spec, settings, n_rows, extra)
+    tracking.finish(spec["tracking"])
+    return metrics
 
 
 def save(trainer, spec: dict, settings: TrainSettings, n_rows: int, extra: dict) -> dict | None:

@@ -40,6 +40,7 @@ from avtrust.train.config import (
     build_settings,
     settings_dict,
 )
+from avtrust.train.tracking import job_tracking
 
 PathLike = str | os.PathLike
 # Rewards that compare the policy's reasoning with the reference by embedding.
@@ -84,6 +85,7 @@ def stage_settings(
         "settings": settings_dict(settings),
         "model": rlcomm["policy"],
         **{k: rlcomm[k] for k in JOB_KEYS},
+        "tracking": job_tracking(rlcomm["tracking"], "rlcomm.tracking", method),
     }
 
 
