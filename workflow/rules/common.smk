@@ -1,6 +1,8 @@
 import os
 import sys
 
+import yaml
+
 from snakemake.logging import logger
 from snakemake.utils import validate
 
@@ -15,6 +17,8 @@ from avtrust.bench.samples import BENCHES
 from avtrust.bench.shards import media_settings
 from avtrust.datasets.synthetic import settings as synthetic_settings
 from avtrust.overlays import resolve
+from avtrust.preflight import check as preflight_check
+from avtrust.preflight import report as preflight_report
 
 validate(config, "../schemas/config.schema.yaml")
 # A user's config merged into config/config.yaml removes entries set to null, replaces
@@ -25,6 +29,36 @@ config.clear()
 config.update(RESOLVED.config)
 for note in RESOLVED.notes:
     logger.warning(f"config: {note}")
+
+
+def preflight_profile():
+    """(settings, name) of the Slurm resources a run gets: the set-resources this run
+    was started with (--profile, --set-resources), else profiles/slurm's, which a
+    cluster run of this config would use."""
+    given = workflow.resource_settings.overwrite_resources
+    if given:
+        resources = {rule: dict(res) for rule, res in given.items()}
+        return {"set-resources": resources}, "this run's set-resources"
+    path = os.path.join(workflow.basedir, "profiles", "slurm", "config.yaml")
+    if not os.path.isfile(path):
+        return {}, "the profile"
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle) or {}, "profiles/slurm"
+
+
+# A config naming real data: what is missing before anything runs (absent folders,
+# placeholders, models to fetch, GPU counts the profile replaces), said at the top of
+# every run, dry runs included (not again in each job's own process); it never stops
+# the run, and the synthetic default has nothing to say.
+def say_preflight():
+    profile, name = preflight_profile()
+    text = preflight_report(preflight_check(config, profile=profile, profile_name=name))
+    if text:
+        logger.warning(text)
+
+
+if workflow.is_main_process:
+    say_preflight()
 
 RAW = "resources/raw"
 DOWNLOADS = "resources/downloads"
