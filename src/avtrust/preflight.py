@@ -261,13 +261,16 @@ def _gpu_overrides(config: Mapping, profile: Mapping, profile_name: str) -> Iter
         asked = config[section].get(key)
         if rule == "judge_m2" and judge is None:
             asked = 0  # no judge model: the rule asks for no GPU
-        if asked is None or int(given) == int(asked):
+        try:
+            if asked is None or int(given) == int(asked):
+                continue
+        except (TypeError, ValueError):  # not a count (a typo the profile's run reports)
             continue
         meaning = GPU_MEANING.get(section)
         yield Finding(
             f"{section}.{key}",
-            f"{asked} GPU(s) for rule {rule}, but {profile_name} gives it gpu: {given} "
-            "(its set-resources wins)" + (f"; {meaning}" if meaning else ""),
-            f"make them agree: set-resources.{rule}.gpu in {profile_name}, or {section}.{key} "
-            "in your config",
+            f"{asked} GPU(s) for rule {rule}, but {profile_name} sets gpu: {given}, which "
+            "wins" + (f"; {meaning}" if meaning else ""),
+            f"make them agree: {rule}'s gpu under set-resources in {profile_name}, or "
+            f"{section}.{key} in your config",
         )

@@ -37,8 +37,16 @@ def preflight_profile():
     cluster run of this config would use."""
     given = workflow.resource_settings.overwrite_resources
     if given:
-        resources = {rule: dict(res) for rule, res in given.items()}
-        return {"set-resources": resources}, "this run's set-resources"
+        # snakemake holds them as Resource objects; the preflight reads plain values
+        resources = {
+            job: {
+                key: getattr(value, "value", value) for key, value in dict(res).items()
+            }
+            for job, res in given.items()
+        }
+        return {
+            "set-resources": resources
+        }, "the profile (or --set-resources) of this run"
     path = os.path.join(workflow.basedir, "profiles", "slurm", "config.yaml")
     if not os.path.isfile(path):
         return {}, "the profile"
