@@ -260,7 +260,7 @@ def _gpu_overrides(config: Mapping, profile: Mapping, profile_name: str) -> Iter
             continue
         asked = config[section].get(key)
         if rule == "judge_m2" and judge is None:
-            asked = 0  # no judge model: the rule asks for no GPU
+            continue  # no judge model: a GPU given anyway idles, the job still runs
         try:
             if asked is None or int(given) == int(asked):
                 continue
