@@ -31,19 +31,22 @@ for note in RESOLVED.notes:
     logger.warning(f"config: {note}")
 
 
+def gpu_count(resources):
+    """The plain `gpu` value of one rule's set-resources (None: unset or computed per job)."""
+    value = dict(resources).get("gpu")
+    if value is None or (hasattr(value, "is_evaluable") and value.is_evaluable()):
+        return None
+    return getattr(value, "value", value)
+
+
 def preflight_profile():
     """(settings, name) of the Slurm resources a run gets: the set-resources this run
     was started with (--profile, --set-resources), else profiles/slurm's, which a
     cluster run of this config would use."""
     given = workflow.resource_settings.overwrite_resources
     if given:
-        # snakemake holds them as Resource objects; the preflight reads plain values
-        resources = {
-            job: {
-                key: getattr(value, "value", value) for key, value in dict(res).items()
-            }
-            for job, res in given.items()
-        }
+        # snakemake holds them as Resource objects; the preflight reads the GPU counts
+        resources = {job: {"gpu": gpu_count(res)} for job, res in given.items()}
         return {
             "set-resources": resources
         }, "the profile (or --set-resources) of this run"
