@@ -76,13 +76,16 @@ def check(
     root: PathLike = ".",
     profile: Mapping | None = None,
     profile_name: str = "the profile",
+    profile_in_use: bool = False,
     environ: Mapping[str, str] | None = None,
 ) -> list[Finding]:
     """The gaps of ``config`` (resolved, as the rules see it) before a real run.
 
     ``root``: the working directory relative paths are read from; ``profile``: the
     Slurm profile's settings (its ``set-resources``), named ``profile_name`` in the
-    messages; ``environ``: the environment jobs inherit (default ``os.environ``).
+    messages; ``profile_in_use``: False when it is the profile a later cluster run would
+    use, and then a rule the config runs without GPUs (a CPU run) is not compared;
+    ``environ``: the environment jobs inherit (default ``os.environ``).
     Returns nothing for a config without real sources.
     """
     if not real_sources(config):
@@ -93,7 +96,7 @@ def check(
         *_data_paths(config, root),
         *_placeholders(config),
         *_models(config, root, environ),
-        *_gpu_overrides(config, profile or {}, profile_name),
+        *_gpu_overrides(config, profile or {}, profile_name, profile_in_use),
     ]
 
 
@@ -251,7 +254,9 @@ def _models(config: Mapping, root: Path, environ: Mapping[str, str]) -> Iterator
         )
 
 
-def _gpu_overrides(config: Mapping, profile: Mapping, profile_name: str) -> Iterator[Finding]:
+def _gpu_overrides(
+    config: Mapping, profile: Mapping, profile_name: str, in_use: bool
+) -> Iterator[Finding]:
     resources = profile.get("set-resources") or {}
     judge = ((config.get("evaluation") or {}).get("judge") or {}).get("model")
     for rule, (section, key) in RULE_GPUS.items():
@@ -261,6 +266,8 @@ def _gpu_overrides(config: Mapping, profile: Mapping, profile_name: str) -> Iter
         asked = config[section].get(key)
         if rule == "judge_m2" and judge is None:
             continue  # no judge model: a GPU given anyway idles, the job still runs
+        if not in_use and not asked:
+            continue  # a CPU config: the cluster profile is not what it will run with
         try:
             if asked is None or int(given) == int(asked):
                 continue

@@ -179,3 +179,14 @@ def test_the_gpu_table_matches_the_rules():
                 )
                 found[rule] = (section, "gpus")
     assert found == RULE_GPUS
+
+
+def test_a_cpu_config_is_compared_only_with_the_profile_it_runs_with(tmp_path):
+    config = real_config(tmp_path)
+    for section in ("training", "rlcomm", "scoring", "evaluation"):
+        config[section]["gpus"] = 0
+    keys = lambda **kw: {f.key for f in check(config, root=tmp_path, profile=PROFILE, **kw)}  # noqa: E731
+    assert not any(k.endswith(".gpus") for k in keys())  # the cluster profile, not in use
+    assert {"training.gpus", "rlcomm.gpus", "scoring.gpus", "evaluation.gpus"} <= keys(
+        profile_in_use=True
+    )

@@ -40,21 +40,23 @@ def gpu_count(resources):
 
 
 def preflight_profile():
-    """(settings, name) of the Slurm resources a run gets: the set-resources this run
+    """(settings, name, in use) of the Slurm resources a run gets: the set-resources this run
     was started with (--profile, --set-resources), else profiles/slurm's, which a
     cluster run of this config would use."""
     given = workflow.resource_settings.overwrite_resources
     if given:
         # snakemake holds them as Resource objects; the preflight reads the GPU counts
         resources = {job: {"gpu": gpu_count(res)} for job, res in given.items()}
-        return {
-            "set-resources": resources
-        }, "the profile (or --set-resources) of this run"
+        return (
+            {"set-resources": resources},
+            "the profile (or --set-resources) of this run",
+            True,
+        )
     path = os.path.join(workflow.basedir, "profiles", "slurm", "config.yaml")
     if not os.path.isfile(path):
-        return {}, "the profile"
+        return {}, "the profile", False
     with open(path, encoding="utf-8") as handle:
-        return yaml.safe_load(handle) or {}, "profiles/slurm"
+        return yaml.safe_load(handle) or {}, "profiles/slurm", False
 
 
 # A config naming real data: what is missing before anything runs (absent folders,
@@ -62,8 +64,11 @@ def preflight_profile():
 # every run, dry runs included (not again in each job's own process); it never stops
 # the run, and the synthetic default has nothing to say.
 def say_preflight():
-    profile, name = preflight_profile()
-    text = preflight_report(preflight_check(config, profile=profile, profile_name=name))
+    profile, name, in_use = preflight_profile()
+    findings = preflight_check(
+        config, profile=profile, profile_name=name, profile_in_use=in_use
+    )
+    text = preflight_report(findings)
     if text:
         logger.warning(text)
 
