@@ -43,3 +43,18 @@ def test_bad_entries_name_the_key(entry, message):
     with pytest.raises(ConfigError, match="evaluation.models.m") as err:
         eval_models({"models": {"m": entry}}, MODELS)
     assert message in str(err.value)
+
+
+def test_an_endpoint_cannot_be_evaluated_by_log_likelihood_alone():
+    models = {**MODELS, "served": {"adapter": "openai_http"}}
+    entries = {"served": {"model": "served"}, "omni": {"model": "omni"}}
+    with pytest.raises(ConfigError) as err:
+        eval_models({"models": entries, "mode": "loglik"}, models)
+    assert "evaluation.models.served" in str(err.value)
+    assert "set it to both or generate" in str(err.value)
+    for mode in ("both", "generate"):
+        assert eval_models({"models": entries, "mode": mode}, models)["served"].adapter == (
+            "openai_http"
+        )
+    # a local model is scored by option log-likelihood: no endpoint, no error
+    assert list(eval_models({"models": {"omni": {"model": "omni"}}, "mode": "loglik"}, models))

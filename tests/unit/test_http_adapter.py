@@ -90,6 +90,24 @@ def test_missing_key_names_the_variable(spec, server, monkeypatch):
     assert server.requests == []
 
 
+def test_a_keyless_server_gets_no_authorization_header(server, tmp_path, monkeypatch):
+    # A local server (vLLM, llama.cpp) declared without api_key_env: no key is looked up
+    # and none is sent, whatever the environment holds.
+    monkeypatch.setenv(ENV, SECRET)
+    models = {
+        "local": {
+            "adapter": "openai_http",
+            "source": "http",
+            "location": server.base_url,
+            "model": "my-avllm",
+        }
+    }
+    folder = registry.prepare(registry.spec_from_config("local", models), tmp_path / "local")
+    assert registry.load(folder).generate([None], ["Hi"]) == ["echo: Hi"]
+    (request,) = server.requests
+    assert request["auth"] is None and request["body"]["model"] == "my-avllm"
+
+
 def test_only_http_urls_are_accepted():
     with pytest.raises(ModelError, match="not http"):
         OpenAIEndpoint("file:///etc/passwd", "m", ENV)

@@ -94,8 +94,8 @@ def test_local_model_is_loaded_from_its_folder_and_vanishing_is_reported(tiny_mo
         ({"adapter": "clap", "source": "ftp", "location": "x"}, "models.m.source = 'ftp'"),
         ({"adapter": "clap", "source": "http", "location": "http://h"}, "source 'http' goes with"),
         (
-            {"adapter": "openai_http", "source": "http", "location": "http://h", "model": "m"},
-            "models.m.api_key_env is required",
+            {"adapter": "openai_http", "source": "http", "location": "http://h"},
+            "models.m.model is required",
         ),
         ({"adapter": "openai_http", "source": "tiny", "location": "x"}, "source 'http' goes with"),
     ],

@@ -39,6 +39,36 @@ def test_paper_config_plans_the_whole_chain_without_any_data(tmp_path):
     assert not (tmp_path / "resources").exists() and not (tmp_path / "results").exists()
 
 
+def test_paper_dry_run_starts_with_the_preflight(tmp_path):
+    (tmp_path / "config").mkdir()
+    shutil.copy(REPO / "config" / "config.yaml", tmp_path / "config" / "config.yaml")
+    out = run_snakemake(tmp_path, "-n", config=PAPER).stdout
+    head = out[: out.index("Building DAG of jobs")]
+    lines = head.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("preflight: "))
+    block = lines[start : start + 1 + 2 * int(lines[start].split()[1])]
+    text = "\n".join(block)
+    for key in (
+        "datasets.music_avqa.path: /data/MUSIC-AVQA/MUSIC-AVQA-videos-Real",
+        "datasets.sounds.path: /data/sounds does not exist",
+        "sha256 still TO-BE-FILLED",
+        "datasets.avqa.annotations (2): 2 urls still TO-BE-FILLED",
+        "models: omni, audio_llm, clap, embedder (source: hub) not downloaded yet",
+    ):
+        assert key in text, text
+    assert all(line.startswith("      fix: ") for line in block[2::2])
+    # config/paper.yaml and profiles/slurm agree on every GPU count
+    assert "GPU(s) for rule" not in out
+    # a profile that gives training fewer GPUs than the config computes its batch with
+    out = run_snakemake(tmp_path, "-n", "--set-resources", "train:gpu=4", config=PAPER).stdout
+    assert (
+        "training.gpus: 8 GPU(s) for rule train, but the profile (or --set-resources) of this "
+        "run sets gpu: 4, which wins"
+    ) in out
+    # the synthetic default has nothing to report
+    assert "preflight" not in run_snakemake(tmp_path, "-n").stdout
+
+
 def test_paper_sample_counts_reach_600k():
     paper = yaml.safe_load(PAPER.read_text())
     counts = {t: c["samples"] for t, c in paper["benchmark"]["avtrustbench"].items()}

@@ -1,6 +1,8 @@
 import os
 import sys
 
+import yaml
+
 from snakemake.logging import logger
 from snakemake.utils import validate
 
@@ -15,6 +17,8 @@ from avtrust.bench.samples import BENCHES
 from avtrust.bench.shards import media_settings
 from avtrust.datasets.synthetic import settings as synthetic_settings
 from avtrust.overlays import resolve
+from avtrust.preflight import check as preflight_check
+from avtrust.preflight import report as preflight_report
 
 validate(config, "../schemas/config.schema.yaml")
 # A user's config merged into config/config.yaml removes entries set to null, replaces
@@ -25,6 +29,52 @@ config.clear()
 config.update(RESOLVED.config)
 for note in RESOLVED.notes:
     logger.warning(f"config: {note}")
+
+
+def gpu_count(resources):
+    """The plain `gpu` value of one rule's set-resources (None: unset or computed per job)."""
+    value = dict(resources).get("gpu")
+    if value is None or (hasattr(value, "is_evaluable") and value.is_evaluable()):
+        return None
+    return getattr(value, "value", value)
+
+
+def preflight_profile():
+    """(settings, name, in use) of the Slurm resources a run gets: the set-resources this run
+    was started with (--profile, --set-resources), else profiles/slurm's, which a
+    cluster run of this config would use."""
+    given = workflow.resource_settings.overwrite_resources
+    if given:
+        # snakemake holds them as Resource objects; the preflight reads the GPU counts
+        resources = {job: {"gpu": gpu_count(res)} for job, res in given.items()}
+        return (
+            {"set-resources": resources},
+            "the profile (or --set-resources) of this run",
+            True,
+        )
+    path = os.path.join(workflow.basedir, "profiles", "slurm", "config.yaml")
+    if not os.path.isfile(path):
+        return {}, "the profile", False
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle) or {}, "profiles/slurm", False
+
+
+# A config naming real data: what is missing before anything runs (absent folders,
+# placeholders, models to fetch, GPU counts the profile replaces), said at the top of
+# every run, dry runs included (not again in each job's own process); it never stops
+# the run, and the synthetic default has nothing to say.
+def say_preflight():
+    profile, name, in_use = preflight_profile()
+    findings = preflight_check(
+        config, profile=profile, profile_name=name, profile_in_use=in_use
+    )
+    text = preflight_report(findings)
+    if text:
+        logger.warning(text)
+
+
+if workflow.is_main_process:
+    say_preflight()
 
 RAW = "resources/raw"
 DOWNLOADS = "resources/downloads"

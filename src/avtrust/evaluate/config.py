@@ -91,6 +91,13 @@ def eval_models(evaluation: dict, models: dict, base_model: str = "omni") -> dic
                     f"{where}.model = {reg!r} has adapter {adapter!r}; evaluation needs "
                     f"{' or '.join(EVAL_ADAPTERS)}"
                 )
+            if adapter == "openai_http" and evaluation.get("mode") == "loglik":
+                # an endpoint returns text, never the log-probabilities of given options:
+                # with loglik alone this model would get no prediction at all
+                raise ConfigError(
+                    f"{where}.model = {reg!r} is an openai_http endpoint, which can only "
+                    "generate; evaluation.mode is loglik (set it to both or generate)"
+                )
             out[name] = EvalModel(name, "zero-shot", reg, None, adapter, benches)
         else:
             method = entry["checkpoint"]

@@ -5,6 +5,7 @@ The API key is read from the environment variable the config names
 (``models.<name>.api_key_env``) at request time. It is sent only in the
 ``Authorization`` header; it is never stored in the prepared model folder, never
 logged, not part of ``repr()``, and scrubbed from any error text the server returns.
+Without ``api_key_env`` (a keyless local server) no ``Authorization`` header is sent.
 
 Media travel as content parts: the soundtrack as 16 kHz WAV (``input_audio``) and the
 video as a few JPEG frames (``image_url`` data URLs), both made with ffmpeg.
@@ -36,7 +37,7 @@ class OpenAIEndpoint:
         self,
         base_url: str,
         model: str,
-        api_key_env: str,
+        api_key_env: str | None = None,
         *,
         name: str = "endpoint",
         timeout_s: float = 120.0,
@@ -70,6 +71,12 @@ class OpenAIEndpoint:
             f"model={self.model!r}, api_key_env={self.api_key_env!r})"
         )
 
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        if self.api_key_env:
+            headers["Authorization"] = f"Bearer {self._key()}"
+        return headers
+
     def _key(self) -> str:
         key = os.environ.get(self.api_key_env, "")
         if not key:
@@ -81,7 +88,7 @@ class OpenAIEndpoint:
 
     def chat(self, messages: list[dict], *, max_tokens: int = 256, temperature: float = 0.0) -> str:
         """One chat completion; returns the first choice's text."""
-        key = self._key()
+        headers = self._headers()  # before anything else: a missing key sends nothing
         body = json.dumps(
             {
                 "model": self.model,
@@ -94,7 +101,7 @@ class OpenAIEndpoint:
             f"{self.base_url}/chat/completions",
             data=body,
             method="POST",
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
+            headers=headers,
         )
         log.info("POST %s/chat/completions (model %s)", self.base_url, self.model)
         try:
@@ -125,7 +132,7 @@ class OpenAIEndpoint:
             ) from None
 
     def _scrub(self, text: str) -> str:
-        key = os.environ.get(self.api_key_env, "")
+        key = os.environ.get(self.api_key_env, "") if self.api_key_env else ""
         return text.replace(key, "***") if key else text
 
     def media_parts(self, path: PathLike) -> list[dict]:

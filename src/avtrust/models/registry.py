@@ -18,7 +18,8 @@ A model is declared under ``models:`` in the config::
 - ``local``: a folder the user already has (``location`` = its path);
 - ``http``: an OpenAI-compatible endpoint (``location`` = base URL); the API key is read
   from the environment variable named by ``api_key_env`` when a request is made, and is
-  never written to a file or a log.
+  never written to a file or a log. Without ``api_key_env`` requests carry no
+  ``Authorization`` header (a keyless local server).
 
 The ``models`` stage (:func:`prepare`) turns each entry into a folder
 ``resources/models/<name>/`` holding ``avtrust_model.json`` (the resolved entry) and,
@@ -106,10 +107,9 @@ def spec_from_config(name: str, models: dict) -> ModelSpec:
         )
     if source == "tiny" and adapter not in TINY_ADAPTERS:
         raise ModelError(f"{where}: no tiny build exists for adapter {adapter!r}")
-    if adapter == "openai_http":
-        for key in ("model", "api_key_env"):
-            if not entry.get(key):
-                raise ModelError(f"{where}.{key} is required for an openai_http model")
+    if adapter == "openai_http" and not entry.get("model"):
+        # api_key_env may be left out: local servers (vLLM, llama.cpp) often take no key
+        raise ModelError(f"{where}.model is required for an openai_http model")
     known = {f for f in ModelSpec.__dataclass_fields__ if f != "name"}
     options = {k: entry.pop(k) for k in list(entry) if k not in known}
     return ModelSpec(name=name, options=options, **entry)
