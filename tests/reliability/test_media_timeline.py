@@ -85,6 +85,8 @@ def world(tmp_path_factory):
     # The same streams, shown turned by the container's display matrix.
     ffmpeg("-i", str(raw / "landscape.mp4"), "-c", "copy", "-metadata:s:v", "rotate=90",
            str(raw / "portrait.mp4"))  # fmt: skip
+    ffmpeg("-i", str(raw / "landscape.mp4"), "-c", "copy", "-metadata:s:v", "rotate=180",
+           str(raw / "upside_down.mp4"))  # fmt: skip
     # 4 s of pictures; 2 s of sound that the container starts at 2 s.
     ffmpeg("-f", "lavfi", "-t", "4", "-i", PICTURE,
            "-itsoffset", "2", "-f", "lavfi", "-t", "2", "-i", f"sine=f=880:r={SR}",
@@ -142,10 +144,11 @@ def assert_late_880(audio: np.ndarray, start: float) -> None:
 def test_manifest_records_rotation_and_late_audio(world):
     _, rows = world
     shown = {c: (r["width"], r["height"], r["rotation"]) for c, r in rows.items()}
-    assert shown == {"landscape": (64, 48, 0), "portrait": (48, 64, 90), "late": (64, 48, 0)}
+    assert shown == {"landscape": (64, 48, 0), "portrait": (48, 64, 90),
+                     "upside_down": (64, 48, 180), "late": (64, 48, 0)}  # fmt: skip
     # AAC's priming makes ffprobe place the stream 1024 samples (64 ms) early.
     assert rows["late"]["audio_offset"] == pytest.approx(2.0, abs=0.1)
-    assert rows["landscape"]["audio_offset"] == rows["portrait"]["audio_offset"] == 0.0
+    assert {rows[c]["audio_offset"] for c in ("landscape", "portrait", "upside_down")} == {0.0}
 
 
 def test_model_inputs_follow_the_display_matrix(world):
@@ -187,33 +190,37 @@ def test_combine_keeps_rotation_and_late_audio(world):
     args, dst = planned(ctx, "combine", op_args, "MAIT-rotated-late")
     assert args["encode"] == []
     run_op("combine", args, dst, MEDIA)
-    assert probe(dst).rotation == 90
     _, audio, frames = model_input(dst)
     assert_portrait(frames)
     assert_late_880(audio, 2.0)
+    assert probe(dst).rotation == 90  # copied with the stream, not turned twice
 
 
-def test_stitching_clips_of_another_rotation_keeps_each_upright(world):
+@pytest.mark.parametrize("decided_by", ["manifest", "probe"])
+@pytest.mark.parametrize("second", ["portrait", "upside_down"])
+def test_stitching_clips_of_another_rotation_keeps_each_upright(world, second, decided_by):
     ctx, _ = world
-    landscape, portrait = ctx.clip_path("clips.landscape"), ctx.clip_path("clips.portrait")
-    op_args = {"src1": landscape, "src2": portrait,
-               "copy": ctx.joinable_by_copy("clips.landscape", "clips.portrait")}  # fmt: skip
-    assert op_args["copy"] is False  # one display matrix cannot hold for both
-    args, dst = planned(ctx, "concat", op_args, "COT-Stitch-rotated")
+    landscape, other = ctx.clip_path("clips.landscape"), ctx.clip_path(f"clips.{second}")
+    copy = ctx.joinable_by_copy("clips.landscape", f"clips.{second}")
+    assert copy is False  # one display matrix cannot hold for both
+    op_args = {"src1": landscape, "src2": other, "copy": copy}
+    if decided_by == "probe":  # a plan without the decision: the clips are probed
+        del op_args["copy"]
+    args, dst = planned(ctx, "concat", op_args, f"COT-Stitch-{second}-{decided_by}")
     run_op("concat", args, dst, MEDIA)
     info = probe(dst)
     assert (info.width, info.height, info.rotation) == (64, 48, 0)
     _, _, frames = model_input(dst)
     h, w = frames.shape[1:3]
-    first, second = frames[1], frames[-2]  # a frame of each clip
+    first, last = frames[1], frames[-2]  # a frame of each clip
     assert (colour(first[:, : w // 4]), colour(first[:, 3 * w // 4 :])) == ("red", "blue")
+    if second == "upside_down":  # turned by 180°: blue on the left
+        assert (colour(last[:, : w // 4]), colour(last[:, 3 * w // 4 :])) == ("blue", "red")
+        return
     # The portrait clip, upright, between black bars (not stretched to landscape).
     middle = slice(w // 2 - 4, w // 2 + 4)
-    assert (colour(second[: h // 4, middle]), colour(second[3 * h // 4 :, middle])) == (
-        "blue",
-        "red",
-    )
-    assert colour(second[:, :4]) == colour(second[:, -4:]) == "black"
+    assert (colour(last[: h // 4, middle]), colour(last[3 * h // 4 :, middle])) == ("blue", "red")
+    assert colour(last[:, :4]) == colour(last[:, -4:]) == "black"
 
 
 def test_stitched_late_audio_stays_under_its_pictures(world):
