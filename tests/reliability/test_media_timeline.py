@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -186,7 +185,8 @@ def test_mvt_of_a_late_audio_keeps_its_silence(world):
 
 def test_combine_keeps_rotation_and_late_audio(world):
     ctx, _ = world
-    op_args = {"video_src": ctx.clip_path("clips.portrait"), "audio_src": ctx.clip_path("clips.late")}
+    late, portrait = ctx.clip_path("clips.late"), ctx.clip_path("clips.portrait")
+    op_args = {"video_src": portrait, "audio_src": late}
     args, dst = planned(ctx, "combine", op_args, "MAIT-rotated-late")
     assert args["encode"] == []
     run_op("combine", args, dst, MEDIA)
@@ -237,8 +237,8 @@ def test_stitched_late_audio_stays_under_its_pictures(world):
 
 def test_a_mixed_soundtrack_keeps_the_original_on_its_timeline(world):
     ctx, _ = world
-    op_args = {"video_src": ctx.clip_path("clips.late"), "sound_src": ctx.clip_path("clips.landscape"),
-               "snr_db": 0.0}  # fmt: skip
+    late, landscape = ctx.clip_path("clips.late"), ctx.clip_path("clips.landscape")
+    op_args = {"video_src": late, "sound_src": landscape, "snr_db": 0.0}
     args, dst = planned(ctx, "replace_soundtrack", op_args, "m2-late")
     run_op("replace_soundtrack", args, dst, MEDIA)
     audio = decode_audio(dst, SR)
