@@ -178,7 +178,9 @@ class TaskContext:
         if not set(columns) <= set(self.clips.columns):
             return dict.fromkeys(self.clip_ids)
         rows = zip(*(self.clips[c].tolist() for c in columns), strict=True)
-        return dict(zip(self.clip_ids, (None if None in r else r for r in rows), strict=True))
+        # A null read back from Parquet is None or NaN (numeric columns with nulls).
+        known = (None if any(pd.isna(v) for v in r) else r for r in rows)
+        return dict(zip(self.clip_ids, known, strict=True))
 
     def joinable_by_copy(self, *clip_ids: str, ext: str = "mp4") -> bool | None:
         """True/False if the manifest tells whether the clips share stream parameters in
@@ -200,12 +202,12 @@ class TaskContext:
         return dict(zip(map(str, self.clips["path"]), codecs, strict=True))
 
     @cached_property
-    def audio_offsets(self) -> dict[str, float]:
-        """Seconds each clip's audio starts after the clip, by path; empty where the
-        manifest lacks them."""
+    def audio_offsets(self) -> dict[str, float | None]:
+        """Seconds each clip's audio starts after the clip, by path (None where unknown);
+        empty where the manifest lacks them."""
         if "audio_offset" not in self.clips.columns:
             return {}
-        offsets = self.clips["audio_offset"].fillna(0.0).astype(float).tolist()
+        offsets = [None if pd.isna(v) else float(v) for v in self.clips["audio_offset"]]
         return dict(zip(map(str, self.clips["path"]), offsets, strict=True))
 
     def streams_to_encode(self, op: str, op_args: dict, ext: str) -> list[str] | None:
