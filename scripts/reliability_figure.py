@@ -23,6 +23,7 @@ FAMILIES = {
     "test_hostile_inputs": "hostile inputs",
     "test_full_disk": "full disk",
     "test_security": "security",
+    "test_media_timeline": "timing + rotation",
 }
 COLOURS = {"passed": "#2e7d32", "failed": "#c62828", "error": "#6a1b9a", "skipped": "#9e9e9e"}
 

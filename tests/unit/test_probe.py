@@ -26,6 +26,8 @@ def test_probe_audio_and_video_clip(clips):
         "height": 48,
         "video_codec": "h264",
         "audio_codec": "aac",
+        "rotation": 0,
+        "audio_offset": 0.0,
     }
     assert probe(clips["piano_wide"].path).width == 80
 

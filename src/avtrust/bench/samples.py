@@ -20,6 +20,7 @@ import pyarrow as pa
 from avtrust import data_files
 from avtrust.errors import ConfigError
 from avtrust.media.containers import takes, unfit
+from avtrust.media.timeline import starts_late
 
 SAMPLE_FIELDS = [
     ("id", pa.string()),
@@ -64,6 +65,11 @@ STREAM_SOURCES = {
     "mute_stem": (("video_src",), ()),
     "replace_soundtrack": (("video_src",), ()),
 }
+
+# Manipulations whose output holds a source's audio alone: a stream copy would start it
+# at the audio's own start, so a source whose audio starts late has it re-encoded with
+# the silence before it (the output plays as the clip did).
+AUDIO_ALONE = {"strip_video": "src"}
 
 # What planning does when a task asks for more samples than its source has distinct
 # candidates (benchmark.on_short_supply).
@@ -157,8 +163,8 @@ class TaskContext:
     @cached_property
     def clip_streams(self) -> dict[str, tuple | None]:
         """Per clip, the stream parameters that decide whether two clips can be joined
-        by stream copy (codecs, frame size and rate, sample rate, channels); None where
-        the manifest lacks them."""
+        by stream copy (codecs, frame size and rate, sample rate, channels, rotation);
+        None where the manifest lacks them."""
         columns = [
             "video_codec",
             "width",
@@ -167,11 +173,14 @@ class TaskContext:
             "audio_codec",
             "sample_rate",
             "channels",
+            "rotation",
         ]
         if not set(columns) <= set(self.clips.columns):
             return dict.fromkeys(self.clip_ids)
         rows = zip(*(self.clips[c].tolist() for c in columns), strict=True)
-        return dict(zip(self.clip_ids, (None if None in r else r for r in rows), strict=True))
+        # A null read back from Parquet is None or NaN (numeric columns with nulls).
+        known = (None if any(pd.isna(v) for v in r) else r for r in rows)
+        return dict(zip(self.clip_ids, known, strict=True))
 
     def joinable_by_copy(self, *clip_ids: str, ext: str = "mp4") -> bool | None:
         """True/False if the manifest tells whether the clips share stream parameters in
@@ -179,7 +188,7 @@ class TaskContext:
         streams = [self.clip_streams[c] for c in clip_ids]
         if None in streams:
             return None
-        video_codec, *_, audio_codec, _, _ = streams[0]
+        video_codec, *_, audio_codec, _, _, _ = streams[0]
         return len(set(streams)) == 1 and not unfit(ext, video_codec, audio_codec)
 
     @cached_property
@@ -192,11 +201,21 @@ class TaskContext:
         codecs = zip(*columns, strict=True)
         return dict(zip(map(str, self.clips["path"]), codecs, strict=True))
 
+    @cached_property
+    def audio_offsets(self) -> dict[str, float | None]:
+        """Seconds each clip's audio starts after the clip, by path (None where unknown);
+        empty where the manifest lacks them."""
+        if "audio_offset" not in self.clips.columns:
+            return {}
+        offsets = [None if pd.isna(v) else float(v) for v in self.clips["audio_offset"]]
+        return dict(zip(map(str, self.clips["path"]), offsets, strict=True))
+
     def streams_to_encode(self, op: str, op_args: dict, ext: str) -> list[str] | None:
         """The source streams ("video", "audio") that ``op`` must re-encode because an
         ``ext`` container does not take their codec (Vorbis, VP8 or PCM into mp4, MP3 into
-        m4a); the others are copied. None if ``op`` copies nothing or the manifest does not
-        know a source (the shard then probes)."""
+        m4a), or because the audio alone starts late (:data:`AUDIO_ALONE`); the others are
+        copied. None if ``op`` copies nothing or the manifest does not know a source (the
+        shard then probes)."""
         if op not in STREAM_SOURCES:
             return None
         found: set[str] = set()
@@ -207,6 +226,12 @@ class TaskContext:
                     return None
                 if not takes(ext, kind, codecs[0] if kind == "video" else codecs[1]):
                     found.add(kind)
+        if op in AUDIO_ALONE:
+            offset = self.audio_offsets.get(str(op_args[AUDIO_ALONE[op]]))
+            if offset is None:
+                return None
+            if starts_late(offset):
+                found.add("audio")
         return [k for k in ("video", "audio") if k in found]
 
     def with_encode(self, op: str, op_args: dict, ext: str) -> dict:

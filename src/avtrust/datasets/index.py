@@ -32,6 +32,8 @@ MANIFEST_SCHEMA = pa.schema(
         ("video_codec", pa.string()),
         ("audio_codec", pa.string()),
         ("channels", pa.int32()),
+        ("rotation", pa.int32()),
+        ("audio_offset", pa.float64()),
         ("labels", pa.list_(pa.string())),
         ("stems", pa.list_(pa.string())),
     ]
@@ -128,6 +130,8 @@ def index_dataset(
                 "video_codec": info["video_codec"],
                 "audio_codec": info["audio_codec"],
                 "channels": info["channels"],
+                "rotation": info["rotation"],
+                "audio_offset": info["audio_offset"],
                 "labels": list(entry.labels),
                 "stems": [str(s) for s in entry.stems],
             }

@@ -20,6 +20,7 @@ import numpy as np
 
 from avtrust.errors import MediaError, StorageError
 from avtrust.io import atomic_path, mentions_no_space, remove_stale_scratch, scratch_prefix
+from avtrust.media.timeline import ON_TIMELINE
 
 # Flags that make ffmpeg's output depend only on its inputs: no encoder version
 # string, no creation time, no copied metadata. Needed for byte-identical rebuilds.
@@ -144,9 +145,10 @@ def encode_clip(
 
 
 def decode_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
-    """The first audio stream of ``path`` as mono float32 at ``sample_rate``."""
+    """The first audio stream of ``path`` as mono float32 at ``sample_rate``, from the
+    clip's start (:data:`ON_TIMELINE`)."""
     stream = ffmpeg.input(str(path)).output(
-        "pipe:", format="f32le", ac=1, ar=sample_rate, map="0:a:0"
+        "pipe:", format="f32le", ac=1, ar=sample_rate, map="0:a:0", af=ON_TIMELINE
     )
     data = run(stream, what=f"decoding audio of {path}")
     return np.frombuffer(data, dtype="<f4").copy()
@@ -164,9 +166,10 @@ def decode_frames(path: str | os.PathLike, width: int, height: int) -> np.ndarra
 def decode_audio_segment(
     path: str | os.PathLike, start_s: float, duration_s: float, sample_rate: int
 ) -> np.ndarray:
-    """``duration_s`` seconds of the first audio stream from ``start_s``, mono float32."""
+    """``duration_s`` seconds of the first audio stream from ``start_s`` of the clip's
+    timeline (silence where the audio has not started yet), mono float32."""
     stream = ffmpeg.input(str(path), ss=start_s, t=duration_s).output(
-        "pipe:", format="f32le", ac=1, ar=sample_rate, map="0:a:0"
+        "pipe:", format="f32le", ac=1, ar=sample_rate, map="0:a:0", af=ON_TIMELINE
     )
     data = run(stream, what=f"decoding audio of {path} at {start_s}+{duration_s} s")
     return np.frombuffer(data, dtype="<f4").copy()

@@ -7,6 +7,13 @@ where its samples change (stem remix, soundtrack replacement), and any stream wh
 codec the output container does not take (VP8 or Vorbis into mp4, MP3 into m4a, PCM) is
 re-encoded with the configured codec. Planning decides which (``encode``, from the
 manifest); without a decision the sources are probed. All ffmpeg calls are argument lists.
+
+Outputs keep the sources' timeline and display matrix, as a player shows them: a stream
+copy keeps timestamps and rotation; a re-encoded video is turned upright by ffmpeg's
+autorotate (and its size is the displayed one); audio alone (MVT) whose source starts
+late is re-encoded with the silence before it, since a stream copy would start it at
+0 s; stitched clips are joined on each clip's timeline, and only clips with the same
+rotation are joined by stream copy.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from avtrust.media.ffmpeg import (
     scratch_file,
 )
 from avtrust.media.probe import probe
+from avtrust.media.timeline import ON_TIMELINE, starts_late
 
 PathLike = str | os.PathLike
 # Codecs for streams that must be re-encoded when the caller gives none (the workflow
@@ -48,12 +56,16 @@ def _to_encode(
     audio_src: PathLike | None = None,
 ) -> set[str]:
     """The streams ("video", "audio") to re-encode: as planned, else found by probing
-    the sources for codecs ``dst``'s container does not take."""
+    the sources for codecs ``dst``'s container does not take, and, for audio alone, an
+    audio stream that starts late (its leading silence is written out)."""
     if encode is not None:
         return set(encode)
     video = probe(video_src).video_codec if video_src is not None else None
-    audio = probe(audio_src).audio_codec if audio_src is not None else None
-    return set(unfit(str(dst), video, audio))
+    audio_info = probe(audio_src) if audio_src is not None else None
+    todo = set(unfit(str(dst), video, audio_info.audio_codec if audio_info else None))
+    if video_src is None and audio_info is not None and starts_late(audio_info.audio_offset):
+        todo.add("audio")
+    return todo
 
 
 def _codec_args(encode: set[str], has_video: bool, has_audio: bool, codecs: dict | None) -> dict:
@@ -107,10 +119,13 @@ def strip_video(
     encode: Collection[str] | None = None,
     codecs: dict | None = None,
 ) -> None:
-    """MVT: the clip's audio alone (audio stream copied where ``dst`` takes it)."""
+    """MVT: the clip's audio alone (audio stream copied where ``dst`` takes it, and the
+    audio did not start late in the clip: re-encoded, it starts at the clip's start)."""
     todo = _to_encode(encode, dst, audio_src=src)
     with atomic_output(dst) as tmp:
         args = _codec_args(todo, False, True, codecs)
+        if "audio" in todo:
+            args["af"] = ON_TIMELINE
         run(output([ffmpeg.input(str(src)).audio], tmp, **args), what=f"strip video {src}")
 
 
@@ -145,6 +160,7 @@ def _stream_signature(path: PathLike) -> tuple:
         info.audio_codec,
         info.sample_rate,
         info.channels,
+        info.rotation,  # one display matrix holds for the whole joined stream
     )
 
 
@@ -188,12 +204,20 @@ def _concat_copy(srcs: list[PathLike], dst: PathLike) -> None:
 
 
 def _concat_reencode(srcs: list[PathLike], dst: PathLike, target: tuple) -> None:
-    _, width, height, fps, _, sample_rate, _ = target
+    # The frame is the first clip's as displayed (ffmpeg turns each clip upright first);
+    # a clip of another shape is fitted inside it with black bars, not stretched (a
+    # portrait clip after a landscape one stays portrait).
+    _, width, height, fps, _, sample_rate, *_ = target
     parts = []
     for src in srcs:
         stream = ffmpeg.input(str(src))
-        v = stream.video.filter("scale", width, height).filter("setsar", 1).filter("fps", fps)
-        a = stream.audio.filter("aresample", sample_rate).filter("aformat", channel_layouts="mono")
+        v = stream.video.filter("scale", width, height, force_original_aspect_ratio="decrease")
+        v = v.filter("pad", width, height, "(ow-iw)/2", "(oh-ih)/2")
+        v = v.filter("setsar", 1).filter("fps", fps)
+        # Each clip's audio from its own start (silence before a late start), so that it
+        # stays under its own pictures once the concat filter joins the clips.
+        a = stream.audio.filter("aresample", sample_rate, **{"async": 1, "first_pts": 0})
+        a = a.filter("aformat", channel_layouts="mono")
         parts.extend([v, a])
     joined = ffmpeg.concat(*parts, v=1, a=1).node
     with atomic_output(dst) as tmp:

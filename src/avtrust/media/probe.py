@@ -29,6 +29,13 @@ class ClipInfo:
     height: int | None
     video_codec: str | None
     audio_codec: str | None
+    # How a player shows the clip: ``width``×``height`` above are the picture as shown,
+    # after ``rotation``, the degrees counter-clockwise that the container's display
+    # matrix turns the stored picture (ffprobe's sign; 90 and 270 swap the sides); and
+    # ``audio_offset``, the seconds the first audio stream starts after the clip starts
+    # (a player plays silence until then).
+    rotation: int = 0
+    audio_offset: float = 0.0
     # What the frame reader predicts its frame count from (not manifest columns), about
     # the first video stream: its frame count in the header (mp4, mov, avi; Matroska
     # written by mkvmerge), how late it starts after the file starts, and where it ends
@@ -66,6 +73,15 @@ def _clock(text: str | None) -> float | None:
         return int(h) * 3600 + int(m) * 60 + float(s)
     except ValueError:
         return None
+
+
+def _rotation(stream: dict) -> int:
+    """The display matrix's counter-clockwise rotation of ``stream`` in [0, 360), rounded
+    to whole degrees; 0 without one."""
+    for side in stream.get("side_data_list", []):
+        if "rotation" in side:
+            return round(float(side["rotation"])) % 360
+    return 0
 
 
 def unreadable_reason(path: Path) -> str | None:
@@ -138,6 +154,11 @@ def probe(path: str | os.PathLike, timeout_s: float = 60.0) -> ClipInfo:
         if x not in (None, "N/A")
     ]
     duration = max(durations) if durations else 0.0
+    rotation = _rotation(video) if video else 0
+    width, height = (int(video["width"]), int(video["height"])) if video else (None, None)
+    if rotation in (90, 270):  # the player shows the picture on its side
+        width, height = height, width
+    audio_start = _seconds(audio.get("start_time")) if audio else None
     return ClipInfo(
         duration=round(duration, 3),
         has_audio=audio is not None,
@@ -145,10 +166,12 @@ def probe(path: str | os.PathLike, timeout_s: float = 60.0) -> ClipInfo:
         fps=_rate(video.get("avg_frame_rate")) if video else None,
         sample_rate=int(audio["sample_rate"]) if audio and audio.get("sample_rate") else None,
         channels=int(audio["channels"]) if audio and audio.get("channels") else None,
-        width=int(video["width"]) if video else None,
-        height=int(video["height"]) if video else None,
+        width=width,
+        height=height,
         video_codec=video.get("codec_name") if video else None,
         audio_codec=audio.get("codec_name") if audio else None,
+        rotation=rotation,
+        audio_offset=round(max(0.0, audio_start - file_start), 3) if audio_start else 0.0,
         nb_frames=int(nb_frames) if nb_frames and nb_frames.isdigit() else None,
         video_offset=start - file_start if start is not None else 0.0,
         video_end=end - file_start if end is not None else None,

@@ -4,6 +4,11 @@
 encoders of Qwen2-Audio and Qwen2.5-Omni, 48 kHz for CLAP); ``read_frames`` gives RGB
 frames sampled at a target frame rate and scaled by ffmpeg to the size the vision encoder
 wants. A clip without the stream asked for gives ``None``.
+
+Both read the clip as a player shows it: the audio on the clip's timeline (silence
+before a late start, :mod:`avtrust.media.timeline`), the pictures turned by the
+container's display matrix (ffmpeg's autorotate) and sized from the probe's displayed
+size, so a portrait clip filmed on its side comes out portrait, not stretched.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import numpy as np
 from avtrust.errors import MediaError
 from avtrust.media.ffmpeg import decode_audio, stderr_lines
 from avtrust.media.probe import ClipInfo, count_packets, probe
+from avtrust.media.timeline import ON_TIMELINE
 
 PathLike = str | os.PathLike
 
@@ -49,7 +55,8 @@ def streams(path: PathLike) -> Streams:
 
 
 def read_audio(path: PathLike, sample_rate: int, info: ClipInfo | None = None) -> np.ndarray | None:
-    """The clip's first audio stream as mono float32 at ``sample_rate``; None without audio."""
+    """The clip's first audio stream as mono float32 at ``sample_rate`` on the clip's
+    timeline (silence before a late start, as a player plays it); None without audio."""
     info = info or probe(path)
     if not info.has_audio:
         return None
@@ -165,8 +172,8 @@ def _decode(
     read_fd = write_fd = None
     if sample_rate is not None:
         read_fd, write_fd = os.pipe()
-        args += ["-map", "0:a:0", "-f", "f32le", "-ac", "1", "-ar", str(sample_rate),
-                 f"pipe:{write_fd}"]  # fmt: skip
+        args += ["-map", "0:a:0", "-af", ON_TIMELINE, "-f", "f32le", "-ac", "1",
+                 "-ar", str(sample_rate), f"pipe:{write_fd}"]  # fmt: skip
     try:
         proc = subprocess.Popen(
             args,

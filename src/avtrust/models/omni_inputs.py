@@ -24,6 +24,11 @@ processor does, step by step, from pieces that work on CPU:
    25 per second) the chunk's video tokens then its audio tokens + ``<|audio_eos|>``.
    The model's 3-D RoPE index expects exactly this layout.
 
+Media are decoded as a player shows them (:mod:`avtrust.models.media`): audio on the
+clip's timeline (silence before a late start) and frames turned upright by the display
+matrix. The official ``qwen-omni-utils`` reads media with librosa and decord/torchvision,
+which follow neither, so on such clips the two differ on purpose; on others they agree.
+
 Where torchvision is available (GPU environments) :class:`OmniProcessorInputs` feeds the
 same decoded media and prompts through the real ``Qwen2_5OmniProcessor`` instead;
 :func:`input_builder` picks one.
