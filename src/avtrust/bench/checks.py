@@ -129,8 +129,7 @@ def check_replace_soundtrack(args: dict, dst: str) -> Measured:
         )
     elif wanted is not None and abs(snr - wanted) > SNR_TOLERANCE_DB:
         got.failure = (
-            f"achieved SNR {snr} dB, configured {wanted} dB "
-            f"(tolerance ±{SNR_TOLERANCE_DB} dB)"
+            f"achieved SNR {snr} dB, configured {wanted} dB (tolerance ±{SNR_TOLERANCE_DB} dB)"
         )
     return got
 
@@ -173,13 +172,10 @@ def _judge_soundtrack(pairs: list[tuple[float | None, float | None]]) -> Measure
     originals = [o for _, o in pairs if o is not None]
     donor = _round(min(donors))
     original = _round(max(originals)) if originals else None
-    got = Measured(
-        {"measured_donor_similarity": donor, "measured_original_similarity": original}
-    )
+    got = Measured({"measured_donor_similarity": donor, "measured_original_similarity": original})
     if donor < DONOR_MIN_SIMILARITY:
         got.failure = (
-            f"soundtrack is not the donor's: similarity {donor} "
-            f"(must be >= {DONOR_MIN_SIMILARITY})"
+            f"soundtrack is not the donor's: similarity {donor} (must be >= {DONOR_MIN_SIMILARITY})"
         )
     elif original is not None and original >= ORIGINAL_MAX_SIMILARITY:
         got.failure = (
@@ -207,13 +203,20 @@ def check_combine(args: dict, dst: str) -> Measured:
 def check_swap_stitch(args: dict, dst: str) -> Measured:
     """COT-Swap: the first half sounds like clip 2, the second like clip 1.
 
-    The first half lasts as long as the shorter of clip 1's video and clip 2's audio
-    (the manipulation cuts each half to its shorter stream)."""
+    Each half lasts as long as the shorter of its video and its audio (the manipulation
+    cuts each half to its shorter stream). The first half is taken from the start and
+    the second from the end of the output, so a gap between them (priming samples of the
+    second half's encoder) falls outside both."""
     out = decode_audio(dst, measure.ANALYSIS_SR)
     a1 = decode_audio(args["src1"], measure.ANALYSIS_SR)
     a2 = decode_audio(args["src2"], measure.ANALYSIS_SR)
-    split = min(len(a2), int(round(probe(args["src1"]).duration * measure.ANALYSIS_SR)))
-    first, second = out[:split], out[split:]
+
+    def half(video_src: str, audio: np.ndarray) -> int:
+        return min(len(audio), int(round(probe(video_src).duration * measure.ANALYSIS_SR)))
+
+    n1 = min(half(args["src1"], a2), len(out))
+    n2 = min(half(args["src2"], a1), len(out) - n1)
+    first, second = out[:n1], out[len(out) - n2 :]
     return _judge_soundtrack([_similarities(first, a2, a1), _similarities(second, a1, a2)])
 
 

@@ -9,7 +9,8 @@ every rebuild:
   their sum; a source left out comes back near 0, one mixed in unscaled near 1.
 - :func:`level_db` / :func:`snr_db`: those gains as levels and as a signal-to-noise ratio.
 - :func:`soundtrack_similarity`: Pearson correlation of two sounds' log-mel
-  spectrograms, which survives re-encoding and small offsets, for checking whose
+  spectrograms at their best alignment, which survives re-encoding and small offsets
+  (up to :data:`MAX_LAG`), for checking whose
   soundtrack a clip carries.
 """
 
@@ -130,7 +131,11 @@ def soundtrack_similarity(a: np.ndarray, b: np.ndarray, sr: int = ANALYSIS_SR) -
     n = min(len(a), len(b))
     if n < N_FFT or power(a[:n]) == 0.0 or power(b[:n]) == 0.0:
         return None
-    x, y = log_mel(a[:n], sr).ravel(), log_mel(b[:n], sr).ravel()
+    a, b = np.asarray(a[:n], dtype=np.float64), np.asarray(b[:n], dtype=np.float64)
+    # Compared at their best alignment: a stitched clip's second half may start a few
+    # audio frames late (encoder priming), which would blur a frame-by-frame comparison.
+    a = _shift(a, best_lag(a, b, min(MAX_LAG, n - 1)))
+    x, y = log_mel(a, sr).ravel(), log_mel(b, sr).ravel()
     x, y = x - x.mean(), y - y.mean()
     denominator = float(np.sqrt(np.dot(x, x) * np.dot(y, y)))
     if denominator == 0.0:
