@@ -58,13 +58,26 @@ def fit(audio: np.ndarray, n: int) -> np.ndarray:
 
 
 def best_lag(output: np.ndarray, reference: np.ndarray, max_lag: int = MAX_LAG) -> int:
-    """The shift ``k`` (|k| <= ``max_lag``) maximising sum(output[t + k]·reference[t])."""
+    """The shift ``k`` (|k| <= ``max_lag``) maximising sum(output[t + k]·reference[t]).
+
+    The largest positive peak, not the largest in magnitude: a tonal sound correlates
+    negatively with itself half a period away, which would otherwise win on noise."""
     n = len(output) + len(reference)
     size = 1 << (n - 1).bit_length()
     spectrum = np.fft.rfft(output, size) * np.conj(np.fft.rfft(reference, size))
     xcorr = np.fft.irfft(spectrum, size)
     lags = np.arange(-max_lag, max_lag + 1)
-    return int(lags[np.argmax(np.abs(xcorr[lags]))])
+    return int(lags[np.argmax(xcorr[lags])])
+
+
+def overlap(a: np.ndarray, b: np.ndarray, lag: int) -> tuple[np.ndarray, np.ndarray]:
+    """The parts of ``a`` and ``b`` that line up when ``a[t + lag]`` matches ``b[t]``."""
+    if lag >= 0:
+        a = a[lag:]
+    else:
+        b = b[-lag:]
+    n = min(len(a), len(b))
+    return a[:n], b[:n]
 
 
 def _shift(audio: np.ndarray, lag: int) -> np.ndarray:
@@ -80,18 +93,27 @@ def _shift(audio: np.ndarray, lag: int) -> np.ndarray:
 def component_gains(output: np.ndarray, sources: list[np.ndarray]) -> np.ndarray:
     """Least-squares gains g with ``output ≈ Σ g_i·sources_i``.
 
-    All signals are taken at the output's length (sources zero-padded or cut); the
-    output is first shifted onto the sources' sum (:func:`best_lag`). A source the
-    output does not contain gets a gain near 0, one mixed in unscaled a gain near 1.
+    All signals are taken at the output's length (sources zero-padded or cut). The output
+    may lag its sources (:data:`MAX_LAG`); the shift is the one, among no shift and each
+    source's own best lag, whose fit leaves the least residual, so that a source the
+    output lacks cannot pull the alignment its way. A source the output does not contain
+    gets a gain near 0, one mixed in unscaled a gain near 1.
     """
     if not sources:
         raise ValueError("component_gains needs at least one source")
     n = len(output)
     basis = np.stack([fit(s, n) for s in sources], axis=1)
     out = np.asarray(output, dtype=np.float64)
-    out = _shift(out, best_lag(out, basis.sum(axis=1), min(MAX_LAG, n - 1)))
-    gains, *_ = np.linalg.lstsq(basis, out, rcond=None)
-    return gains
+    max_lag = min(MAX_LAG, n - 1)
+    lags = sorted({0, *(best_lag(out, basis[:, i], max_lag) for i in range(len(sources)))})
+    best = None
+    for lag in lags:
+        shifted = _shift(out, lag)
+        gains, *_ = np.linalg.lstsq(basis, shifted, rcond=None)
+        residual = float(np.sum((shifted - basis @ gains) ** 2))
+        if best is None or residual < best[0]:
+            best = (residual, gains)
+    return best[1]
 
 
 def level_db(gain: float) -> float:
@@ -132,9 +154,11 @@ def soundtrack_similarity(a: np.ndarray, b: np.ndarray, sr: int = ANALYSIS_SR) -
     if n < N_FFT or power(a[:n]) == 0.0 or power(b[:n]) == 0.0:
         return None
     a, b = np.asarray(a[:n], dtype=np.float64), np.asarray(b[:n], dtype=np.float64)
-    # Compared at their best alignment: a stitched clip's second half may start a few
-    # audio frames late (encoder priming), which would blur a frame-by-frame comparison.
-    a = _shift(a, best_lag(a, b, min(MAX_LAG, n - 1)))
+    # Compared where they line up best: a stitched clip's halves may start a few audio
+    # frames late (encoder priming), which would blur a frame-by-frame comparison.
+    a, b = overlap(a, b, best_lag(a, b, min(MAX_LAG, n - 1)))
+    if len(a) < N_FFT:
+        return None
     x, y = log_mel(a, sr).ravel(), log_mel(b, sr).ravel()
     x, y = x - x.mean(), y - y.mean()
     denominator = float(np.sqrt(np.dot(x, x) * np.dot(y, y)))
