@@ -111,13 +111,12 @@ def check_mute_stem(args: dict, dst: str) -> Measured:
 
 def check_replace_soundtrack(args: dict, dst: str) -> Measured:
     """m2: the SNR of the original soundtrack over the new sound, as found in the output."""
-    out = decode_audio(dst, measure.ANALYSIS_SR)
+    out, original, sound = measure.decode_soundtracks([dst, args["video_src"], args["sound_src"]])
     n = len(out)
     if n == 0:
         raise MediaError(f"{dst}: empty soundtrack")
     # As the manipulation built it: both sounds looped or cut to the clip's length.
-    original = fit_length(decode_audio(args["video_src"], measure.ANALYSIS_SR), n)
-    sound = fit_length(decode_audio(args["sound_src"], measure.ANALYSIS_SR), n)
+    original, sound = fit_length(original, n), fit_length(sound, n)
     g_original, g_sound = measure.component_gains(out, [original, sound])
     snr = _round(measure.snr_db(g_original, original, g_sound, sound))
     got = Measured({"measured_snr_db": snr})
@@ -185,18 +184,9 @@ def _judge_soundtrack(pairs: list[tuple[float | None, float | None]]) -> Measure
     return got
 
 
-def _soundtrack(path: str) -> np.ndarray:
-    """The source's audio, or silence (no samples) if it has no audio stream."""
-    if not probe(path).has_audio:
-        return np.zeros(0, dtype=np.float32)
-    return decode_audio(path, measure.ANALYSIS_SR)
-
-
 def check_combine(args: dict, dst: str) -> Measured:
     """MVIT/MAIT: the output's soundtrack is ``audio_src``'s, not ``video_src``'s."""
-    out = decode_audio(dst, measure.ANALYSIS_SR)
-    donor = decode_audio(args["audio_src"], measure.ANALYSIS_SR)
-    original = _soundtrack(args["video_src"])
+    out, donor, original = measure.decode_soundtracks([dst, args["audio_src"], args["video_src"]])
     return _judge_soundtrack([_similarities(out, donor, original)])
 
 
@@ -207,9 +197,7 @@ def check_swap_stitch(args: dict, dst: str) -> Measured:
     cuts each half to its shorter stream). The first half is taken from the start and
     the second from the end of the output, so a gap between them (priming samples of the
     second half's encoder) falls outside both."""
-    out = decode_audio(dst, measure.ANALYSIS_SR)
-    a1 = decode_audio(args["src1"], measure.ANALYSIS_SR)
-    a2 = decode_audio(args["src2"], measure.ANALYSIS_SR)
+    out, a1, a2 = measure.decode_soundtracks([dst, args["src1"], args["src2"]])
 
     def half(video_src: str, audio: np.ndarray) -> int:
         return min(len(audio), int(round(probe(video_src).duration * measure.ANALYSIS_SR)))
