@@ -20,7 +20,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import librosa
 import numpy as np
 
 from avtrust.errors import MediaError
@@ -45,6 +44,8 @@ TOP_DB = 80.0
 
 def load_audio(path: str | os.PathLike, sr: int = ANALYSIS_SR) -> np.ndarray:
     """A sound file (WAV, FLAC, ...) as mono float32 at ``sr``, resampled by librosa."""
+    import librosa  # here, not at the top: Snakemake imports this package to build its DAG
+
     try:
         audio, _ = librosa.load(str(path), sr=sr, mono=True, res_type="soxr_hq")
     except Exception as exc:  # librosa raises soundfile's, audioread's or its own errors
@@ -171,6 +172,8 @@ def snr_db(signal_gain: float, signal: np.ndarray, noise_gain: float, noise: np.
 
 def log_mel(audio: np.ndarray, sr: int = ANALYSIS_SR) -> np.ndarray:
     """(N_MELS, frames) log-mel power spectrogram in dB, TOP_DB below its peak at most."""
+    import librosa  # as in load_audio
+
     mel = librosa.feature.melspectrogram(
         y=np.asarray(audio, dtype=np.float32), sr=sr, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS
     )
