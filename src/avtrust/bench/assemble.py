@@ -5,15 +5,18 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from avtrust.bench.samples import SAMPLE_SCHEMA
+from avtrust.bench.samples import CHECK_FIELDS, CHECK_NAMES, SAMPLE_SCHEMA
 
+# A reject's error says why (the failed manipulation, or the broken promise of the audio
+# check); the measured columns hold what the check found, null if it never ran.
 REJECTS_SCHEMA = pa.schema(
-    [("id", pa.string()), ("media_path", pa.string()), ("error", pa.string())]
+    [("id", pa.string()), ("media_path", pa.string()), ("error", pa.string()), *CHECK_FIELDS]
 )
 
 
 def assemble(plan_path: str, shard_paths: list[str]) -> tuple[pa.Table, pa.Table]:
-    """(samples, rejects): plan rows whose media was produced, in plan order.
+    """(samples, rejects): plan rows whose media was produced and passed its audio
+    check, with the measured values, in plan order; the others with their reason.
 
     Every plan row must be accounted for by exactly one shard result; anything else
     means the shards came from a different plan, which is an error, not a reject.
@@ -33,10 +36,15 @@ def assemble(plan_path: str, shard_paths: list[str]) -> tuple[pa.Table, pa.Table
     for row in plan:
         r = results[row["id"]]
         if not r["ok"]:
-            rejects.append({"id": row["id"], "media_path": r["media_path"], "error": r["error"]})
+            measured = {name: r.get(name) for name in CHECK_NAMES}
+            rejects.append(
+                {"id": row["id"], "media_path": r["media_path"], "error": r["error"], **measured}
+            )
             continue
-        row = {name: row[name] for name in SAMPLE_SCHEMA.names}
+        row = {name: row.get(name) for name in SAMPLE_SCHEMA.names}
         row["has_audio"], row["has_video"] = r["has_audio"], r["has_video"]
+        # Shards written before the audio checks existed carry no measured columns.
+        row.update({name: r.get(name) for name in CHECK_NAMES})
         samples.append(row)
     return (
         pa.Table.from_pylist(samples, schema=SAMPLE_SCHEMA),

@@ -42,7 +42,18 @@ SAMPLE_FIELDS = [
     ("sound_type", pa.string()),  # m2
     ("snr_db", pa.float64()),  # m2: null = soundtrack replaced outright
 ]
-SAMPLE_SCHEMA = pa.schema(SAMPLE_FIELDS)
+# Measured after manipulation (avtrust.bench.checks), null where a task measures nothing:
+# the benchmark table has them, the plan does not.
+CHECK_FIELDS = [
+    ("measured_muted_db", pa.float64()),  # m1: the muted stem's level in the output, dB
+    ("measured_kept_db", pa.float64()),  # m1: the weakest kept stem's level, dB
+    ("measured_snr_db", pa.float64()),  # m2: original over new sound in the output, dB
+    ("measured_donor_similarity", pa.float64()),  # MVIT/MAIT/COT-Swap: with the donor's audio
+    ("measured_original_similarity", pa.float64()),  # ... and with the replaced audio
+    ("measured_audio_streams", pa.int32()),  # MAT: audio streams in the output
+]
+CHECK_NAMES = [name for name, _ in CHECK_FIELDS]
+SAMPLE_SCHEMA = pa.schema(SAMPLE_FIELDS + CHECK_FIELDS)
 # The columns that identify a sample and what a model is shown; derived tables (pairs,
 # reference reasoning) start with these.
 _CORE = ("id", "bench", "task", "source_dataset", "media_path", "has_audio", "has_video",

@@ -1,5 +1,9 @@
 """Executing a shard of a task's plan: run each sample's manipulation, check its output.
 
+Each output's audio is then measured against what its task promises
+(:mod:`avtrust.bench.checks`); the measured values travel with the result, and a
+broken promise makes the sample a reject.
+
 Samples are assigned to shards by row number (row % shards), so the number of jobs
 depends on the shard count only. Within a shard, ffmpeg processes run in a small
 thread pool; a failing sample is recorded with its error, never fatal to the shard.
@@ -15,6 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from avtrust.bench.checks import check_output
+from avtrust.bench.samples import CHECK_FIELDS
 from avtrust.errors import AvtrustError, MediaError, StorageError
 from avtrust.media import manipulate
 from avtrust.media.probe import probe
@@ -28,6 +34,7 @@ RESULT_SCHEMA = pa.schema(
         ("has_audio", pa.bool_()),
         ("has_video", pa.bool_()),
         ("error", pa.string()),
+        *CHECK_FIELDS,
     ]
 )
 
@@ -98,19 +105,20 @@ OUTPUT_STREAMS = {"strip_audio": (False, True), "strip_video": (True, False)}
 
 def _execute(row: dict, media: dict) -> dict:
     dst = row["media_path"]
+    failed = {"id": row["id"], "media_path": dst, "ok": False, "has_audio": None,
+              "has_video": None}  # fmt: skip
     try:
-        run_op(row["op"], json.loads(row["op_args"]), dst, media)
+        args = json.loads(row["op_args"])
+        run_op(row["op"], args, dst, media)
+        # Measured after every manipulation: a sample whose audio does not keep the
+        # task's promise (stem muted, soundtrack replaced, audio gone) is rejected.
+        measured = check_output(row["op"], args, dst)
     except StorageError:
         raise  # a full disk is not the sample's fault: stop the job, keep nothing
     except (AvtrustError, OSError, ValueError) as exc:
-        return {
-            "id": row["id"],
-            "media_path": dst,
-            "ok": False,
-            "has_audio": None,
-            "has_video": None,
-            "error": f"{type(exc).__name__}: {exc}",
-        }
+        return {**failed, "error": f"{type(exc).__name__}: {exc}"}
+    if measured.failure is not None:
+        return {**failed, "error": f"check failed: {measured.failure}", **measured.row()}
     has_audio, has_video = OUTPUT_STREAMS.get(row["op"], (True, True))
     return {
         "id": row["id"],
@@ -119,6 +127,7 @@ def _execute(row: dict, media: dict) -> dict:
         "has_audio": has_audio,
         "has_video": has_video,
         "error": None,
+        **measured.row(),
     }
 
 
