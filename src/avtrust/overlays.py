@@ -129,6 +129,15 @@ def _check_removed_datasets_unused(cfg: dict, gone: list[str], notes: list[str])
     qa = [n for n in (cfg.get("evaluation") or {}).get("qa_sets", {}) if n in gone]
     if qa:
         notes.append(f"QA sets left out with their removed datasets: {', '.join(qa)}")
+    # RL-CoMM's training questions come from the QA datasets the run keeps.
+    questions = ((cfg.get("scoring") or {}).get("rlcomm") or {}).get("questions") or {}
+    left_out = [n for n in questions.get("datasets") or [] if n in gone]
+    if left_out:
+        questions["datasets"] = [n for n in questions["datasets"] if n not in gone]
+        notes.append(
+            "RL-CoMM training questions left out with their removed datasets: "
+            + ", ".join(left_out)
+        )
 
 
 def dataset_kind(datasets: dict, name: str) -> str:

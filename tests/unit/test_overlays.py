@@ -46,7 +46,9 @@ def test_null_and_false_remove_datasets_tasks_and_qa_sets():
         "COT-Stitch, COT-Swap, CAT",
         "benchmark.avconfusebench: generated tasks removed: m2",
         "QA sets left out with their removed datasets: avqa",
+        "RL-CoMM training questions left out with their removed datasets: avqa",
     ]
+    assert cfg["scoring"]["rlcomm"]["questions"]["datasets"] == ["music_avqa"]
 
 
 def test_an_import_entry_replaces_the_generated_task_of_its_name():
