@@ -42,7 +42,7 @@ from avtrust.train.ansco_targets import TARGETS
 from avtrust.train.checkpoint import load_policy
 from avtrust.train.curves import read_log
 from avtrust.train.data import SequenceEncoder
-from avtrust.train.grpo import AVGRPOTrainer
+from avtrust.train.grpo import AVGRPOTrainer, MediaCache, completion_logps
 from avtrust.train.job import make_spec, train_job
 from avtrust.train.rewards import StepRewards, tag_content
 from avtrust.train.rlcomm import stage_settings
@@ -308,14 +308,52 @@ def test_steprr_logs_non_zero_rewards_and_moves_the_policy(world, steprr):
         # the completions of a group differ in reward: non-zero advantages, a gradient
         assert row["reward_std"] > 0.1
         assert row["grad_norm"] > 0
-        assert row["loss"] != 0
+        # GRPO's loss before the update (ratio 1) is −mean(advantage): 0 for advantages
+        # normalised within each group; the gradient is not 0, and points uphill (below)
+        assert row["loss"] == pytest.approx(0.0, abs=1e-6)
     metrics = json.loads((root / "steprr" / "metrics.json").read_text())
     assert metrics["final_reward_arr"] == pytest.approx(means["arr"], abs=1e-5)
 
-    base = registry.load(omni).model.state_dict()
-    trained = load_policy(root / "steprr" / "model", models_root=root).model.state_dict()
-    moved = [k for k in base if not torch.equal(base[k], trained[k])]
+    base = registry.load(omni)
+    trained = load_policy(root / "steprr" / "model", models_root=root)
+    before, after = base.model.state_dict(), trained.model.state_dict()
+    moved = [k for k in before if not torch.equal(before[k], after[k])]
     assert moved and all("q_proj" in k for k in moved)
+
+    # the update raised the advantage-weighted log-probs GRPO ascends: completions
+    # rewarded above their group's mean became likelier, those below less likely
+    media = MediaCache(base.builder)
+    gain = 0.0
+    for truth, w in zip(SAMPLES, want, strict=True):
+        rewards = w["format"] + w["arr"] + w["avc"]
+        advantages = (rewards - rewards.mean()) / (rewards.std(ddof=1) + 1e-4)
+        key = (str(clips_path(world, truth)), SAMPLES[truth]["prompt"])
+        for c, adv in zip(step_completions(truth), advantages, strict=True):
+            ids = encode(base.tokenizer, c["text"]) + [base.tokenizer.eos_token_id]
+            change = mean_logp(trained, media, key, ids) - mean_logp(base, media, key, ids)
+            gain += adv * change
+    assert gain > 0
+
+
+def clips_path(world, truth: str) -> str:
+    data = world[-1]
+    return next(r["media_path"] for r in pq.read_table(data).to_pylist() if r["answer"] == truth)
+
+
+def mean_logp(policy, media: MediaCache, key: tuple[str, str], completion: list[int]) -> float:
+    """Mean token log-prob of ``completion`` after the clip's prompt, scored as the
+    trainer scores it (one forward with the clip's features)."""
+    ids = torch.tensor([media.get(key)["prompt_ids"] + completion])
+    policy.model.eval()
+    with torch.no_grad():
+        out = policy.model(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            use_cache=False,
+            **media.batch([key], "cpu"),
+        )
+    logps, _ = completion_logps(out.logits, ids, len(completion))
+    return logps.mean().item()
 
 
 # -- Ans-CO ---------------------------------------------------------------------------
