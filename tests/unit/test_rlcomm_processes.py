@@ -5,7 +5,8 @@ after a checkpoint that resumes to the same end.
 The tiny random policy never writes the answer format, so r_format and r_acc are 0;
 the extra reward (``training_helpers.token_residue``, loaded from the stage's
 ``extra_rewards`` like a user's own reward) differs between completions, so the
-advantages are not all zero and the weights move.
+advantages are not all zero and the weights move. (The built-in rewards with non-zero
+values: ``test_rlcomm_nonzero_rewards.py``.)
 """
 
 from __future__ import annotations
