@@ -24,6 +24,9 @@ FAMILIES = {
     "test_full_disk": "full disk",
     "test_security": "security",
     "test_media_timeline": "timing + rotation",
+    "test_containers": "containers + codecs",
+    "test_annotations": "malformed annotations",
+    "test_local_folders": "local folders",
 }
 COLOURS = {"passed": "#2e7d32", "failed": "#c62828", "error": "#6a1b9a", "skipped": "#9e9e9e"}
 

@@ -58,3 +58,10 @@ def test_unusable_reports_are_named(tmp_path, text, message):
     with pytest.raises(SystemExit, match=message) as err:
         figure.read_cases(xml)
     assert str(xml) in str(err.value)
+
+
+def test_every_module_of_the_suite_has_a_family():
+    """A module left out of FAMILIES would be silently missing from the figure."""
+    suite = SCRIPT.parents[1] / "tests" / "reliability"
+    modules = {p.stem for p in suite.glob("test_*.py")}
+    assert modules <= set(figure.FAMILIES), sorted(modules - set(figure.FAMILIES))
