@@ -143,3 +143,15 @@ def test_without_av_terms_only_the_text_pair_runs():
     assert len(sent) == 8
     assert batch["ref"].shape == (4, 2)
     assert collator.roles_run(row(0, 1.0, 1.0)) == [0, 1]
+
+
+def test_integer_columns_still_give_float_tensors():
+    """A pairs file may store η, γ, β or references as integers (1, 0): the loss needs
+    float tensors all the same."""
+    ints = {"eta": 1, "gamma": 0, "beta_text": 1, "beta_video": 2, "beta_audio": 3}
+    rows = [{**row(i, 1.0, 0.0), **ints, **{f"ref_{k}": -i for k in ROLES}} for i in range(2)]
+    batch = PreferenceCollator(ReversingEncoder(), av_terms=True)(rows)
+    for key in ("beta", "eta", "gamma", "ref"):
+        assert batch[key].dtype == torch.float32, key
+    assert batch["beta"].tolist() == [[1.0, 2.0, 3.0]] * 2
+    assert batch["eta"].tolist() == [1.0, 1.0] and batch["gamma"].tolist() == [0.0, 0.0]
