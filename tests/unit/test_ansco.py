@@ -573,6 +573,10 @@ def test_trainer_loss_without_a_step_count_is_the_batch_mean(tmp_path):
     assert set(trainer._stats) == {"nll", "entropy_term", "answer_entropy"}
     assert trainer._stats["nll"][0] == pytest.approx(stats["nll"].item(), abs=1e-6)
     assert len(trainer._stats["nll"]) == 3
+    # two processes: Σ L_i / (sequences of the step) × 2, which DDP's average halves again
+    trainer.accelerator = SimpleNamespace(num_processes=2)
+    step = trainer.compute_loss(trainer.model, dict(batch), num_items_in_batch=8)
+    assert step.item() == pytest.approx(want.item() * 4 / 8 * 2, abs=1e-6)
 
 
 def test_trainer_log_adds_the_means_and_starts_over(tmp_path, monkeypatch):

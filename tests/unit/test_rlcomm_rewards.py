@@ -382,9 +382,10 @@ def test_reward_functions_pass_options_and_log_accuracy_once():
         "log_metric": lambda name, value: logged.append((name, value)),
     }
     texts = [completion(ans="It is the cello"), completion(ans="the violin")]
-    values = [f(["p", "p"], texts, None, **columns) for f in funcs]
-    assert values == [[1.0, 1.0], [1.0, 0.0]]  # "It is the cello" names the right option
-    assert logged == [("accuracy", 0.5)]  # by the first function only
+    assert funcs[0](["p", "p"], texts, None, **columns) == [1.0, 1.0]
+    assert logged == [("accuracy", 0.5)]  # by the first function TRL calls
+    assert funcs[1](["p", "p"], texts, None, **columns) == [1.0, 0.0]  # names the option
+    assert logged == [("accuracy", 0.5)]  # and by that one only
 
 
 @pytest.mark.parametrize("component", ["arr", "avc"])
@@ -435,3 +436,39 @@ def test_cached_scores_depend_on_options_and_on_reasoning():
     assert plain["arr"].tolist() == [0.0, 0.0]
     full = rewards.score(texts, ["cello"] * 2, refs, [["violin", "cello"]] * 2, reasoning=True)
     assert full["arr"].tolist() == [1.0, 1.0]
+
+
+def test_load_reward_finds_the_function_or_says_why_not():
+    from avtrust.errors import ConfigError
+    from avtrust.train.rewards import load_reward
+
+    assert load_reward("avtrust.train.rewards:parse") is parse
+    where = "rlcomm.steprr extra_rewards"
+    for ref in ("avtrust.train.rewards", ":parse", "avtrust.train.rewards:", "a:b:parse"):
+        with pytest.raises(ConfigError, match=rf"^{where}: '{ref}' is not of the form"):
+            load_reward(ref, where)
+    with pytest.raises(
+        ConfigError, match=r"^rlcomm extra_rewards: cannot import 'avtrust\.nowhere' for "
+        r"'avtrust\.nowhere:f' \(No module named 'avtrust\.nowhere'\)$",
+    ):  # fmt: skip
+        load_reward("avtrust.nowhere:f")
+    for name in ("nothing", "TAGS"):  # missing, and not callable
+        with pytest.raises(
+            ConfigError,
+            match=rf"^rlcomm extra_rewards: 'avtrust\.train\.rewards' has no function '{name}' "
+            rf"\('avtrust\.train\.rewards:{name}'\)$",
+        ):
+            load_reward(f"avtrust.train.rewards:{name}")
+
+
+def test_a_missing_think_never_borrows_another_completions_embedding():
+    rewards = StepRewards(TableEmbedder({**TABLE, "XXXX": [1.0, 0.0, 0.0]}))
+    texts = [
+        completion(a="XXXX", v="XXXX"),  # placeholder-like texts are ordinary thinks
+        "<answer>yes</answer>",  # no think at all
+        "<a-think>close</a-think> <answer>yes</answer>",  # no v-think
+    ]
+    out = rewards.score(texts, ["yes"] * 3, [REF.tolist()] * 3)
+    assert out["sim_reference"][0] == pytest.approx(1.0) and np.isnan(out["sim_reference"][1])
+    assert np.isnan(out["sim_av"][1]) and np.isnan(out["sim_av"][2])
+    assert out["avc"].tolist() == pytest.approx([2.0, 1.0, 1.0])
