@@ -609,3 +609,17 @@ def test_step_sequence_count_over_micro_batches_and_processes():
     assert count(fake(2), micro, "cpu").item() == 7
     assert count(fake(1), [], "cpu") is None
     assert count(fake(1), [{"input_ids": torch.zeros(1, 2)}], "cpu") is None
+
+
+def test_everything_stays_on_the_logits_device():
+    """λ given as a list (from the collator) and the step's sequence count are put on the
+    model's device; the meta device stands in for an accelerator here (mixing it with
+    CPU tensors fails as mixing CUDA and CPU tensors does)."""
+    logits = torch.zeros(2, 5, 3, device="meta")
+    labels = torch.zeros(2, 5, dtype=torch.long, device="meta")
+    answer = torch.zeros(2, 5, dtype=torch.bool, device="meta")
+    loss, stats = ansco_loss(logits, labels, answer, [0.5, 0.5])
+    assert loss.device.type == "meta" and stats["entropy_term"].device.type == "meta"
+    fake = SimpleNamespace(args=SimpleNamespace(world_size=1))
+    count = AnsCOTrainer._get_num_items_in_batch(fake, [collate(ROWS)], torch.device("meta"))
+    assert count.device.type == "meta"
