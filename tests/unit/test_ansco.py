@@ -381,3 +381,245 @@ def test_each_sample_gets_its_own_k_completions(omni_dir, clips):
     assert [len(t) for t in texts] == [3, 3, 3]
     assert all(len(set(t)) == 1 for t in texts)
     assert texts[0][0] != texts[1][0]
+
+
+# -- edges found by mutation testing -----------------------------------------------------
+
+
+def test_answer_span_by_hand():
+    assert answer_span("<answer>yes</answer>") == (8, 11)  # a tag at the very start
+    assert answer_span("<answer>a</answer> <answer>b</answer>") == (8, 9)  # the first one
+    # a closing tag before the opening one does not close it: the rest of the text
+    assert answer_span("x</answer><answer>yes") == (18, 21)
+    assert answer_span("no tags") is None
+
+
+def test_token_spans_rebuild_the_text_exactly(tokenizer):
+    from avtrust.train.ansco import token_char_spans
+
+    # spaces before punctuation, a special token: decoded as written, nothing cleaned up
+    text = "<answer>yes , it is .</answer><|im_end|>"
+    ids = tokenizer(text)["input_ids"]
+    got, spans = token_char_spans(ids, tokenizer)
+    assert got == text
+    assert spans[0][0] == 0 and spans[-1][1] == len(text)
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
+    assert "".join(got[s:e] for s, e in spans) == text
+
+
+def test_mask_from_spans_skips_empty_tokens():
+    from avtrust.train.ansco import mask_from_spans
+
+    # a token that decodes to nothing (a zero-width span) carries no answer character
+    assert mask_from_spans([(0, 3), (3, 3), (3, 5), (5, 6)], (2, 5)) == [
+        True,
+        False,
+        True,
+        False,
+    ]
+
+
+def test_ansco_loss_rejects_an_unknown_reduction():
+    logits, labels, answer = two_sequences()
+    with pytest.raises(ValueError, match="^reduction must be 'mean' or 'sum', got 'max'$"):
+        ansco_loss(logits, labels, answer, torch.zeros(2), reduction="max")
+
+
+def test_single_sequence_with_one_answer_token():
+    """One sequence, one response token that is the answer: every mean is over one."""
+    logits = torch.zeros(1, 3, 2)
+    logits[0, 1, 0] = LN(3.0)
+    labels = torch.tensor([[-100, -100, 0]])
+    answer = torch.tensor([[False, False, True]])
+    loss, stats = ansco_loss(logits, labels, answer, [0.5])
+    assert loss.item() == pytest.approx(LN(4 / 3) + 0.5 * H34, abs=1e-6)
+    assert stats["nll"].item() == pytest.approx(LN(4 / 3), abs=1e-6)
+    assert stats["entropy_term"].item() == pytest.approx(0.5 * H34, abs=1e-6)
+    assert stats["answer_entropy"].item() == pytest.approx(H34, abs=1e-6)
+
+
+def test_stats_ignore_sequences_without_response_tokens():
+    logits, labels, answer = two_sequences()
+    labels = torch.cat([labels, torch.full((1, 5), -100)])
+    logits = torch.cat([logits.detach(), torch.zeros(1, 5, 2)])
+    answer = torch.cat([answer, torch.zeros(1, 5, dtype=torch.bool)])
+    # λ given as float64 (from a pandas column): the loss stays float32
+    loss, stats = ansco_loss(logits, labels, answer, torch.tensor([0.5, 0.5, 0.5]).double())
+    assert loss.dtype == torch.float32
+    assert stats["nll"].item() == pytest.approx((LN(2.0) + LN(4 / 3)) / 2, abs=1e-6)
+    assert stats["entropy_term"].item() == pytest.approx(0.5 * H34 / 2, abs=1e-6)
+    assert math.isfinite(loss.item())
+
+
+def test_sequence_count_needs_a_predicted_response_token():
+    from avtrust.train.ansco import sequence_count
+
+    labels = torch.tensor([[-100, -100, -100], [-100, -100, 5], [7, -100, -100], [0, 0, 0]])
+    # row 2's only label is at position 0, which no position predicts
+    assert sequence_count(labels) == 2
+
+
+def test_integer_uncertainties_still_get_lambda():
+    from avtrust.train.ansco import entropy_weights
+
+    w = entropy_weights([0, 1], lam=0.5, threshold=0.75)
+    assert w.dtype == torch.float32 and w.tolist() == [0.5, 0.0]
+
+
+def test_answer_uncertainty_needs_answers():
+    from avtrust.train.ansco import answer_uncertainty
+
+    with pytest.raises(ValueError, match="^answer_uncertainty needs at least one sampled answer$"):
+        answer_uncertainty([])
+
+
+def test_token_entropy_on_hand_numbers():
+    from avtrust.train.ansco import token_entropy
+
+    logits = torch.zeros(1, 2, 4, dtype=torch.bfloat16)
+    logits[0, 1, 0] = LN(3.0)
+    logits[0, 1, 2:] = -1e4  # two tokens left: probabilities 3/4 and 1/4
+    got = token_entropy(logits)
+    assert got.dtype == torch.float32 and got.shape == (1, 2)
+    assert got[0, 0].item() == pytest.approx(LN(4.0), abs=1e-5)
+    assert got[0, 1].item() == pytest.approx(H34, abs=1e-2)  # bfloat16 logits
+
+
+class ReversingTokenEncoder:
+    """A stand-in for the SequenceEncoder: prompt tokens unlabelled, response tokens
+    labelled, rows placed in reverse order, right-padded with -100 labels."""
+
+    def __init__(self, tokenizer):
+        self.builder = SimpleNamespace(tokenizer=tokenizer)
+
+    def __call__(self, paths, prompts, responses):
+        from avtrust.train.data import Encoded
+
+        seqs = []
+        for p, r in zip(prompts, responses, strict=True):
+            prompt, response = self.builder.tokenizer(p)["input_ids"], self.builder.tokenizer(r)
+            seqs.append((prompt, response["input_ids"]))
+        n, width = len(seqs), max(len(a) + len(b) for a, b in seqs)
+        ids = torch.zeros(n, width, dtype=torch.long)
+        labels = torch.full((n, width), -100)
+        for i, (prompt, response) in enumerate(seqs):
+            row = n - 1 - i
+            ids[row, : len(prompt) + len(response)] = torch.tensor(prompt + response)
+            labels[row, len(prompt) : len(prompt) + len(response)] = torch.tensor(response)
+        return Encoded({"input_ids": ids, "labels": labels}, [n - 1 - i for i in range(n)])
+
+
+def test_collator_masks_each_rows_answer_and_gates_lambda(tokenizer):
+    from avtrust.train.ansco import AnsCOCollator
+
+    rows = [
+        {"media_path": "a.mp4", "prompt": "<answer>not me</answer>", "response": fmt("yes"),
+         "uncertainty": 0.0},
+        {"media_path": "b.mp4", "prompt": "q", "response": fmt("a cello and a violin"),
+         "uncertainty": 0.9},
+        {"media_path": "c.mp4", "prompt": "q", "response": "no answer here",
+         "uncertainty": 0.5},
+    ]  # fmt: skip
+    batch = AnsCOCollator(ReversingTokenEncoder(tokenizer), lam=0.5, threshold=0.75)(rows)
+    assert set(batch) == {"input_ids", "labels", "answer_mask", "entropy_weight"}
+    assert batch["answer_mask"].dtype == torch.bool
+    assert batch["answer_mask"].shape == batch["labels"].shape
+    # row i sits at batch row 2 − i; its λ too
+    assert batch["entropy_weight"].tolist() == [0.5, 0.0, 0.5][::-1]
+    for i, r in enumerate(rows):
+        b = 2 - i
+        mask = batch["answer_mask"][b]
+        assert not (mask & (batch["labels"][b] == -100)).any()  # never outside the response
+        ids = batch["input_ids"][b][mask].tolist()
+        span = answer_span(r["response"])
+        if span is None:
+            assert not mask.any()
+        else:
+            decoded = tokenizer.decode(ids)
+            assert r["response"][span[0] : span[1]] in decoded and "not me" not in decoded
+            assert "<answer>" not in decoded and "</answer>" not in decoded
+
+
+def make_trainer(tmp_path, model=None, **kwargs):
+    from datasets import Dataset
+    from transformers import TrainingArguments
+
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "t"), use_cpu=True, report_to="none", save_strategy="no",
+        disable_tqdm=True, remove_unused_columns=False, **kwargs,
+    )  # fmt: skip
+    model = model or ToyLM()
+    return AnsCOTrainer(model, args, train_dataset=Dataset.from_list(ROWS), data_collator=collate)
+
+
+def test_trainer_loss_without_a_step_count_is_the_batch_mean(tmp_path):
+    trainer = make_trainer(tmp_path)
+    trainer._set_signature_columns_if_needed()
+    assert trainer._signature_columns == ["media_path", "prompt", "response", "uncertainty"]
+    batch = collate(ROWS)
+    want, stats = ansco_loss(
+        trainer.model(batch["input_ids"]).logits, batch["labels"], batch["answer_mask"],
+        batch["entropy_weight"],
+    )  # fmt: skip
+    loss, out = trainer.compute_loss(trainer.model, dict(batch), return_outputs=True)
+    assert loss.item() == pytest.approx(want.item(), abs=1e-6)
+    assert out.logits.shape[:2] == batch["input_ids"].shape
+    # a one-sequence micro-batch of a one-sequence step: its L_i, not L_i / 2
+    one = collate(ROWS[:1])
+    alone = trainer.compute_loss(trainer.model, dict(one))
+    counted = trainer.compute_loss(trainer.model, dict(one), num_items_in_batch=1)
+    assert counted.item() == pytest.approx(alone.item(), abs=1e-6) and alone.item() > 0
+    # the logged means: per statistic, over the micro-batches since the last log
+    assert set(trainer._stats) == {"nll", "entropy_term", "answer_entropy"}
+    assert trainer._stats["nll"][0] == pytest.approx(stats["nll"].item(), abs=1e-6)
+    assert len(trainer._stats["nll"]) == 3
+    # two processes: Σ L_i / (sequences of the step) × 2, which DDP's average halves again
+    trainer.accelerator = SimpleNamespace(num_processes=2)
+    step = trainer.compute_loss(trainer.model, dict(batch), num_items_in_batch=8)
+    assert step.item() == pytest.approx(want.item() * 4 / 8 * 2, abs=1e-6)
+
+
+def test_trainer_log_adds_the_means_and_starts_over(tmp_path, monkeypatch):
+    from transformers import Trainer
+
+    trainer = make_trainer(tmp_path)
+    seen = []
+    monkeypatch.setattr(Trainer, "log", lambda self, logs, *a, **k: seen.append((logs, a, k)))
+    trainer._stats = {"nll": [1.0, 2.0], "entropy_term": [0.5]}
+    trainer.log({"eval_loss": 3.0}, 12.5)  # not a training log: nothing added
+    assert seen[-1] == ({"eval_loss": 3.0}, (12.5,), {})
+    trainer.log({"loss": 1.0}, 12.5, extra=1)
+    assert seen[-1] == ({"loss": 1.0, "nll": 1.5, "entropy_term": 0.5}, (12.5,), {"extra": 1})
+    assert trainer._stats == {}
+    trainer.compute_loss(trainer.model, collate(ROWS[:1]))  # collects again after a log
+    assert len(trainer._stats["nll"]) == 1
+
+
+def test_step_sequence_count_over_micro_batches_and_processes():
+    def fake(world: int):
+        return SimpleNamespace(
+            args=SimpleNamespace(world_size=world),
+            # another process holding 3 sequences
+            accelerator=SimpleNamespace(gather=lambda t: torch.stack([t, t.new_tensor(3)])),
+        )
+
+    count = AnsCOTrainer._get_num_items_in_batch
+    micro = [collate(ROWS[:2]), collate(ROWS[2:])]
+    assert count(fake(1), micro, "cpu").item() == 4
+    assert count(fake(2), micro, "cpu").item() == 7
+    assert count(fake(1), [], "cpu") is None
+    assert count(fake(1), [{"input_ids": torch.zeros(1, 2)}], "cpu") is None
+
+
+def test_everything_stays_on_the_logits_device():
+    """λ given as a list (from the collator) and the step's sequence count are put on the
+    model's device; the meta device stands in for an accelerator here (mixing it with
+    CPU tensors fails as mixing CUDA and CPU tensors does)."""
+    logits = torch.zeros(2, 5, 3, device="meta")
+    labels = torch.zeros(2, 5, dtype=torch.long, device="meta")
+    answer = torch.zeros(2, 5, dtype=torch.bool, device="meta")
+    loss, stats = ansco_loss(logits, labels, answer, [0.5, 0.5])
+    assert loss.device.type == "meta" and stats["entropy_term"].device.type == "meta"
+    fake = SimpleNamespace(args=SimpleNamespace(world_size=1))
+    count = AnsCOTrainer._get_num_items_in_batch(fake, [collate(ROWS)], torch.device("meta"))
+    assert count.device.type == "meta"

@@ -184,3 +184,130 @@ def test_per_sample_video_and_audio_beta_reach_their_terms():
     want = (s(0.7 * (1 - 0.5)) + s(0.3 * (0 - -0.6))) / 2
     assert got["loss_audio"] == pytest.approx(want, abs=1e-6)
     assert got["loss_video"] == pytest.approx(base["loss_video"], abs=1e-7)
+
+
+def robust_by_hand(values, lam: float) -> float:
+    """λ·log mean exp(x/λ) in plain Python."""
+    return lam * math.log(sum(math.exp(v / lam) for v in values) / len(values))
+
+
+ETA = torch.tensor([1.0, 0.5])
+GAMMA = torch.tensor([0.0, 2.0])
+# three different λ: a term aggregated with another term's λ (or the mean) is seen
+ROBUST = LossSettings(av_terms=True, robust=True, lambda_text=0.5, lambda_video=2.0,
+                      lambda_audio=0.25)  # fmt: skip
+
+
+def robust_total_by_hand() -> float:
+    l_y, l_v, l_a = hand_terms()
+    return (
+        robust_by_hand(l_y, 0.5)
+        + robust_by_hand([e * v for e, v in zip(ETA.tolist(), l_v, strict=True)], 2.0)
+        + robust_by_hand([g * a for g, a in zip(GAMMA.tolist(), l_a, strict=True)], 0.25)
+    )
+
+
+def test_robust_total_uses_each_terms_own_lambda():
+    loss, _ = cavpref_loss(POLICY, REF, BETA, ETA, GAMMA, ROBUST)
+    assert loss.item() == pytest.approx(robust_total_by_hand(), abs=1e-5)
+    assert loss.dtype == torch.float32
+
+
+def test_robust_mean_keeps_the_input_dtype():
+    x = torch.tensor([0.2, 1.5], dtype=torch.float32)
+    assert robust_mean(x, 0.7).dtype == torch.float32  # computed in float64 internally
+
+
+def test_metrics_on_hand_numbers():
+    l_y, l_v, l_a = hand_terms()
+    _, metrics = cavpref_loss(POLICY, REF, BETA, ETA, GAMMA, ROBUST)
+    assert set(metrics) == {"loss_text", "accuracy", "margin", "loss_video", "loss_audio"}
+    assert metrics["loss_text"] == pytest.approx(sum(l_y) / 2, abs=1e-6)
+    # margins Δw − Δl: sample 0: 1 − (−1) = 2, sample 1: 0 − 0.4 = −0.4
+    assert metrics["margin"] == pytest.approx((2.0 - 0.4) / 2, abs=1e-6)
+    assert metrics["accuracy"] == 0.5
+    # γ = 0 on sample 0: loss_audio is sample 1's L_A alone (not weighted by γ)
+    assert metrics["loss_audio"] == pytest.approx(l_a[1], abs=1e-6)
+    assert metrics["loss_video"] == pytest.approx(sum(l_v) / 2, abs=1e-6)
+    # a term that counts nowhere (η = 0 everywhere) logs 0.0, not NaN
+    _, none = cavpref_loss(POLICY, REF, BETA, torch.zeros(2), GAMMA, ROBUST)
+    assert none["loss_video"] == 0.0
+
+
+def test_accuracy_counts_strictly_positive_margins():
+    """Margins 0.5, 0 and −1: only the first sample prefers y_w (a tie does not)."""
+    policy = {"chosen": torch.tensor([0.5, 0.0, 0.0]), "rejected": torch.zeros(3)}
+    policy["rejected"][2] = 1.0
+    ref = {"chosen": torch.zeros(3), "rejected": torch.zeros(3)}
+    _, metrics = cavpref_loss(
+        policy, ref, {"text": 0.1}, None, None, LossSettings(av_terms=False, robust=False)
+    )
+    assert metrics["accuracy"] == pytest.approx(1 / 3)
+    assert metrics["margin"] == pytest.approx(-0.5 / 3, abs=1e-6)
+
+
+def test_data_parallel_cavpref_loss_matches_the_single_process_loss():
+    """Two processes holding one sample each: every rank's loss is the global robust
+    loss, and the DDP average of their gradients is the global gradient."""
+    roles = ("chosen", "rejected", "video", "audio")
+
+    def leaves(rows):
+        return {k: POLICY[k][rows].clone().requires_grad_(True) for k in roles}
+
+    whole = leaves(slice(0, 2))
+    loss, _ = cavpref_loss(whole, REF, BETA, ETA, GAMMA, ROBUST)
+    want = torch.autograd.grad(loss, [whole[k] for k in roles])
+    # the per-sample terms over the whole batch, in the order cavpref_loss aggregates them
+    l_y = dpo_term(BETA["text"], POLICY["chosen"], REF["chosen"], POLICY["rejected"],
+                   REF["rejected"])  # fmt: skip
+    l_v = dpo_term(BETA["video"], POLICY["chosen"], REF["chosen"], POLICY["video"], REF["video"])
+    l_a = dpo_term(BETA["audio"], POLICY["chosen"], REF["chosen"], POLICY["audio"], REF["audio"])
+    terms = [l_y, ETA * l_v, GAMMA * l_a]
+    for rank in (0, 1):
+        block = slice(rank, rank + 1)
+        calls = []
+
+        def gather(t, block=block, calls=calls):
+            # this process's values come from the argument, the other's from "the wire"
+            everything = terms[len(calls)].detach().clone()
+            everything[block] = t
+            calls.append(t)
+            return block, everything
+
+        mine = leaves(block)
+        local, _ = cavpref_loss(
+            mine,
+            {k: v[block] for k, v in REF.items()},
+            {k: v[block] for k, v in BETA.items()},
+            ETA[block],
+            GAMMA[block],
+            ROBUST,
+            gather=gather,
+            world_size=2,
+        )
+        assert len(calls) == 3
+        assert local.item() == pytest.approx(loss.item(), abs=1e-5)
+        got = torch.autograd.grad(local, [mine[k] for k in roles])
+        for g, w in zip(got, want, strict=True):
+            torch.testing.assert_close(g / 2, w[block], rtol=1e-5, atol=1e-6)
+
+
+def test_a_gather_over_one_process_changes_nothing():
+    """A one-process gather (the process's own values): value and gradient are those of
+    the plain aggregate."""
+    x = torch.tensor([0.3, 2.0, 1.1], requires_grad=True)
+    for lam in (None, 0.7):
+        plain = aggregate(x, lam)
+        (want,) = torch.autograd.grad(plain, x)
+        same = aggregate(x, lam, lambda t: (slice(0, 3), t))
+        (got,) = torch.autograd.grad(same, x)
+        assert same.item() == pytest.approx(plain.item(), abs=1e-6)
+        torch.testing.assert_close(got, want)
+    policy = {k: v.clone().requires_grad_(True) for k, v in POLICY.items()}
+    plain, _ = cavpref_loss(policy, REF, BETA, ETA, GAMMA, ROBUST)
+    want = torch.autograd.grad(plain, list(policy.values()))
+    same, _ = cavpref_loss(policy, REF, BETA, ETA, GAMMA, ROBUST, gather=lambda t: (slice(0, 2), t))
+    got = torch.autograd.grad(same, list(policy.values()))
+    assert same.item() == pytest.approx(plain.item(), abs=1e-6)
+    for g, w in zip(got, want, strict=True):
+        torch.testing.assert_close(g, w)

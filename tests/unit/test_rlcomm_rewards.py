@@ -301,3 +301,174 @@ def test_scores_reused_only_for_the_same_inputs():
     assert rewards.score(named, ["cello"], [REF.tolist()], None)["accuracy"].tolist() == [0.0]
     # another ground truth with the same texts
     assert rewards.score(texts, ["violin"], [REF.tolist()], None)["accuracy"].tolist() == [0.0]
+
+
+# -- edges of the parsing and of the reward functions -----------------------------------
+
+
+def test_tag_content_takes_the_first_pair_in_order():
+    from avtrust.train.rewards import tag_content
+
+    assert tag_content("<answer>a</answer> <answer>b</answer>", "answer") == "a"
+    # a closing tag before the opening one does not close it
+    assert tag_content("</answer> <answer>yes", "answer") is None
+    assert tag_content("<answer> yes </answer>", "answer") == "yes"
+    assert tag_content("<v-think>seen</v-think>", "a-think") is None
+
+
+def test_a_second_closing_tag_is_not_well_formed():
+    # the pattern alone would read "a</answer>" as the answer
+    text = "<a-think>x</a-think><v-think>y</v-think><answer>a</answer></answer>"
+    assert not well_formed(text)
+
+
+class RecordingEmbedder(TableEmbedder):
+    """Records the batch size and instruction of each call; ``drop`` rows go missing."""
+
+    def __init__(self, table, drop: int = 0):
+        super().__init__(table)
+        self.drop = drop
+        self.kwargs: list[dict] = []
+
+    def embed(self, texts, batch_size=64, **kwargs):
+        self.kwargs.append({"batch_size": batch_size, **kwargs})
+        out = super().embed(texts, batch_size)
+        return out[: len(out) - self.drop]
+
+
+def test_embedder_gets_the_batch_size_and_instruction():
+    texts = [completion(a="close", v="saw e1")]
+    plain = StepRewards(RecordingEmbedder(TABLE), batch_size=7)
+    plain.score(texts, ["yes"], [REF.tolist()])
+    assert plain.embedder.kwargs == [{"batch_size": 7}]  # the embedder's own instruction
+    told = StepRewards(RecordingEmbedder(TABLE), instruction="Compare the reasoning")
+    told.score(texts, ["yes"], [REF.tolist()])
+    assert told.embedder.kwargs == [{"batch_size": 64, "instruction": "Compare the reasoning"}]
+    assert told.embed_calls == 1
+    told.score(texts, ["no"], [REF.tolist()])  # another batch: another call
+    assert told.embed_calls == 2
+    with pytest.raises(ValueError):  # an embedder returning fewer rows than texts
+        StepRewards(RecordingEmbedder(TABLE, drop=1)).score(texts, ["yes"], [REF.tolist()])
+
+
+def test_omega_bounds_and_the_strict_threshold():
+    for omega in (0.0, 1.0):
+        StepRewards(None, omega=omega)
+    for omega in (-0.1, 1.5):
+        with pytest.raises(ValueError, match=rf"^omega must lie in \[0, 1\], got {omega}$"):
+            StepRewards(None, omega=omega)
+    # cos = 1 exactly with ω = 1: not above the threshold
+    out, _ = score([completion(a="saw e1", v="saw e1")], ["yes"], omega=1.0)
+    assert out["sim_reference"][0] == 1.0 and out["arr"].tolist() == [0.0]
+
+
+def test_embeddings_are_normalised_before_the_cosine():
+    rewards = StepRewards(TableEmbedder({**TABLE, "long": [1.8, 0.0, 0.0], "zero": [0.0] * 3}))
+    texts = [completion(a="long", v="saw e1"), completion(a="zero", v="saw e1")]
+    # references of norm 0.5 and 2: the cosine, not the dot product
+    out = rewards.score(texts, ["yes", "yes"], [[0.3, 0.4, 0.0], [0.0, 0.0, 2.0]])
+    np.testing.assert_allclose(out["sim_reference"], [0.6, 0.0], atol=1e-6)
+    np.testing.assert_allclose(out["sim_av"], [1.0, 0.0], atol=1e-6)
+    zero_ref = rewards.score(texts[:1], ["yes"], [[0.0, 0.0, 0.0]])
+    assert zero_ref["sim_reference"].tolist() == [0.0]  # no NaN from a zero vector
+
+
+def test_reward_functions_pass_options_and_log_accuracy_once():
+    logged = []
+    funcs = StepRewards(TableEmbedder(TABLE)).functions(["format", "accuracy"])
+    columns = {
+        "answer": ["cello", "cello"],
+        "options": [["violin", "cello"], ["violin", "cello"]],
+        "log_metric": lambda name, value: logged.append((name, value)),
+    }
+    texts = [completion(ans="It is the cello"), completion(ans="the violin")]
+    assert funcs[0](["p", "p"], texts, None, **columns) == [1.0, 1.0]
+    assert logged == [("accuracy", 0.5)]  # by the first function TRL calls
+    assert funcs[1](["p", "p"], texts, None, **columns) == [1.0, 0.0]  # names the option
+    assert logged == [("accuracy", 0.5)]  # and by that one only
+
+
+@pytest.mark.parametrize("component", ["arr", "avc"])
+def test_either_reasoning_reward_alone_scores_the_reasoning(component):
+    (func,) = StepRewards(TableEmbedder(TABLE)).functions([component])
+    got = func(["p"], [completion(a="close", v="saw e1")], None, answer=["yes"],
+               reference_embedding=[REF.tolist()])  # fmt: skip
+    assert got == pytest.approx([1.0] if component == "arr" else [1.9])
+
+
+def test_score_errors_name_the_problem():
+    rewards = StepRewards(TableEmbedder(TABLE))
+    with pytest.raises(ValueError, match="^2 completions but 1 answers$"):
+        rewards.score([completion(), completion()], ["yes"], [REF.tolist()] * 2)
+    with pytest.raises(
+        ValueError, match="^the reasoning rewards need the `reference_embedding` column$"
+    ):
+        rewards.score([completion()], ["yes"], None)
+    with pytest.raises(ValueError, match=r"^the reasoning rewards \(arr, avc\) need an embedding"):
+        StepRewards(None).score([completion()], ["yes"], [REF.tolist()])
+    with pytest.raises(ValueError, match=r"^unknown reward 'kl' \(format, arr, avc, accuracy\)$"):
+        rewards.functions(["kl"])
+    with pytest.raises(ValueError):  # options for one completion of two
+        rewards.score([completion(), completion()], ["yes"] * 2, [REF.tolist()] * 2, [None])
+
+
+def test_conversational_completions_score_the_last_message():
+    chat = [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "<answer>no</answer>"},
+        {"role": "assistant", "content": completion(ans="yes")},
+    ]
+    out, _ = score([chat], ["yes"])
+    assert out["format"].tolist() == [1.0] and out["accuracy"].tolist() == [1.0]
+
+
+def test_cached_scores_depend_on_options_and_on_reasoning():
+    rewards = StepRewards(TableEmbedder(TABLE))
+    texts = [completion(a="close", v="saw e1", ans="It is the cello")] * 2
+    refs = [REF.tolist()] * 2
+    mixed = rewards.score(texts, ["cello"] * 2, refs, [None, ["violin", "cello"]])
+    assert mixed["accuracy"].tolist() == [0.0, 1.0]
+    other = rewards.score(texts, ["cello"] * 2, refs, [["violin", "piano"]] * 2)
+    assert other["accuracy"].tolist() == [0.0, 0.0]
+    same = rewards.score(texts, ["cello"] * 2, refs, [["violin", "cello"]] * 2)
+    assert same["accuracy"].tolist() == [1.0, 1.0]
+    plain = rewards.score(texts, ["cello"] * 2, refs, [["violin", "cello"]] * 2, reasoning=False)
+    assert plain["arr"].tolist() == [0.0, 0.0]
+    full = rewards.score(texts, ["cello"] * 2, refs, [["violin", "cello"]] * 2, reasoning=True)
+    assert full["arr"].tolist() == [1.0, 1.0]
+
+
+def test_load_reward_finds_the_function_or_says_why_not():
+    from avtrust.errors import ConfigError
+    from avtrust.train.rewards import load_reward
+
+    assert load_reward("avtrust.train.rewards:parse") is parse
+    where = "rlcomm.steprr extra_rewards"
+    for ref in ("avtrust.train.rewards", ":parse", "avtrust.train.rewards:", "a:b:parse"):
+        with pytest.raises(ConfigError, match=rf"^{where}: '{ref}' is not of the form"):
+            load_reward(ref, where)
+    with pytest.raises(
+        ConfigError, match=r"^rlcomm extra_rewards: cannot import 'avtrust\.nowhere' for "
+        r"'avtrust\.nowhere:f' \(No module named 'avtrust\.nowhere'\)$",
+    ):  # fmt: skip
+        load_reward("avtrust.nowhere:f")
+    for name in ("nothing", "TAGS"):  # missing, and not callable
+        with pytest.raises(
+            ConfigError,
+            match=rf"^rlcomm extra_rewards: 'avtrust\.train\.rewards' has no function '{name}' "
+            rf"\('avtrust\.train\.rewards:{name}'\)$",
+        ):
+            load_reward(f"avtrust.train.rewards:{name}")
+
+
+def test_a_missing_think_never_borrows_another_completions_embedding():
+    rewards = StepRewards(TableEmbedder({**TABLE, "XXXX": [1.0, 0.0, 0.0]}))
+    texts = [
+        completion(a="XXXX", v="XXXX"),  # placeholder-like texts are ordinary thinks
+        "<answer>yes</answer>",  # no think at all
+        "<a-think>close</a-think> <answer>yes</answer>",  # no v-think
+    ]
+    out = rewards.score(texts, ["yes"] * 3, [REF.tolist()] * 3)
+    assert out["sim_reference"][0] == pytest.approx(1.0) and np.isnan(out["sim_reference"][1])
+    assert np.isnan(out["sim_av"][1]) and np.isnan(out["sim_av"][2])
+    assert out["avc"].tolist() == pytest.approx([2.0, 1.0, 1.0])
