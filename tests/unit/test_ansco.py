@@ -473,18 +473,6 @@ def test_answer_uncertainty_needs_answers():
         answer_uncertainty([])
 
 
-def test_token_entropy_on_hand_numbers():
-    from avtrust.train.ansco import token_entropy
-
-    logits = torch.zeros(1, 2, 4, dtype=torch.bfloat16)
-    logits[0, 1, 0] = LN(3.0)
-    logits[0, 1, 2:] = -1e4  # two tokens left: probabilities 3/4 and 1/4
-    got = token_entropy(logits)
-    assert got.dtype == torch.float32 and got.shape == (1, 2)
-    assert got[0, 0].item() == pytest.approx(LN(4.0), abs=1e-5)
-    assert got[0, 1].item() == pytest.approx(H34, abs=1e-2)  # bfloat16 logits
-
-
 class ReversingTokenEncoder:
     """A stand-in for the SequenceEncoder: prompt tokens unlabelled, response tokens
     labelled, rows placed in reverse order, right-padded with -100 labels."""

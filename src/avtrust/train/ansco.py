@@ -119,12 +119,6 @@ def entropy_weights(uncertainty, lam: float, threshold: float):
     return torch.where(u > threshold, torch.zeros_like(u), torch.full_like(u, lam))
 
 
-def token_entropy(logits):
-    """Entropy of each position's next-token distribution, (B, T, V) → (B, T), float32."""
-    logp = torch.log_softmax(logits.float(), dim=-1)
-    return -(logp.exp() * logp).sum(-1)
-
-
 def ansco_loss(logits, labels, answer_mask, weights, *, reduction: str = "mean"):
     """Ans-CO loss of one batch (see the module docstring).
 
