@@ -4,6 +4,7 @@ complete and valid metadata for the Hub (checked offline)."""
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -54,22 +55,37 @@ def task_rows(task: str, n: int) -> list[dict]:
     ]
 
 
+# The workflow's split of the samples: every even-numbered sample of a task trains.
+COUNTS = {"MVIT": 3, "CAT": 2, "MAT": 4, "m1": 5}
+TRAIN = {task: (n + 1) // 2 for task, n in COUNTS.items()}
+
+
 @pytest.fixture
-def built(tmp_path):
-    """Task tables of both benchmarks (MVIT: 3 samples, CAT: 2, MAT: 4, m1: 5)."""
-    files = {}
-    for task, n in {"MVIT": 3, "CAT": 2, "MAT": 4, "m1": 5}.items():
+def built(tmp_path, monkeypatch):
+    """Task tables of both benchmarks (MVIT: 3 samples, CAT: 2, MAT: 4, m1: 5) and their
+    split, in a workflow directory (the working directory, as under Snakemake)."""
+    monkeypatch.chdir(tmp_path)
+    files, split = {}, []
+    for task, n in COUNTS.items():
         path = tmp_path / "bench" / f"{task}.parquet"
         path.parent.mkdir(exist_ok=True)
-        pq.write_table(pa.Table.from_pylist(task_rows(task, n), schema=SAMPLE_SCHEMA), path)
+        rows = task_rows(task, n)
+        pq.write_table(pa.Table.from_pylist(rows, schema=SAMPLE_SCHEMA), path)
         files[task] = str(path)
+        split += [
+            {"id": r["id"], "bench": r["bench"], "task": task, "split": ("train", "test")[i % 2]}
+            for i, r in enumerate(rows)
+        ]
+    pq.write_table(pa.Table.from_pylist(split), tmp_path / "split.parquet")
     return files
 
 
 def export(built, tmp_path, datasets):
-    folder = tmp_path / "hf"
-    rows = export_hf(built, str(folder), datasets, str(tmp_path / "statistics.csv"))
-    return folder, rows
+    folder = Path("results/bench/hf")
+    rows = export_hf(
+        built, str(folder), datasets, str(tmp_path / "statistics.csv"), "split.parquet"
+    )
+    return tmp_path / folder, rows
 
 
 def test_every_configuration_loads_with_datasets(built, tmp_path):
@@ -77,11 +93,25 @@ def test_every_configuration_loads_with_datasets(built, tmp_path):
 
     folder, _ = export(built, tmp_path, SYNTHETIC)
     assert get_dataset_config_names(str(folder)) == list(built)
-    for task, path in built.items():
-        ds = load_dataset(str(folder), task, split="test")
-        assert ds.num_rows == pq.read_metadata(path).num_rows
-        assert ds[0]["task"] == task and ds[0]["answer_index"] == 1
-        assert ds.features["options"].feature.dtype == "string"
+    for task in built:
+        train = load_dataset(str(folder), task, split="train")
+        test = load_dataset(str(folder), task, split="test")
+        # the workflow's split: what CAVPref trained on is not in `test`
+        assert (train.num_rows, test.num_rows) == (TRAIN[task], COUNTS[task] - TRAIN[task])
+        assert set(train["split"]) == {"train"} and set(test["split"]) == {"test"}
+        assert test["id"] == [f"{task}-{i}" for i in range(1, COUNTS[task], 2)]
+        assert test[0]["task"] == task and test[0]["answer_index"] == 1
+        assert test.features["options"].feature.dtype == "string"
+        # media paths resolve from the export folder to the build's clips
+        clip = (folder / test[0]["media_path"]).resolve()
+        assert clip == (tmp_path / "results" / "media" / test[0]["bench"] / task / "1.mp4")
+
+
+def test_a_sample_without_a_split_is_an_error_naming_it(built, tmp_path):
+    rows = pq.read_table("split.parquet").to_pylist()
+    pq.write_table(pa.Table.from_pylist([r for r in rows if r["id"] != "CAT-1"]), "split.parquet")
+    with pytest.raises(ValueError, match="no split for 1 sample.*CAT.*CAT-1"):
+        export(built, tmp_path, SYNTHETIC)
 
 
 def test_card_metadata_passes_the_hub_checks_offline(built, tmp_path):
@@ -101,7 +131,10 @@ def test_card_metadata_passes_the_hub_checks_offline(built, tmp_path):
     # datasets' own check of the `configs` field, then one config per task.
     configs = MetadataConfigs.from_dataset_card_data(card.data)
     assert list(configs) == list(built)
-    assert configs["m1"]["data_files"] == [{"split": "test", "path": "data/m1.parquet"}]
+    assert configs["m1"]["data_files"] == [
+        {"split": "train", "path": "data/m1/train.parquet"},
+        {"split": "test", "path": "data/m1/test.parquet"},
+    ]
 
 
 def test_card_describes_tasks_fields_counts_sources_and_limits(built, tmp_path):
@@ -118,9 +151,10 @@ def test_card_describes_tasks_fields_counts_sources_and_limits(built, tmp_path):
     # every task described, and its counts per split
     mat = '| `MAT` | modality | the clip with its audio stream removed | "Audio is missing" |'
     assert mat in text
-    assert "| `MVIT` | test | 3 | avqa | 41 | 3 | 3 |" in text
-    assert "| `MAT` | test | 4 | music_avqa | 41 | 0 | 4 |" in text
-    assert "| `m1` | test | 5 | music_avqa | 41 | 5 | 5 |" in text
+    assert "| `MVIT` | train | 2 | avqa | 41 | 2 | 2 |" in text
+    assert "| `MVIT` | test | 1 | avqa | 41 | 1 | 1 |" in text
+    assert "| `MAT` | train | 2 | music_avqa | 41 | 0 | 2 |" in text
+    assert "| `m1` | test | 2 | music_avqa | 41 | 2 | 2 |" in text
     # real sources: their licences as the publishers state them, and where to look
     assert "the AudioSet annotations: CC BY 4.0, the ontology: CC BY-SA 4.0" in text
     assert "VGGSound's annotations are published under CC BY 4.0" in text
@@ -129,13 +163,13 @@ def test_card_describes_tasks_fields_counts_sources_and_limits(built, tmp_path):
     # the statistics table of the report holds the same counts
     with open(tmp_path / "statistics.csv") as f:
         stats = list(csv.DictReader(f))
-    assert [(r["task"], int(r["samples"])) for r in stats] == [
-        ("MVIT", 3),
-        ("CAT", 2),
-        ("MAT", 4),
-        ("m1", 5),
+    assert [(r["task"], r["split"], int(r["samples"])) for r in stats] == [
+        (task, split, n)
+        for task in COUNTS
+        for split, n in (("train", TRAIN[task]), ("test", COUNTS[task] - TRAIN[task]))
     ]
-    assert rows[2]["with_audio"] == 0 and stats[3]["bench"] == "avconfusebench"
+    assert rows[4]["task"] == "MAT" and rows[4]["with_audio"] == 0
+    assert stats[-1]["bench"] == "avconfusebench"
 
 
 def test_a_synthetic_build_claims_no_third_party_licence(built, tmp_path):

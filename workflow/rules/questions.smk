@@ -31,13 +31,11 @@ rule export_official:
 rule export_hf:
     input:
         samples=[f for bench in BENCH_TASKS for f in bench_task_files(bench)],
+        # the workflow's train/test split of every sample: the export's splits
+        split="results/score/split.parquet",
     output:
         card="results/bench/hf/README.md",
-        data=[
-            f"results/bench/hf/data/{t}.parquet"
-            for ts in BENCH_TASKS.values()
-            for t in ts
-        ],
+        data=directory("results/bench/hf/data"),
         statistics=report(
             "results/bench/statistics.csv",
             caption="../report/benchmark_statistics.rst",

@@ -16,5 +16,6 @@ with rule_logging(snakemake) as log:
         str(Path(snakemake.output.card).parent),
         snakemake.params.datasets,
         snakemake.output.statistics,
+        snakemake.input.split,
     )
     log.info("wrote %d task configurations, %d samples", len(rows), sum(r["samples"] for r in rows))

@@ -180,12 +180,12 @@ Author lists are abridged to the first author's family name: take the full entri
 arXiv (2501.02135, 2511.10059)."""
 
 LIMITS = [
-    "Media are not in this folder: `media_path` is relative to the workflow directory "
-    "that built it (`results/media/...`); copy `results/media/` alongside to use the "
-    "clips elsewhere.",
-    "Every sample is in one split, `test`, as the papers release both benchmarks. The "
-    "train/test partition the workflow trains CAVPref and RL-CoMM on is "
-    "`results/score/split.parquet`, not part of this export.",
+    "Media are not in this folder: `media_path` is relative to this folder (it points "
+    "into the build's `results/media/`); copy `results/media/` along with it, keeping "
+    "the two side by side, to use the clips elsewhere.",
+    "The `train` split is what the workflow trains SFT, DPO and CAVPref on (a seeded "
+    "fraction of every task); evaluate on `test`. The papers release both benchmarks as "
+    "test sets only.",
     "A build with synthetic sources (the workflow's default) is a small stand-in that "
     "exercises every task, not the papers' benchmark: its clips are generated shapes "
     "and tones, and its counts are far below the papers' (~600K AVTrustBench samples).",
@@ -220,30 +220,47 @@ def arrow_type(t: pa.DataType) -> str:
     return {"bool": "bool", "double": "float64"}.get(str(t), str(t))
 
 
+SPLITS = ("train", "test")
+
+
 def statistics(tables: dict[str, pa.Table]) -> list[dict]:
-    """One row per task and split: bench, task, split, samples, source datasets, seeds,
-    and the samples with an audio / video stream."""
+    """One row per task and split (of its ``split`` column; a split without samples is
+    left out): bench, task, split, samples, source datasets, seeds, and the samples with
+    an audio / video stream."""
     rows = []
     for task, table in tables.items():
         bench = next(b for b, ts in BENCHES.items() if task in ts)
-        cols = table.to_pydict()
-        rows.append(
-            {
-                "bench": bench,
-                "task": task,
-                "split": "test",
-                "samples": table.num_rows,
-                "source_datasets": ", ".join(sorted(set(cols["source_dataset"]))),
-                "seeds": ", ".join(str(s) for s in sorted(set(cols["seed"]))),
-                "with_audio": sum(bool(v) for v in cols["has_audio"]),
-                "with_video": sum(bool(v) for v in cols["has_video"]),
-            }
-        )
+        every = table.to_pylist()
+        for split in SPLITS:
+            part = [r for r in every if r["split"] == split]
+            if not part:
+                continue
+            rows.append(
+                {
+                    "bench": bench,
+                    "task": task,
+                    "split": split,
+                    "samples": len(part),
+                    "source_datasets": ", ".join(sorted({r["source_dataset"] for r in part})),
+                    "seeds": ", ".join(str(v) for v in sorted({r["seed"] for r in part})),
+                    "with_audio": sum(bool(r["has_audio"]) for r in part),
+                    "with_video": sum(bool(r["has_video"]) for r in part),
+                }
+            )
     return rows
 
 
-def front_matter(tasks: list[str], total: int) -> dict:
-    """The card's YAML metadata: the Hub's dataset fields and one config per task."""
+def split_file(task: str, split: str) -> str:
+    """Where a task's split lies inside the export folder."""
+    return f"data/{task}/{split}.parquet"
+
+
+def front_matter(stats: list[dict], total: int) -> dict:
+    """The card's YAML metadata: the Hub's dataset fields and one config per task, with
+    the task's splits."""
+    splits: dict[str, list[str]] = {}
+    for r in stats:
+        splits.setdefault(r["task"], []).append(r["split"])
     return {
         "pretty_name": "AVTrustBench and AV-ConfuseBench (avtrust build)",
         "language": ["en"],
@@ -253,8 +270,11 @@ def front_matter(tasks: list[str], total: int) -> dict:
         "tags": ["audio-visual", "benchmark", "reliability", "hallucination"],
         "size_categories": [size_category(total)],
         "configs": [
-            {"config_name": t, "data_files": [{"split": "test", "path": f"data/{t}.parquet"}]}
-            for t in tasks
+            {
+                "config_name": t,
+                "data_files": [{"split": sp, "path": split_file(t, sp)} for sp in task_splits],
+            }
+            for t, task_splits in splits.items()
         ],
     }
 
@@ -270,12 +290,12 @@ def dataset_card(tables: dict[str, pa.Table], datasets: dict[str, dict]) -> str:
     order) built from the configured ``datasets`` (name -> {format, source})."""
     tasks = list(tables)
     stats = statistics(tables)
-    header = yaml.safe_dump(front_matter(tasks, sum(r["samples"] for r in stats)), sort_keys=False)
+    header = yaml.safe_dump(front_matter(stats, sum(r["samples"] for r in stats)), sort_keys=False)
     parts = [f"---\n{header}---\n", "# AVTrustBench and AV-ConfuseBench (avtrust build)\n"]
     parts.append(
         "Built by the avtrust workflow from raw videos: every sample's manipulation is "
         "fixed by the task's seed, so the same configuration rebuilds the same files. One "
-        "configuration per task, split `test`:\n\n"
+        "configuration per task, with the workflow's `train` and `test` splits:\n\n"
         "```python\nfrom datasets import load_dataset\n"
         f'ds = load_dataset("results/bench/hf", "{tasks[0]}", split="test")\n```\n'
     )

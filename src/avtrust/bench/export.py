@@ -1,9 +1,10 @@
 """Exports of the built benchmark: the official JSON layouts and a `datasets` folder.
 
-The Hugging Face folder has one configuration per task (``data/<task>.parquet``)
-declared in the README's YAML header, so ``datasets.load_dataset(folder, "MCIT")``
-works offline; the README is the dataset card (:mod:`avtrust.bench.card`). Media paths
-stay relative to the workflow directory.
+The Hugging Face folder has one configuration per task, its splits the workflow's
+train/test split (``data/<task>/<split>.parquet``), declared in the README's YAML
+header, so ``datasets.load_dataset(folder, "MCIT", split="test")`` works offline; the
+README is the dataset card (:mod:`avtrust.bench.card`). Media paths are relative to the
+folder, so they resolve from it while it sits in the build's results/.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from avtrust.bench import card, official
@@ -48,17 +50,50 @@ def official_paths(bench: str, sources: dict[str, str], root: str) -> list[str]:
 
 
 def export_hf(
-    task_files: dict[str, str], folder: str, datasets: dict[str, dict], statistics_path: str
+    task_files: dict[str, str],
+    folder: str,
+    datasets: dict[str, dict],
+    statistics_path: str,
+    split_path: str,
 ) -> list[dict]:
-    """Copy each task's Parquet into ``folder/data``, write the dataset card
-    (:mod:`avtrust.bench.card`) and the benchmark statistics CSV; returns the statistics.
-    ``datasets`` is the configured datasets' {name: {format, source}}."""
+    """Write each task's samples into ``folder/data/<task>/<split>.parquet`` — the
+    workflow's train/test split (``split_path``, results/score/split.parquet) as a
+    ``split`` column and one file per split, ``media_path`` relative to ``folder`` — the
+    dataset card (:mod:`avtrust.bench.card`) and the benchmark statistics CSV; returns
+    the statistics. ``datasets`` is the configured datasets' {name: {format, source}}."""
+    import os
+
     import pyarrow.csv as pacsv
 
+    split_of = {
+        (r["task"], r["id"]): r["split"]
+        for r in pq.read_table(split_path, columns=["task", "id", "split"]).to_pylist()
+    }
     tables = {}
     for task, path in task_files.items():
-        write_bytes_atomic(Path(folder) / "data" / f"{task}.parquet", Path(path).read_bytes())
-        tables[task] = pq.read_table(path)
+        table = pq.read_table(path)
+        ids = table.column("id").to_pylist()
+        missing = [i for i in ids if (task, i) not in split_of]
+        if missing:
+            raise ValueError(
+                f"{split_path}: no split for {len(missing)} sample(s) of {task} "
+                f"(first: {missing[0]}); rebuild it with the benchmark"
+            )
+        media = [os.path.relpath(m, folder) for m in table.column("media_path").to_pylist()]
+        table = table.set_column(
+            table.schema.get_field_index("media_path"), "media_path", pa.array(media)
+        )
+        splits = [split_of[(task, i)] for i in ids]
+        table = table.append_column("split", pa.array(splits, pa.string()))
+        for split in card.SPLITS:
+            part = table.filter(pc.equal(table.column("split"), split))
+            if part.num_rows:
+                sink = pa.BufferOutputStream()
+                pq.write_table(part, sink)
+                write_bytes_atomic(
+                    Path(folder) / card.split_file(task, split), sink.getvalue().to_pybytes()
+                )
+        tables[task] = table
     write_text_atomic(Path(folder) / "README.md", card.dataset_card(tables, datasets))
     rows = card.statistics(tables)
     tmp = Path(statistics_path).with_suffix(".csv.part")
