@@ -92,14 +92,21 @@ def test_official_exports(tiny_run):
 def test_hugging_face_folder_loads(tiny_run):
     from datasets import load_dataset
 
-    folder = str(tiny_run / "results" / "bench" / "hf")
+    import pyarrow.parquet as pq
+
+    folder = tiny_run / "results" / "bench" / "hf"
+    split = pq.read_table(tiny_run / "results" / "score" / "split.parquet").to_pylist()
     for task in ("MCIT", "m2"):
-        ds = load_dataset(folder, task, split="test")
-        assert (
-            ds.num_rows
-            == read(tiny_run, "avtrustbench" if task == "MCIT" else "avconfusebench", task).num_rows
-        )
-        assert "question" in ds.column_names
+        bench = "avtrustbench" if task == "MCIT" else "avconfusebench"
+        test = load_dataset(str(folder), task, split="test")
+        train = load_dataset(str(folder), task, split="train")
+        # the workflow's split: the samples trained on are not in `test`
+        assert set(test["id"]) == {
+            r["id"] for r in split if r["task"] == task and r["split"] == "test"
+        }
+        assert test.num_rows + train.num_rows == read(tiny_run, bench, task).num_rows
+        assert "question" in test.column_names
+        assert (folder / test[0]["media_path"]).resolve().is_file()
     assert "configs:" in (tiny_run / "results" / "bench" / "hf" / "README.md").read_text()
 
 
