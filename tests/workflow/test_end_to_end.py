@@ -90,9 +90,8 @@ def test_official_exports(tiny_run):
 
 
 def test_hugging_face_folder_loads(tiny_run):
-    from datasets import load_dataset
-
     import pyarrow.parquet as pq
+    from datasets import load_dataset
 
     folder = tiny_run / "results" / "bench" / "hf"
     split = pq.read_table(tiny_run / "results" / "score" / "split.parquet").to_pylist()
