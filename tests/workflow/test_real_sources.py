@@ -294,6 +294,8 @@ def import_config(user: Path, media: Path) -> dict:
     config = base_config()
     official = DATA / "official"
     config["datasets"] = {"unused": {"format": "folder", "source": "local", "path": str(user)}}
+    # no QA dataset in this configuration, so no RL-CoMM training questions either
+    config["scoring"]["rlcomm"]["questions"]["datasets"] = []
     trust, confuse = official / "AVTrustBench", official / "AVConfuseBench"
 
     def entry(path: Path, folder: Path) -> dict:

@@ -50,7 +50,9 @@ def test_report_holds_every_table_plot_curve_and_the_statistics(tiny_run):
         data = results[path]["data_uri"].split(",", 1)[-1]
         assert base64.b64decode(data) == (tiny_run / path).read_bytes(), path
     placed = {c: {p for sub in subs.values() for p in sub} for c, subs in categories.items()}
-    assert set(tables) <= placed["Tables"] and set(plots) <= placed["Plots"]
+    breakdowns = {p for p in plots if p.rsplit("/", 1)[-1].startswith("breakdown_")}
+    assert breakdowns and breakdowns <= placed["Breakdowns"]
+    assert set(tables) <= placed["Tables"] and set(plots) - breakdowns <= placed["Plots"]
     assert set(curves) <= placed["Training curves"]
     assert placed["Benchmark"] == {"results/bench/statistics.csv"}
     # captions, rendered with the job's wildcards
