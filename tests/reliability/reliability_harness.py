@@ -124,3 +124,27 @@ def resume(workdir: Path, targets: list[str]) -> Resume:
             run_snakemake(workdir, "--unlock")  # the refusing run may keep its lock
         else:
             raise AssertionError(f"resuming {targets} failed:\n{proc.stdout[-6000:]}")
+
+
+def indexed_task(root: Path, raw: Path, task: str):
+    """Index the clips of the ``folder`` dataset ``raw`` (none may be rejected), write its
+    manifest under ``root`` and return (a TaskContext over it, the manifest table)."""
+    from avtrust.bench.plan import read_manifest
+    from avtrust.bench.samples import TaskContext
+    from avtrust.datasets.index import index_dataset
+    from avtrust.io import write_parquet_atomic
+
+    manifest, rejects = index_dataset("clips", "folder", str(raw), decode_check=True)
+    assert rejects.num_rows == 0, rejects.to_pylist()
+    write_parquet_atomic(root / "manifest.parquet", manifest)
+    ctx = TaskContext(
+        bench="avtrustbench",
+        task=task,
+        samples=1,
+        seed=0,
+        clips=read_manifest(str(root / "manifest.parquet")),
+        dataset="clips",
+        wording={},
+        media_root=str(root / "media"),
+    )
+    return ctx, manifest

@@ -20,12 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+from reliability_harness import indexed_task
 
-from avtrust.bench.plan import read_manifest
 from avtrust.bench.samples import TaskContext
 from avtrust.bench.shards import OUTPUT_STREAMS, run_op
-from avtrust.datasets.index import index_dataset
-from avtrust.io import write_parquet_atomic
 from avtrust.media.probe import decodes_cleanly, probe
 
 SR = 16000
@@ -86,20 +84,8 @@ def world(tmp_path_factory):
         stems.append(root / f"stem{i}.wav")
         t = np.arange(SR) / SR
         soundfile.write(stems[-1], 0.3 * np.sin(2 * np.pi * freq * t), SR)
-    manifest, rejects = index_dataset("clips", "folder", str(raw), decode_check=True)
-    assert rejects.num_rows == 0, rejects.to_pylist()
+    ctx, manifest = indexed_task(root, raw, "containers")
     assert manifest.num_rows == 2 * len(CONTAINERS)
-    write_parquet_atomic(root / "manifest.parquet", manifest)
-    ctx = TaskContext(
-        bench="avtrustbench",
-        task="containers",
-        samples=1,
-        seed=0,
-        clips=read_manifest(str(root / "manifest.parquet")),
-        dataset="clips",
-        wording={},
-        media_root=str(root / "media"),
-    )
     return ctx, stems
 
 

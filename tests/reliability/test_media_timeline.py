@@ -26,12 +26,10 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from reliability_harness import indexed_task
 
-from avtrust.bench.plan import read_manifest
 from avtrust.bench.samples import TaskContext
 from avtrust.bench.shards import run_op
-from avtrust.datasets.index import index_dataset
-from avtrust.io import write_parquet_atomic
 from avtrust.media.ffmpeg import decode_audio, decode_audio_segment
 from avtrust.media.probe import probe
 from avtrust.models.media import read_audio
@@ -90,19 +88,7 @@ def world(tmp_path_factory):
     ffmpeg("-f", "lavfi", "-t", "4", "-i", PICTURE,
            "-itsoffset", "2", "-f", "lavfi", "-t", "2", "-i", f"sine=f=880:r={SR}",
            "-map", "0:v", "-map", "1:a", *X264, "-c:a", "aac", str(raw / "late.mp4"))  # fmt: skip
-    manifest, rejects = index_dataset("clips", "folder", str(root / "raw"), decode_check=True)
-    assert rejects.num_rows == 0, rejects.to_pylist()
-    write_parquet_atomic(root / "manifest.parquet", manifest)
-    ctx = TaskContext(
-        bench="avtrustbench",
-        task="timeline",
-        samples=1,
-        seed=0,
-        clips=read_manifest(str(root / "manifest.parquet")),
-        dataset="clips",
-        wording={},
-        media_root=str(root / "media"),
-    )
+    ctx, manifest = indexed_task(root, root / "raw", "timeline")
     return ctx, {r["clip_id"].removeprefix("clips."): r for r in manifest.to_pylist()}
 
 
