@@ -24,6 +24,17 @@ OMNI = {
     }
 }
 COMPLETIONS_ENV = "AVTRUST_TEST_COMPLETIONS"
+# The job keys of a `training` or `rlcomm` section for a CPU run in one process, no
+# tracking (avtrust.train.config.JOB_KEYS).
+CPU_JOB = {
+    "device": "cpu",
+    "precision": "no",
+    "processes": 1,
+    "media_cache": 64,
+    "accelerate_config": None,
+    "keep_state": False,
+    "tracking": {"report_to": "none"},
+}
 
 
 class RecordingLog:

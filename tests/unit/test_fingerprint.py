@@ -9,6 +9,7 @@ import shutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from training_helpers import CPU_JOB
 
 from avtrust.errors import ConfigError
 from avtrust.models import registry
@@ -19,13 +20,7 @@ from avtrust.train.job import make_spec
 TRAINING = {
     "model": "omni",
     "methods": ["cavpref"],
-    "device": "cpu",
-    "precision": "no",
-    "processes": 1,
-    "media_cache": 64,
-    "accelerate_config": None,
-    "keep_state": False,
-    "tracking": {"report_to": "none"},
+    **CPU_JOB,
     "defaults": {"max_steps": 1, "batch_size": 1, "lora": {"enabled": True}},
     "cavpref": {},
 }

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 import yaml
-from training_helpers import checkpoint_outputs
+from training_helpers import CPU_JOB, checkpoint_outputs
 
 from avtrust.models import registry
 from avtrust.models.embedding import TextEmbedder
@@ -108,15 +108,11 @@ def rlcomm_section(keep_state: bool = False) -> dict:
         "omega": OMEGA,
     }
     return {
-        "device": "cpu",
-        "precision": "no",
+        **CPU_JOB,
         "threads": 1,
         "processes": 1,  # in place: the scripted generation replaces the trainer's own
         "keep_state": keep_state,
-        "tracking": {"report_to": "none"},
         "policy": "omni",
-        "media_cache": 64,
-        "accelerate_config": None,
         "lora": {"enabled": True, "r": 4, "alpha": 8, "dropout": 0.0, "targets": ["q_proj"]},
         "steprr": grpo,
         "ansco": {

@@ -20,6 +20,7 @@ import pytest
 import torch
 from training_helpers import (
     COMPLETIONS_ENV,
+    CPU_JOB,
     OMNI,
     RecordingLog,
     checkpoint_outputs,
@@ -42,15 +43,10 @@ REWARD = "training_helpers:token_residue"
 
 def rlcomm(processes: int, batch_size: int, **grpo) -> dict:
     return {
-        "device": "cpu",
-        "precision": "no",
+        **CPU_JOB,
         "threads": 1,
         "processes": processes,
-        "keep_state": False,
-        "tracking": {"report_to": "none"},
         "policy": "omni",
-        "media_cache": 64,
-        "accelerate_config": None,
         "lora": {"enabled": True, "r": 4, "alpha": 8, "dropout": 0.0, "targets": ["q_proj"]},
         "grpo_acc": {
             "learning_rate": 5e-2,

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
+from training_helpers import CPU_JOB
 
 from avtrust.errors import ConfigError
 from avtrust.models import registry
@@ -44,13 +45,7 @@ OMNI = {
 TRAINING = {
     "model": "omni",
     "methods": ["cavpref"],
-    "device": "cpu",
-    "precision": "no",
-    "processes": 1,
-    "media_cache": 64,
-    "accelerate_config": None,
-    "keep_state": False,
-    "tracking": {"report_to": "none"},
+    **CPU_JOB,
     "defaults": {
         "learning_rate": 2e-2,
         "max_steps": 2,
@@ -536,13 +531,8 @@ def test_trainer_arguments_carry_the_settings_of_every_job_kind(tmp_path):
 
 RLCOMM_JOB = {
     "policy": "omni",
-    "device": "cpu",
-    "precision": "no",
+    **CPU_JOB,
     "processes": 2,
-    "media_cache": 64,
-    "accelerate_config": None,
-    "keep_state": False,
-    "tracking": {"report_to": "none"},
     "lora": {"enabled": True, "r": 4, "alpha": 8, "dropout": 0.0, "targets": ["q_proj"]},
 }
 

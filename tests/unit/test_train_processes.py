@@ -9,7 +9,7 @@ import signal
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from training_helpers import OMNI, RecordingLog, checkpoint_outputs, kill_after
+from training_helpers import CPU_JOB, OMNI, RecordingLog, checkpoint_outputs, kill_after
 
 from avtrust.models import registry
 from avtrust.train.config import job_settings
@@ -21,13 +21,8 @@ def training(processes: int, batch_size: int, max_steps: int) -> dict:
     return {
         "model": "omni",
         "methods": ["cavpref"],
-        "device": "cpu",
+        **CPU_JOB,
         "processes": processes,
-        "precision": "no",
-        "accelerate_config": None,
-        "media_cache": 64,
-        "keep_state": False,
-        "tracking": {"report_to": "none"},
         "threads": 1,
         "defaults": {
             "learning_rate": 2e-2,
