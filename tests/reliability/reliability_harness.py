@@ -42,14 +42,16 @@ def newer_than(folder: Path, t0: float, suffix: str = "") -> list[Path]:
     """Entries under ``folder`` modified after ``t0`` (optionally only names ending in
     ``suffix``); an entry vanishing while we look is skipped."""
     found = []
-    if not folder.exists():
-        return found
-    for path in folder.rglob("*"):
-        try:
-            if path.stat().st_mtime > t0 and path.name.endswith(suffix):
-                found.append(path)
-        except FileNotFoundError:
-            continue
+    # os.walk, not Path.rglob: rglob raises when a folder is removed while it walks
+    # (snakemake clears directory outputs of a --forcerun job), os.walk skips it.
+    for root, dirs, files in os.walk(folder):
+        for name in (*dirs, *files):
+            path = Path(root) / name
+            try:
+                if path.stat().st_mtime > t0 and name.endswith(suffix):
+                    found.append(path)
+            except FileNotFoundError:
+                continue
     return found
 
 
