@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-from training_helpers import CPU_JOB
+from training_helpers import CPU_JOB, OMNI
 
 from avtrust.errors import ConfigError
 from avtrust.models import registry
@@ -35,13 +35,6 @@ from avtrust.train.job import make_spec, save
 from avtrust.train.launch import Topology, accelerate_argv, first_host, topology, visible_gpus
 from avtrust.train.methods import build_trainer
 
-OMNI = {
-    "omni": {
-        "adapter": "qwen2_5_omni_thinker",
-        "source": "tiny",
-        "location": "Qwen/Qwen2.5-Omni-3B",
-    }
-}
 TRAINING = {
     "model": "omni",
     "methods": ["cavpref"],
