@@ -1,11 +1,12 @@
 """Audio/video manipulations that turn clean clips into benchmark samples.
 
 Each function writes exactly one output file atomically. Streams are copied, not
-re-encoded, wherever the manipulation only rearranges them (strip, combine, stitch
-of compatible clips) and the output container takes their codec; audio is re-encoded
-where its samples change (stem remix, soundtrack replacement), and any stream whose
-codec the output container does not take (VP8 or Vorbis into mp4, MP3 into m4a, PCM) is
-re-encoded with the configured codec. Planning decides which (``encode``, from the
+re-encoded, wherever the manipulation only rearranges them (strip, combine, the
+pictures of a stitch of compatible clips) and the output container takes their codec;
+audio is re-encoded where its samples change (stem remix, soundtrack replacement) and
+where a copy would drift (a stitch: AAC priming, see :func:`_concat_copy`), and any
+stream whose codec the output container does not take (VP8 or Vorbis into mp4, MP3 into
+m4a, PCM) is re-encoded with the configured codec. Planning decides which (``encode``, from the
 manifest); without a decision the sources are probed. All ffmpeg calls are argument lists.
 
 Outputs keep the sources' timeline and display matrix, as a player shows them: a stream
@@ -19,7 +20,6 @@ rotation are joined by stream copy.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Collection
 from pathlib import Path
 
@@ -164,25 +164,29 @@ def _stream_signature(path: PathLike) -> tuple:
     )
 
 
-def concat(srcs: list[PathLike], dst: PathLike, copy: bool | None = None) -> None:
+def concat(
+    srcs: list[PathLike], dst: PathLike, copy: bool | None = None, *, codecs: dict | None = None
+) -> None:
     """Play ``srcs`` one after another (COT-Stitch).
 
-    Clips with identical stream parameters, in codecs ``dst``'s container takes, are
-    joined by the concat demuxer with stream copy; otherwise they are re-encoded through
-    the concat filter at the first clip's size, frame rate and sample rate. ``copy``
-    says the caller already knows (from the manifest) and skips probing them.
+    Clips with identical stream parameters, in codecs ``dst``'s container takes, have
+    their video joined by the concat demuxer with stream copy and their audio decoded
+    and re-encoded (``codecs["audio_codec"]``) in step with it (:func:`_concat_copy`);
+    otherwise both are re-encoded through the concat filter at the first clip's size,
+    frame rate and sample rate. ``copy`` says the caller already knows (from the
+    manifest) and skips comparing them.
     """
     if len(srcs) < 2:
         raise MediaError(f"concat needs at least two clips, got {len(srcs)}")
     if copy:
-        _concat_copy(srcs, dst)
+        _concat_copy(srcs, dst, codecs)
         return
     signatures = [_stream_signature(s) for s in srcs]
     if any(sig[0] is None or sig[4] is None for sig in signatures):
         raise MediaError(f"concat needs audio and video in every clip: {[str(s) for s in srcs]}")
     first = signatures[0]
     if len(set(signatures)) == 1 and not unfit(str(dst), first[0], first[4]):
-        _concat_copy(srcs, dst)
+        _concat_copy(srcs, dst, codecs)
     else:
         _concat_reencode(srcs, dst, signatures[0])
 
@@ -192,15 +196,39 @@ def _quote_concat_path(path: PathLike) -> str:
     return "'" + str(Path(path).resolve()).replace("'", "'\\''") + "'"
 
 
-def _concat_copy(srcs: list[PathLike], dst: PathLike) -> None:
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8") as listing:
-        listing.write("ffconcat version 1.0\n")
-        for src in srcs:
-            listing.write(f"file {_quote_concat_path(src)}\n")
-        listing.flush()
-        stream = ffmpeg.input(listing.name, format="concat", safe=0)
-        with atomic_output(dst) as tmp:
-            run(output([stream], tmp, c="copy"), what=f"concat {len(srcs)} clips")
+def _concat_copy(srcs: list[PathLike], dst: PathLike, codecs: dict | None) -> None:
+    """Pictures joined by stream copy, each clip's sound placed under its own pictures.
+
+    Why the audio is not stream-copied too: an AAC stream starts with encoder priming
+    (1024 samples) that the container's edit list tells decoders to skip, and the concat
+    demuxer keeps only the first clip's edit list, so a copied join plays the second
+    clip's priming (and the first clip's padding) as sound and its audio comes ~0.1 s
+    behind its pictures. Each clip's audio is therefore decoded on its own timeline
+    (priming skipped, a late start kept as silence) and laid at the offset where the
+    demuxer places that clip's pictures: the sum of the earlier clips' durations, set
+    explicitly in the listing so the two agree by construction. The audio is re-encoded
+    at the first clip's sample rate, mono (as the re-encoding join writes it).
+    """
+    infos = [probe(s) for s in srcs]
+    if any(not (i.has_video and i.has_audio) for i in infos):
+        raise MediaError(f"concat needs audio and video in every clip: {[str(s) for s in srcs]}")
+    sample_rate = infos[0].sample_rate
+    bounds = np.round(np.cumsum([0.0] + [i.duration for i in infos]) * sample_rate).astype(int)
+    sound = np.zeros(int(bounds[-1]), dtype=np.float32)
+    for src, start, end in zip(srcs, bounds[:-1], bounds[1:], strict=True):
+        clip = decode_audio(src, sample_rate)[: end - start]  # silence after a short one
+        sound[start : start + len(clip)] = clip
+    with scratch_dir(dst, tag="stitch") as tmpdir:
+        pictures = Path(tmpdir) / f"pictures{Path(dst).suffix}"
+        listing = Path(tmpdir) / "clips.txt"
+        lines = ["ffconcat version 1.0"]
+        for src, info in zip(srcs, infos, strict=True):
+            lines += [f"file {_quote_concat_path(src)}", f"duration {info.duration:.6f}"]
+        listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        stream = ffmpeg.input(str(listing), format="concat", safe=0)
+        run(output([stream.video], pictures, c="copy"), what=f"concat {len(srcs)} clips")
+        audio_codec = (codecs or DEFAULT_CODECS)["audio_codec"]
+        _encode_with_audio(pictures, sound, sample_rate, dst, audio_codec)
 
 
 def _concat_reencode(srcs: list[PathLike], dst: PathLike, target: tuple) -> None:
@@ -241,6 +269,7 @@ def swap_stitch(
     copy: bool | None = None,
     *,
     encode: Collection[str] | None = None,
+    codecs: dict | None = None,
 ) -> None:
     """COT-Swap: [video 1 + audio 2] followed by [video 2 + audio 1].
 
@@ -263,7 +292,7 @@ def swap_stitch(
         second = Path(tmpdir) / f"second{halves}"
         combine(src1, src2, first, encode=())
         combine(src2, src1, second, encode=())
-        concat([first, second], dst, copy=copy)
+        concat([first, second], dst, copy=copy, codecs=codecs)
 
 
 def _encode_with_audio(
