@@ -84,3 +84,16 @@ def test_a_database_from_before_the_checks_is_rebuilt_with_them(tmp_path):
     m2 = samples_file(tmp_path, "avconfusebench", "m2", [{"measured_snr_db": 5.0}])
     db.ingest(path, {"samples": {"avconfusebench/m2": [m2]}})
     assert query(path, "SELECT measured_snr_db FROM samples") == [(5.0,)]
+
+
+def test_the_checks_table_is_the_view_as_csv(database, tmp_path):
+    from avtrust.results.checks import export_checks
+
+    con = duckdb.connect(str(database), read_only=True)
+    try:
+        path = export_checks(con, tmp_path / "tables" / "benchmark_checks.csv")
+    finally:
+        con.close()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == '"bench","task","measure","n","min","mean","median","max"'
+    assert len(lines) == 7 and '"avconfusebench","m2","measured_snr_db",2,' in lines[3]

@@ -149,6 +149,7 @@ def training_logs():
 TABLE_FILES = expand(
     "results/tables/{view}.{ext}", view=VIEWS, ext=["md", "tex", "csv"]
 )
+CHECKS_TABLE = "results/tables/benchmark_checks.csv"  # avtrust.results.checks
 BREAKDOWN_TABLES = expand(
     "results/tables/{name}.{ext}", name=BREAKDOWNS, ext=["md", "tex", "csv"]
 )
@@ -163,4 +164,9 @@ PLOT_FILES = [
 def evaluation_outputs():
     if not EVAL_MODELS:
         return []
-    return ["results/results.duckdb"] + TABLE_FILES + BREAKDOWN_TABLES + PLOT_FILES
+    return (
+        ["results/results.duckdb", CHECKS_TABLE]
+        + TABLE_FILES
+        + BREAKDOWN_TABLES
+        + PLOT_FILES
+    )

@@ -9,13 +9,19 @@ build's samples sit from each promise's threshold is one query:
 
     SELECT * FROM benchmark_checks WHERE measure = 'measured_snr_db'
 
+The rule ``tables`` writes the view to ``results/tables/benchmark_checks.csv``.
 Rejected samples are not in the sample table (their measured value is in the task's
 ``.rejects.parquet``), so the view describes the samples that are evaluated.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pyarrow as pa
+
 from avtrust.bench.samples import SAMPLE_SCHEMA
+from avtrust.io import write_bytes_atomic
 
 MEASURED = [name for name in SAMPLE_SCHEMA.names if name.startswith("measured_")]
 VIEW = "benchmark_checks"
@@ -29,3 +35,14 @@ def view_sql() -> dict[str, str]:
         for m in MEASURED
     ]
     return {VIEW: " UNION ALL ".join(parts) + " ORDER BY bench, task, measure"}
+
+
+def export_checks(con, path) -> Path:
+    """Write the ``benchmark_checks`` view as CSV (a header only when nothing was
+    measured), atomically."""
+    import pyarrow.csv as pacsv
+
+    table = con.sql(f"SELECT * FROM {VIEW}").to_arrow_table()
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(table, sink)
+    return write_bytes_atomic(path, sink.getvalue().to_pybytes())
