@@ -203,32 +203,42 @@ def _concat_copy(srcs: list[PathLike], dst: PathLike, codecs: dict | None) -> No
     (1024 samples) that the container's edit list tells decoders to skip, and the concat
     demuxer keeps only the first clip's edit list, so a copied join plays the second
     clip's priming (and the first clip's padding) as sound and its audio comes ~0.1 s
-    behind its pictures. Each clip's audio is therefore decoded on its own timeline
-    (priming skipped, a late start kept as silence) and laid at the offset where the
-    demuxer places that clip's pictures: the sum of the earlier clips' durations, set
-    explicitly in the listing so the two agree by construction. The audio is re-encoded
-    at the first clip's sample rate, mono (as the re-encoding join writes it).
+    behind its pictures. So the pictures are joined alone, and then each clip's audio is
+    decoded on its own timeline (priming skipped, a late start kept as silence), padded
+    or cut to exactly the samples of the clip's slot, and the slots are joined: the k-th
+    clip's sound starts at the sum of the earlier clips' durations, which the listing
+    gives the demuxer as the start of the k-th clip's pictures, so the two agree by
+    construction. The audio is re-encoded (``codecs["audio_codec"]``) at the first
+    clip's sample rate and channel count (a copy join needs them equal anyway).
     """
     infos = [probe(s) for s in srcs]
     if any(not (i.has_video and i.has_audio) for i in infos):
         raise MediaError(f"concat needs audio and video in every clip: {[str(s) for s in srcs]}")
-    sample_rate = infos[0].sample_rate
+    sample_rate, channels = infos[0].sample_rate, infos[0].channels
     bounds = np.round(np.cumsum([0.0] + [i.duration for i in infos]) * sample_rate).astype(int)
-    sound = np.zeros(int(bounds[-1]), dtype=np.float32)
-    for src, start, end in zip(srcs, bounds[:-1], bounds[1:], strict=True):
-        clip = decode_audio(src, sample_rate)[: end - start]  # silence after a short one
-        sound[start : start + len(clip)] = clip
+    audio_codec = (codecs or DEFAULT_CODECS)["audio_codec"]
     with scratch_dir(dst, tag="stitch") as tmpdir:
-        pictures = Path(tmpdir) / f"pictures{Path(dst).suffix}"
         listing = Path(tmpdir) / "clips.txt"
         lines = ["ffconcat version 1.0"]
         for src, info in zip(srcs, infos, strict=True):
             lines += [f"file {_quote_concat_path(src)}", f"duration {info.duration:.6f}"]
         listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        stream = ffmpeg.input(str(listing), format="concat", safe=0)
-        run(output([stream.video], pictures, c="copy"), what=f"concat {len(srcs)} clips")
-        audio_codec = (codecs or DEFAULT_CODECS)["audio_codec"]
-        _encode_with_audio(pictures, sound, sample_rate, dst, audio_codec)
+        # The pictures are joined first, into a file: muxed straight from the concat
+        # demuxer beside a fresh AAC stream, they would start one priming (64 ms at
+        # 16 kHz) after the sound.
+        joined = Path(tmpdir) / f"pictures{Path(dst).suffix}"
+        stream = ffmpeg.input(str(listing), format="concat", safe=0).video
+        run(output([stream], joined, c="copy"), what=f"concat the pictures of {len(srcs)} clips")
+        pictures = ffmpeg.input(str(joined)).video
+        slots = []
+        for src, start, end in zip(srcs, bounds[:-1], bounds[1:], strict=True):
+            sound = ffmpeg.input(str(src)).audio
+            sound = sound.filter("aresample", sample_rate, **{"async": 1, "first_pts": 0})
+            slots.append(sound.filter("apad").filter("atrim", end_sample=int(end - start)))
+        sound = ffmpeg.concat(*slots, v=0, a=1)
+        with atomic_output(dst) as tmp:
+            args = {"vcodec": "copy", "ar": sample_rate, "ac": channels, **audio_codec}
+            run(output([pictures, sound], tmp, **args), what=f"concat {len(srcs)} clips")
 
 
 def _concat_reencode(srcs: list[PathLike], dst: PathLike, target: tuple) -> None:
