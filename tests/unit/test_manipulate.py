@@ -345,7 +345,7 @@ def cue_offsets(path: Path) -> list[float]:
     return [c - f for c, f in zip(clicks, flashes, strict=True)]
 
 
-@pytest.mark.parametrize("op", ["concat", "swap_stitch"])
+@pytest.mark.parametrize("op", ["concat", "concat_planned", "swap_stitch"])
 def test_stitched_second_clip_is_in_sync(op, tmp_path):
     """COT-Stitch and COT-Swap: the second clip's sound plays under its own pictures.
     With the audio stream-copied too, its AAC priming (and the first clip's padding)
@@ -357,6 +357,10 @@ def test_stitched_second_clip_is_in_sync(op, tmp_path):
     dst = tmp_path / "out.mp4"
     if op == "concat":
         manipulate.concat([first, second], dst, copy=True)
+        expected = [0.0, 0.0]
+    elif op == "concat_planned":  # the clips' durations from the manifest: no probing
+        durations = [info(first).duration, info(second).duration]
+        manipulate.concat([first, second], dst, copy=True, durations=durations)
         expected = [0.0, 0.0]
     else:
         manipulate.swap_stitch(first, second, dst, copy=True)

@@ -165,7 +165,12 @@ def _stream_signature(path: PathLike) -> tuple:
 
 
 def concat(
-    srcs: list[PathLike], dst: PathLike, copy: bool | None = None, *, codecs: dict | None = None
+    srcs: list[PathLike],
+    dst: PathLike,
+    copy: bool | None = None,
+    *,
+    codecs: dict | None = None,
+    durations: list[float] | None = None,
 ) -> None:
     """Play ``srcs`` one after another (COT-Stitch).
 
@@ -174,19 +179,20 @@ def concat(
     and re-encoded (``codecs["audio_codec"]``) in step with it (:func:`_concat_copy`);
     otherwise both are re-encoded through the concat filter at the first clip's size,
     frame rate and sample rate. ``copy`` says the caller already knows (from the
-    manifest) and skips comparing them.
+    manifest) and skips comparing them; with ``durations`` (the clips' durations as the
+    index probed them) a copy join does not probe the clips at all.
     """
     if len(srcs) < 2:
         raise MediaError(f"concat needs at least two clips, got {len(srcs)}")
     if copy:
-        _concat_copy(srcs, dst, codecs)
+        _concat_copy(srcs, dst, codecs, durations)
         return
     signatures = [_stream_signature(s) for s in srcs]
     if any(sig[0] is None or sig[4] is None for sig in signatures):
         raise MediaError(f"concat needs audio and video in every clip: {[str(s) for s in srcs]}")
     first = signatures[0]
     if len(set(signatures)) == 1 and not unfit(str(dst), first[0], first[4]):
-        _concat_copy(srcs, dst, codecs)
+        _concat_copy(srcs, dst, codecs, None)
     else:
         _concat_reencode(srcs, dst, signatures[0])
 
@@ -196,7 +202,9 @@ def _quote_concat_path(path: PathLike) -> str:
     return "'" + str(Path(path).resolve()).replace("'", "'\\''") + "'"
 
 
-def _concat_copy(srcs: list[PathLike], dst: PathLike, codecs: dict | None) -> None:
+def _concat_copy(
+    srcs: list[PathLike], dst: PathLike, codecs: dict | None, durations: list[float] | None
+) -> None:
     """Pictures joined by stream copy, each clip's sound placed under its own pictures.
 
     Why the audio is not stream-copied too: an AAC stream starts with encoder priming
@@ -205,23 +213,27 @@ def _concat_copy(srcs: list[PathLike], dst: PathLike, codecs: dict | None) -> No
     clip's priming (and the first clip's padding) as sound and its audio comes ~0.1 s
     behind its pictures. So the pictures are joined alone, and then each clip's audio is
     decoded on its own timeline (priming skipped, a late start kept as silence), padded
-    or cut to exactly the samples of the clip's slot, and the slots are joined: the k-th
+    or cut to exactly the clip's slot, and the slots are joined: the k-th
     clip's sound starts at the sum of the earlier clips' durations, which the listing
     gives the demuxer as the start of the k-th clip's pictures, so the two agree by
-    construction. The audio is re-encoded (``codecs["audio_codec"]``) at the first
-    clip's sample rate and channel count (a copy join needs them equal anyway).
+    construction. The audio is re-encoded (``codecs["audio_codec"]``) at the clips'
+    sample rate and channel count (a copy join has them equal). ``durations``: the
+    clips' durations, known from the manifest; None probes the clips.
     """
-    infos = [probe(s) for s in srcs]
-    if any(not (i.has_video and i.has_audio) for i in infos):
-        raise MediaError(f"concat needs audio and video in every clip: {[str(s) for s in srcs]}")
-    sample_rate, channels = infos[0].sample_rate, infos[0].channels
-    bounds = np.round(np.cumsum([0.0] + [i.duration for i in infos]) * sample_rate).astype(int)
+    if durations is None:
+        infos = [probe(s) for s in srcs]
+        if any(not (i.has_video and i.has_audio) for i in infos):
+            clips = [str(s) for s in srcs]
+            raise MediaError(f"concat needs audio and video in every clip: {clips}")
+        durations = [i.duration for i in infos]
+    if len(durations) != len(srcs):
+        raise MediaError(f"concat: {len(durations)} durations for {len(srcs)} clips")
     audio_codec = (codecs or DEFAULT_CODECS)["audio_codec"]
     with scratch_dir(dst, tag="stitch") as tmpdir:
         listing = Path(tmpdir) / "clips.txt"
         lines = ["ffconcat version 1.0"]
-        for src, info in zip(srcs, infos, strict=True):
-            lines += [f"file {_quote_concat_path(src)}", f"duration {info.duration:.6f}"]
+        for src, duration in zip(srcs, durations, strict=True):
+            lines += [f"file {_quote_concat_path(src)}", f"duration {duration:.6f}"]
         listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
         # The pictures are joined first, into a file: muxed straight from the concat
         # demuxer beside a fresh AAC stream, they would start one priming (64 ms at
@@ -231,13 +243,12 @@ def _concat_copy(srcs: list[PathLike], dst: PathLike, codecs: dict | None) -> No
         run(output([stream], joined, c="copy"), what=f"concat the pictures of {len(srcs)} clips")
         pictures = ffmpeg.input(str(joined)).video
         slots = []
-        for src, start, end in zip(srcs, bounds[:-1], bounds[1:], strict=True):
-            sound = ffmpeg.input(str(src)).audio
-            sound = sound.filter("aresample", sample_rate, **{"async": 1, "first_pts": 0})
-            slots.append(sound.filter("apad").filter("atrim", end_sample=int(end - start)))
+        for src, duration in zip(srcs, durations, strict=True):
+            sound = ffmpeg.input(str(src)).audio.filter("aresample", **{"async": 1, "first_pts": 0})
+            slots.append(sound.filter("apad").filter("atrim", end=f"{duration:.6f}"))
         sound = ffmpeg.concat(*slots, v=0, a=1)
         with atomic_output(dst) as tmp:
-            args = {"vcodec": "copy", "ar": sample_rate, "ac": channels, **audio_codec}
+            args = {"vcodec": "copy", **audio_codec}
             run(output([pictures, sound], tmp, **args), what=f"concat {len(srcs)} clips")
 
 
