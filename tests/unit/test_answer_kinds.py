@@ -1,10 +1,10 @@
 """Options of the answer's kind: no multiple-choice option can be ruled out by type.
 
 Runs the option-building code over every MUSIC-AVQA question template of templates.yaml
-(synthetic scenes), the real MUSIC-AVQA question templates with the answers they have in
-the released test file (json_update/avqa-test.json), the fixture annotations, AVQA
-questions and AudioSet clips, and checks every option of every task against the kind of
-the question's answer.
+(synthetic scenes), all 33 real MUSIC-AVQA question templates (with the answers they have
+in the released test file, json_update/avqa-test.json, where it asks them), the fixture
+annotations, AVQA questions and AudioSet clips, and checks every option of every task
+against the kind of the question's answer.
 """
 
 from __future__ import annotations
@@ -81,7 +81,26 @@ REAL_TEMPLATES = [
     ("Visual", "Location", "What kind of musical instrument is it?",
      [*SOME, "xylophone", "bagpipe", "suona"]),
     ("Visual", "Location", "Where is the performance?", ["indoor", "outdoor", "indoor"]),
+    # MUSIC-AVQA's other templates (33 in all across its train, val and test files), with
+    # answers of the kind their type gives
+    ("Audio-Visual", "Existential", "Is the <Object> in the video always playing?", YN),
+    ("Audio-Visual", "Counting", "How many types of musical instruments sound in the video?",
+     COUNTS[:6]),
+    ("Audio-Visual", "Comparative",
+     "Is the instrument on the <LR> louder than the instrument on the <LR>?", YN),
+    ("Audio-Visual", "Comparative",
+     "Is the <Object> on the <LR> more rhythmic than the <Object> on the <LR>?", YN),
+    ("Visual", "Counting", "How many types of musical instruments appeared in the entire video?",
+     COUNTS[:6]),
+    ("Visual", "Location", "What kind of instrument is the <LRer> instrument?", SOME),
 ]  # fmt: skip
+# Every template, and every (modality, type) pair of MUSIC-AVQA's nine question types.
+assert len({t[2].strip().replace("？", "?") for t in REAL_TEMPLATES}) == 33
+assert {(m, q) for m, q, *_ in REAL_TEMPLATES} == {
+    ("Audio", "Counting"), ("Audio", "Comparative"), ("Visual", "Counting"),
+    ("Visual", "Location"), ("Audio-Visual", "Existential"), ("Audio-Visual", "Counting"),
+    ("Audio-Visual", "Location"), ("Audio-Visual", "Comparative"), ("Audio-Visual", "Temporal"),
+}  # fmt: skip
 
 
 def _fill(content: str) -> list[str]:
@@ -266,6 +285,68 @@ def test_avqa_tasks_keep_options_of_the_answers_kind(tmp_path):
     for task in ("MCIT", "ICIT", "MVIT", "MAIT"):
         rows = avtrustbench.BUILDERS[task](_context(task, questions, clips))
         assert_options_of_answer_kind(rows, truth)
+
+
+# AVQA's eight question types, each with a question and 8 answers of its own flavour (a
+# Where answer is a place, a When answer a time, ...): an option of another type's
+# question would be ruled out by its form alone.
+AVQA_TYPES = {
+    "Which": ("Which animal makes the sound?",
+              ["dog", "cat", "cow", "horse", "sheep", "goat", "pig", "duck"]),
+    "Come From": ("Where does the sound come from?",
+                  ["the car", "the train", "the drum", "the bell", "the engine", "the radio",
+                   "the dog", "the crowd"]),
+    "Happening": ("What is happening in the video?",
+                  ["a man is singing", "a dog is barking", "a car is passing",
+                   "a baby is crying", "a crowd is cheering", "a bird is singing",
+                   "a door is closing", "a phone is ringing"]),
+    "Where": ("Where is the video taken?",
+              ["in the kitchen", "in the street", "in a forest", "on a beach", "in a church",
+               "in a stadium", "in a garage", "on a farm"]),
+    "Why": ("Why does the sound happen?",
+            ["because it is hungry", "because of the wind", "because a door closed",
+             "because the game started", "because it is raining", "because of a fire",
+             "because the car started", "because a baby woke up"]),
+    "Before Next": ("What sound comes after the bell?",
+                    ["a car horn", "a siren", "a whistle", "a scream", "an applause",
+                     "a gunshot", "a bark", "a knock"]),
+    "When": ("When is the sound made?",
+             ["at night", "in the morning", "at noon", "in the evening", "at dawn", "at dusk",
+              "at midnight", "in the afternoon"]),
+    "Used For": ("What is the tool in the video used for?",
+                 ["cutting wood", "drilling holes", "mowing grass", "painting walls",
+                  "washing cars", "sawing metal", "sanding floors",
+                  "grinding stone"]),
+}  # fmt: skip
+
+
+def test_every_avqa_question_type_gets_options_of_its_own_type(tmp_path):
+    """All eight AVQA question types: the tasks that keep a question's options keep them,
+    and ICIT's irrelevant options come from questions of the same type."""
+    rng = np.random.default_rng(1)
+    records, clips = [], {}
+    for i in range(24):
+        video = f"avqa{i:07d}_000001"
+        clips[video] = [f"label {i}"]
+        for qtype, (question, answers) in AVQA_TYPES.items():
+            options = [answers[j] for j in rng.choice(len(answers), size=4, replace=False)]
+            records.append({"qa_id": len(records), "video_id": video, "question": question,
+                            "options": options, "answer_index": int(rng.integers(4)),
+                            "question_type": qtype, "question_relation": "Both"})  # fmt: skip
+    questions = avqa.read_annotations(avqa.write_annotations(records, tmp_path / "val_qa.json"))
+    own = {(r["video_id"], r["question"]): set(r["options"]) for r in records}
+    of_type = {t: set(answers) for t, (_, answers) in AVQA_TYPES.items()}
+    for task in ("MCIT", "ICIT", "MVIT", "MAIT"):
+        rows = avtrustbench.BUILDERS[task](_context(task, questions, clips))
+        assert {r["category"] for r in rows} == set(AVQA_TYPES), task
+        for r in rows:
+            options = {o for o in r["options"] if o not in ABSTAIN}
+            assert options and options <= of_type[r["category"]], (task, r["question"], options)
+            mine = own[r["source_ids"][0], r["question"]]
+            if task == "ICIT":
+                assert not options & mine  # irrelevant: none of the question's own
+            else:
+                assert options <= mine
 
 
 def test_audioset_tasks_offer_orders_and_bindings_only(tmp_path):

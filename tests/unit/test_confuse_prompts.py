@@ -187,10 +187,23 @@ def test_exports_have_the_release_fields_and_spelling(tmp_path):
         ["video_id", "question", "answer", "instruments", "instruments_len"]
     ] * 2
     assert raw[0]["video_id"] == "m1-000000" and raw[0]["instruments"] == "violin, cello"
+    # the release's prompt layout, "there" as its later records spell it, the right article
+    assert raw[0]["question"] == RELEASED.replace("thera", "there").format("cello")
+    assert raw[1]["question"] == RELEASED.replace("thera a", "there an").format("erhu")
     assert [r["instruments_len"] for r in raw] == ["two", "three"]
     (tmp_path / "media").mkdir()
     back = import_official("avconfusebench", "m1", out, tmp_path / "media").to_pylist()
     assert [r["muted_instrument"] for r in back] == ["cello", "erhu"]
+    # an imported file exports back byte for byte ("thera", "a erhu" and all)
+    released = tmp_path / "released_m1.json"
+    released.write_text(json.dumps([{**raw[1], "video_id": "000047", "question":
+                                     RELEASED.format("erhu")}], indent=2))  # fmt: skip
+    imported = import_official("avconfusebench", "m1", released, tmp_path / "media").to_pylist()
+    for r in imported:
+        r["media_path"] = "media/000047.mp4"
+    again = export_official("avconfusebench", "m1", _samples_file(tmp_path / "i.parquet", imported),
+                            str(tmp_path / "again.json"))  # fmt: skip
+    assert again.read_text(encoding="utf-8") == released.read_text(encoding="utf-8")
 
     m2_rows = [
         {
@@ -208,6 +221,7 @@ def test_exports_have_the_release_fields_and_spelling(tmp_path):
     raw = json.loads(out.read_text(encoding="utf-8"))
     assert list(raw[0]) == ["video_id", "filename", "question", "sound_type", "annotation"]
     assert [r["sound_type"] for r in raw] == ["thunderstorm", "wind"]
+    assert {r["question"] for r in raw} == {M2_QUESTION}  # the release's, word for word
     assert raw[0]["video_id"] == "scene_07" and raw[0]["filename"] == "m2-000000.mp4"
     back = import_official("avconfusebench", "m2", out, tmp_path / "media").to_pylist()
     assert [r["sound_type"] for r in back] == ["thunder", "wind"]

@@ -517,16 +517,20 @@ def test_avtrustbench_answer_letter_from_gpt_turn(tmp_path):
 
 
 def test_confuse_writers_reproduce_released_bytes(tmp_path):
-    # First records of AVConfuseBench/avconfusebench_test_m{1,2}.json (rikeilong/
-    # AudioVisual_Confusion), shortened texts; the layout is what is compared.
+    # Records of AVConfuseBench/avconfusebench_test_m{1,2}.json (rikeilong/
+    # AudioVisual_Confusion) with their questions as released (escaped newlines, "thera"
+    # sic); the m2 annotation shortened. The layout is what is compared.
     released_m1 = (
-        '[\n  {\n    "video_id": "000071",\n    "question": "Is there a piano sound?",\n'
-        '    "answer": "no",\n    "instruments": "piano, violin, cello",\n'
-        '    "instruments_len": "three"\n  }\n]'
+        '[\n  {\n    "video_id": "000001",\n    "question": "This is a video of audio '
+        "corruption where some instrument sound is muted. Please answer:\\n Is thera a "
+        "acoustic_guitar sound? \\nYour answer can only be 'yes' or 'no'\",\n"
+        '    "answer": "no",\n    "instruments": "violin, acoustic_guitar",\n'
+        '    "instruments_len": "two"\n  }\n]'
     )
     released_m2 = (
         '[\n  {\n    "video_id": "000005",\n    "filename": "combined_000005_wind.mp4",\n'
-        '    "question": "Describe what you see and what you hear.",\n'
+        '    "question": "Describe what you see and what you hear. The output format should '
+        'be as follows: Based on the video...\\nBased on the audio...",\n'
         '    "sound_type": "wind",\n    "annotation": "Now strong, now weak—howling."\n  }\n]'
     )
     for text, read, write in (

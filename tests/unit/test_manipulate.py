@@ -13,7 +13,7 @@ import soundfile
 
 from avtrust.errors import MediaError
 from avtrust.media import manipulate
-from avtrust.media.ffmpeg import decode_audio, decode_frames
+from avtrust.media.ffmpeg import decode_audio, decode_frames, encode_clip
 from avtrust.media.probe import probe
 
 SR = 16000
@@ -304,17 +304,70 @@ def test_concat_of_compatible_clips_plays_them_in_order(clips, made):
     assert_frames_in_order(frames_of(dst), frames_of(violin.path), frames_of(cello.path))
 
 
-def test_concat_av_offset_of_the_second_clip(clips, made):
-    """Where the second clip's sound starts (decoded samples) vs where its first frame
-    is shown (video pts), both relative to the first clip's. With stream copy the
-    first clip's AAC priming and padding stay in the stream and push the second
-    clip's sound ~0.1 s behind its picture; this bounds the drift so that it
-    cannot grow unnoticed."""
-    violin, cello, dst = clips["violin"], clips["cello"], made("concat_copy")
-    pts = video_pts(dst)
-    video_start_2 = pts[len(frames_of(violin.path))] - pts[0]
-    audio_start_2 = locate(audio(dst), cello.audio)[0] - locate(audio(dst), violin.audio)[0]
-    assert abs(audio_start_2 - video_start_2) < 0.13
+AUDIO_FRAME_S = 1024 / SR  # one AAC frame: the bound on a stitched clip's A/V offset
+
+
+def cue_clip(path: Path, cue_s: float) -> Path:
+    """A 1.5 s clip, dark and silent but for one white frame and a 5 ms 1 kHz click,
+    both at ``cue_s`` (a multiple of the frame period): an A/V sync cue."""
+    fps, n_frames = 8, 12
+    frames = np.zeros((n_frames, 48, 64, 3), np.uint8)
+    frames[round(cue_s * fps)] = 255
+    sound = np.zeros(N, np.float32)
+    at = round(cue_s * SR)
+    sound[at : at + 80] = 0.9 * np.sin(2 * np.pi * 1000 * np.arange(80) / SR)
+    encode_clip(
+        path, frames, sound, fps=fps, sample_rate=SR,
+        video_codec={"vcodec": "libx264", "preset": "veryfast", "crf": 23, "threads": 1},
+        audio_codec=AUDIO["audio_codec"],
+    )  # fmt: skip
+    return path
+
+
+def cue_offsets(path: Path) -> list[float]:
+    """For each cue in ``path``, in order: when its click sounds minus when its flash is
+    shown (decoded samples vs the flash frame's presentation time), in seconds."""
+    pts, frames = video_pts(path), frames_of(path)
+    # The decoder repeats the first frame over a late video start: frame i is at pts[i]
+    # counted from the end.
+    assert 0 <= len(frames) - len(pts) <= 1
+    frames = frames[len(frames) - len(pts) :]
+    flashes = [pts[i] for i in range(len(frames)) if frames[i].mean() > 128]
+    sound = np.abs(audio(path))
+    clicks, i = [], 0
+    while i < len(sound):
+        if sound[i] > 0.3:
+            clicks.append(i / SR)
+            i += SR // 4  # past this click
+        else:
+            i += 1
+    assert len(flashes) == len(clicks) == 2, (flashes, clicks)
+    return [c - f for c, f in zip(clicks, flashes, strict=True)]
+
+
+@pytest.mark.parametrize("op", ["concat", "concat_planned", "swap_stitch"])
+def test_stitched_second_clip_is_in_sync(op, tmp_path):
+    """COT-Stitch and COT-Swap: the second clip's sound plays under its own pictures.
+    With the audio stream-copied too, its AAC priming (and the first clip's padding)
+    put the second click ~0.1 s after where it belongs; the bound is one AAC frame.
+    The clips' cues sit at 0.5 s and 0.75 s, so a stitch has each click on its flash,
+    and a swap (video 1 + audio 2, then video 2 + audio 1) has the clicks 0.25 s after
+    and before the flashes."""
+    first, second = cue_clip(tmp_path / "a.mp4", 0.5), cue_clip(tmp_path / "b.mp4", 0.75)
+    dst = tmp_path / "out.mp4"
+    if op == "concat":
+        manipulate.concat([first, second], dst, copy=True)
+        expected = [0.0, 0.0]
+    elif op == "concat_planned":  # the clips' durations from the manifest: no probing
+        durations = [info(first).duration, info(second).duration]
+        manipulate.concat([first, second], dst, copy=True, durations=durations)
+        expected = [0.0, 0.0]
+    else:
+        manipulate.swap_stitch(first, second, dst, copy=True)
+        expected = [0.25, -0.25]
+    assert info(dst).audio_codec == "aac" and info(dst).duration == pytest.approx(3.0, abs=0.07)
+    offsets = cue_offsets(dst)
+    assert offsets == pytest.approx(expected, abs=AUDIO_FRAME_S), offsets
 
 
 def test_concat_reencodes_clips_of_different_size_at_the_first_size(clips, made):

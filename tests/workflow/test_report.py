@@ -54,7 +54,8 @@ def test_report_holds_every_table_plot_curve_and_the_statistics(tiny_run):
     assert breakdowns and breakdowns <= placed["Breakdowns"]
     assert set(tables) <= placed["Tables"] and set(plots) - breakdowns <= placed["Plots"]
     assert set(curves) <= placed["Training curves"]
-    assert placed["Benchmark"] == {"results/bench/statistics.csv"}
+    benchmark = {"results/bench/statistics.csv", "results/tables/benchmark_checks.csv"}
+    assert placed["Benchmark"] == benchmark
     # captions, rendered with the job's wildcards
     assert "Training curve of the cavpref checkpoint" in results[curves[2]]["caption"]
     assert "one row per task and split" in results["results/bench/statistics.csv"]["caption"]

@@ -22,6 +22,7 @@ import yaml
 from conftest import REPO, SNAKEMAKE, TINY
 
 from avtrust.dryrun import planned_jobs
+from avtrust.evaluate.prompts import DEFAULT_TEMPLATE
 from avtrust.train.config import TrainSettings
 
 pytestmark = pytest.mark.workflow
@@ -46,6 +47,8 @@ IMPLIED = {
     "report_to": "none",
     "run_name": "{method}",
     "logging_dir": "results/tracking",
+    # the evaluation prompt's parts (evaluation.prompts.<bench>.<part>)
+    **DEFAULT_TEMPLATE,
 }
 
 
@@ -187,6 +190,8 @@ READERS = [
     (r"evaluation\.mode", lambda m: rules("evaluate_shard", "model_metrics")),
     (r"evaluation\.(loglik_norm|max_new_tokens)", lambda m: CLOSED_EVAL),
     (r"evaluation\.max_new_tokens_open", lambda m: is_("evaluate_shard", task=("m2",))),
+    (r"evaluation\.prompts\.(\w+)\.open", lambda m: is_("evaluate_shard", bench=(m[1],), task=("m2",))),
+    (r"evaluation\.prompts\.(\w+)\.\w+", lambda m: lambda j: is_("evaluate_shard", bench=(m[1],))(j) and CLOSED_EVAL(j)),
     (r"evaluation\.qa_sets\.(\w+)\.samples", lambda m: is_("qa_set", dataset=(m[1],))),
     (r"evaluation\.judge\..*", lambda m: rules("judge_m2")),
     (

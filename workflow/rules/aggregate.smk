@@ -36,6 +36,11 @@ rule tables:
             caption="../report/breakdowns.rst",
             category="Breakdowns",
         ),
+        checks=report(
+            CHECKS_TABLE,
+            caption="../report/benchmark_checks.rst",
+            category="Benchmark",
+        ),
     log:
         "logs/aggregate/tables.log",
     conda:

@@ -1,7 +1,8 @@
 # Constants, config checks and input functions of the evaluate and aggregate stages
 # (evaluate.smk, aggregate.smk), next to common.smk and common_score.smk.
 
-from avtrust.evaluate.config import eval_models
+from avtrust.evaluate.config import BENCHES, eval_models
+from avtrust.evaluate.prompts import check_template, template_parts
 from avtrust.evaluate.samples import QA_BENCH, QA_TASKS
 from avtrust.results.breakdown_plots import PLOTS as BREAKDOWN_PLOT_NAMES
 from avtrust.results.breakdowns import BREAKDOWNS
@@ -15,6 +16,13 @@ EVAL = config["evaluation"]
 EVAL_MODELS = eval_models(EVAL, config["models"])
 EVAL_SHARDS = list(range(EVAL["shards"]))
 JUDGE = EVAL["judge"]["model"]
+# Each benchmark's evaluation prompt template, checked (ConfigError naming the key).
+PROMPTS = {
+    bench: check_template(
+        (EVAL.get("prompts") or {}).get(bench), f"config: evaluation.prompts.{bench}"
+    )
+    for bench in BENCHES
+}
 
 
 def check_qa_sets():
@@ -53,6 +61,8 @@ OPEN_TASKS = {("avconfusebench", "m2")}
 def eval_settings(bench, task):
     """The evaluation settings a shard of ``task`` reads (evaluate_shard's params)."""
     out = {k: EVAL[k] for k in ("mode", "batch_size", "device")}
+    # the parts of the benchmark's prompt template this task reads, resolved
+    out["prompt"] = template_parts(PROMPTS[bench], (bench, task) in OPEN_TASKS)
     if (bench, task) in OPEN_TASKS:
         out["max_new_tokens_open"] = EVAL["max_new_tokens_open"]
     else:
@@ -139,6 +149,7 @@ def training_logs():
 TABLE_FILES = expand(
     "results/tables/{view}.{ext}", view=VIEWS, ext=["md", "tex", "csv"]
 )
+CHECKS_TABLE = "results/tables/benchmark_checks.csv"  # avtrust.results.checks
 BREAKDOWN_TABLES = expand(
     "results/tables/{name}.{ext}", name=BREAKDOWNS, ext=["md", "tex", "csv"]
 )
@@ -153,4 +164,9 @@ PLOT_FILES = [
 def evaluation_outputs():
     if not EVAL_MODELS:
         return []
-    return ["results/results.duckdb"] + TABLE_FILES + BREAKDOWN_TABLES + PLOT_FILES
+    return (
+        ["results/results.duckdb", CHECKS_TABLE]
+        + TABLE_FILES
+        + BREAKDOWN_TABLES
+        + PLOT_FILES
+    )

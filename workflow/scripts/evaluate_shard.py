@@ -33,7 +33,7 @@ with rule_logging(snakemake) as log:
         batch_size=s["batch_size"],
         **{
             k: s[k]
-            for k in ("max_new_tokens", "max_new_tokens_open", "loglik_norm", "wording")
+            for k in ("max_new_tokens", "max_new_tokens_open", "loglik_norm", "wording", "prompt")
             if k in s
         },
     )

@@ -45,6 +45,14 @@ def m1_question(instrument: str) -> str:
     return template.format(article=indefinite_article(instrument), instrument=instrument)
 
 
+def release_m1_question(instrument: str) -> str:
+    """The m1 question about ``instrument`` as the release words it (its prompt layout:
+    "... muted. Please answer:\\n Is there a violin sound? \\nYour answer can only be
+    'yes' or 'no'"), with "there" as its later records spell it and the right article."""
+    template = data_files.load("templates")["avconfusebench"]["m1"]["release_question"]
+    return template.format(article=indefinite_article(instrument), instrument=instrument)
+
+
 def release_sound_type(sound_type: str) -> str:
     """The m2 sound type as the release spells it (``thunder`` -> ``thunderstorm``)."""
     names = data_files.load("templates")["avconfusebench"]["m2"]["release_sound_types"]

@@ -253,6 +253,9 @@ def _order_task(ctx: TaskContext, swap: bool) -> list[dict]:
     all_labels = sorted({lab for c in labelled for lab in labels[c]})
     label_rank = {lab: r for r, lab in enumerate(all_labels)}
     partners = PartnerPool(single, labels)
+    duration = None  # each clip's duration, as the index probed it
+    if "duration" in ctx.clips.columns:
+        duration = dict(zip(ctx.clip_ids, ctx.clips["duration"], strict=True))
     rows, i = [], 0
     for k, second in ctx.pick_pairs(single, partners):
         first = single[k]
@@ -270,6 +273,15 @@ def _order_task(ctx: TaskContext, swap: bool) -> list[dict]:
                 else order.format(first=c, second=b)
             )
         options = [*ctx.shuffled(content), mismatch]
+        op_args = {
+            "src1": ctx.clip_path(first),
+            "src2": ctx.clip_path(second),
+            # Decided here from the manifest so the shard need not probe the clips.
+            "copy": ctx.joinable_by_copy(first, second),
+        }
+        if not swap and op_args["copy"] and duration is not None:
+            # where a copy join places the second clip (COT-Swap joins halves it makes)
+            op_args["durations"] = [float(duration[c]) for c in (first, second)]
         rows.append(
             ctx.row(
                 i,
@@ -279,12 +291,7 @@ def _order_task(ctx: TaskContext, swap: bool) -> list[dict]:
                 answer=mismatch if swap else content[0],
                 category="swap" if swap else "stitch",
                 op="swap_stitch" if swap else "concat",
-                op_args={
-                    "src1": ctx.clip_path(first),
-                    "src2": ctx.clip_path(second),
-                    # Decided here from the manifest so the shard need not probe the clips.
-                    "copy": ctx.joinable_by_copy(first, second),
-                },
+                op_args=op_args,
             )
         )
         i += 1

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from avtrust.bench import card, official
-from avtrust.bench.avconfusebench import release_sound_type
+from avtrust.bench.avconfusebench import m1_question, release_m1_question, release_sound_type
 from avtrust.io import write_bytes_atomic, write_text_atomic
 
 
@@ -29,6 +29,13 @@ def export_official(bench: str, task: str, samples_path: str, out_path: str) -> 
         media = Path(r["media_path"])
         r["video_id"], r["filename"], r["annotation"] = media.stem, media.name, r["answer"]
     if task == "m1":
+        for r in rows:
+            # A question this project worded (the paper's) is written in the release's
+            # prompt layout; any other (an imported release question) is kept verbatim,
+            # so an imported file exports back as it was.
+            muted = r.get("muted_instrument")
+            if muted and r["question"] == m1_question(muted):
+                r["question"] = release_m1_question(muted)
         return official.write_confuse_m1_json(rows, out_path)
     for r in rows:
         # As the release: video_id names the source video (its filename the manipulated

@@ -78,10 +78,13 @@ def run_op(op: str, args: dict, dst: str, media: dict) -> None:
     elif op == "combine":
         manipulate.combine(args["video_src"], args["audio_src"], dst, encode=encode, codecs=codecs)
     elif op == "concat":
-        manipulate.concat([args["src1"], args["src2"]], dst, copy=args.get("copy"))
+        manipulate.concat(
+            [args["src1"], args["src2"]], dst, copy=args.get("copy"), codecs=codecs,
+            durations=args.get("durations"),
+        )  # fmt: skip
     elif op == "swap_stitch":
         manipulate.swap_stitch(
-            args["src1"], args["src2"], dst, copy=args.get("copy"), encode=encode
+            args["src1"], args["src2"], dst, copy=args.get("copy"), encode=encode, codecs=codecs
         )
     elif op == "mute_stem":
         manipulate.mute_stem(

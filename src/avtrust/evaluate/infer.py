@@ -32,16 +32,21 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from avtrust.evaluate.parse import LETTERS, OK, AnswerParser, Parsed, normalise
+from avtrust.evaluate.parse import OK, AnswerParser, Parsed, normalise
+from avtrust.evaluate.prompts import (  # noqa: F401 (the prompt's constants, re-exported)
+    CHOICE_PROMPT,
+    LOGLIK_PROMPT,
+    YES_NO_PROMPT,
+    check_template,
+    prompt_for,
+    task_kind,
+)
 from avtrust.io import write_json_atomic, write_parquet_atomic
 from avtrust.models.media_cache import cache_decoding
 
 PathLike = str | os.PathLike
 MODES = ("generate", "loglik")
 OPEN = "open"  # status of open-ended replies (m2): judged later, never parsed
-CHOICE_PROMPT = "Answer with the option's letter from the given choices directly."
-LOGLIK_PROMPT = "Answer with the text of one option."
-YES_NO_PROMPT = "Answer yes or no."
 
 PREDICTION_SCHEMA = pa.schema(
     [
@@ -66,29 +71,6 @@ PREDICTION_SCHEMA = pa.schema(
         ("shard", pa.int32()),
     ]
 )
-
-
-def task_kind(options: Sequence[str] | None) -> str:
-    """``open`` (no options: m2), ``yes_no`` (m1) or ``choice``."""
-    if not options:
-        return "open"
-    if {normalise(o) for o in options} <= {"yes", "no"}:
-        return "yes_no"
-    return "choice"
-
-
-def prompt_for(question: str, options: Sequence[str] | None, mode: str = "generate") -> str:
-    """The text the model gets with the clip."""
-    kind = task_kind(options)
-    if kind == "open":
-        return question
-    if kind == "yes_no":
-        return f"{question}\n{YES_NO_PROMPT}"
-    if mode == "loglik":
-        listed = "\n".join(f"- {o}" for o in options)
-        return f"{question}\nOptions:\n{listed}\n{LOGLIK_PROMPT}"
-    listed = "\n".join(f"{LETTERS[i]}. {o}" for i, o in enumerate(options))
-    return f"{question}\n{listed}\n{CHOICE_PROMPT}"
 
 
 def stream_kind(row: dict) -> str:
@@ -116,6 +98,9 @@ class Settings:
     max_new_tokens_open: int = 64
     loglik_norm: str = "sum"  # sum | mean (per response token)
     wording: dict | None = None
+    # The benchmark's prompt template, the parts its task reads (avtrust.evaluate.prompts);
+    # None: the default wording.
+    prompt: dict | None = None
 
     def __post_init__(self):
         unknown = [m for m in self.modes if m not in MODES]
@@ -123,6 +108,7 @@ class Settings:
             raise ValueError(f"scoring modes {list(self.modes)}: expected some of {MODES}")
         if self.loglik_norm not in ("sum", "mean"):
             raise ValueError(f"loglik_norm {self.loglik_norm!r}: expected sum or mean")
+        check_template(self.prompt, "evaluation prompt")
 
     def as_dict(self) -> dict:
         return {
@@ -132,6 +118,8 @@ class Settings:
             "max_new_tokens_open": self.max_new_tokens_open,
             "loglik_norm": self.loglik_norm,
             "wording": dict(sorted((self.wording or {}).items())),
+            # resolved, so that no template and the default one are the same run
+            "prompt": check_template(self.prompt, "evaluation prompt"),
         }
 
 
@@ -268,7 +256,10 @@ def predict_batch(
             ]
             if not idx:
                 continue
-            prompts = [prompt_for(rows[i]["question"], rows[i]["options"]) for i in idx]
+            prompts = [
+                prompt_for(rows[i]["question"], rows[i]["options"], template=settings.prompt)
+                for i in idx
+            ]
             start = time.perf_counter()
             texts = predictor.generate(
                 [paths[i] for i in idx],
@@ -285,7 +276,10 @@ def predict_batch(
     if "loglik" in settings.modes and predictor.supports_loglik:
         idx = [i for i, r in enumerate(rows) if task_kind(r["options"]) != "open"]
         if idx:
-            prompts = [prompt_for(rows[i]["question"], rows[i]["options"], "loglik") for i in idx]
+            prompts = [
+                prompt_for(rows[i]["question"], rows[i]["options"], "loglik", settings.prompt)
+                for i in idx
+            ]
             options = [list(rows[i]["options"]) for i in idx]
             start = time.perf_counter()
             lps, counts = predictor.option_logprobs([paths[i] for i in idx], prompts, options)

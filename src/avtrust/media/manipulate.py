@@ -1,11 +1,12 @@
 """Audio/video manipulations that turn clean clips into benchmark samples.
 
 Each function writes exactly one output file atomically. Streams are copied, not
-re-encoded, wherever the manipulation only rearranges them (strip, combine, stitch
-of compatible clips) and the output container takes their codec; audio is re-encoded
-where its samples change (stem remix, soundtrack replacement), and any stream whose
-codec the output container does not take (VP8 or Vorbis into mp4, MP3 into m4a, PCM) is
-re-encoded with the configured codec. Planning decides which (``encode``, from the
+re-encoded, wherever the manipulation only rearranges them (strip, combine, the
+pictures of a stitch of compatible clips) and the output container takes their codec;
+audio is re-encoded where its samples change (stem remix, soundtrack replacement) and
+where a copy would drift (a stitch: AAC priming, see :func:`_concat_copy`), and any
+stream whose codec the output container does not take (VP8 or Vorbis into mp4, MP3 into
+m4a, PCM) is re-encoded with the configured codec. Planning decides which (``encode``, from the
 manifest); without a decision the sources are probed. All ffmpeg calls are argument lists.
 
 Outputs keep the sources' timeline and display matrix, as a player shows them: a stream
@@ -19,7 +20,6 @@ rotation are joined by stream copy.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Collection
 from pathlib import Path
 
@@ -164,25 +164,35 @@ def _stream_signature(path: PathLike) -> tuple:
     )
 
 
-def concat(srcs: list[PathLike], dst: PathLike, copy: bool | None = None) -> None:
+def concat(
+    srcs: list[PathLike],
+    dst: PathLike,
+    copy: bool | None = None,
+    *,
+    codecs: dict | None = None,
+    durations: list[float] | None = None,
+) -> None:
     """Play ``srcs`` one after another (COT-Stitch).
 
-    Clips with identical stream parameters, in codecs ``dst``'s container takes, are
-    joined by the concat demuxer with stream copy; otherwise they are re-encoded through
-    the concat filter at the first clip's size, frame rate and sample rate. ``copy``
-    says the caller already knows (from the manifest) and skips probing them.
+    Clips with identical stream parameters, in codecs ``dst``'s container takes, have
+    their video joined by the concat demuxer with stream copy and their audio decoded
+    and re-encoded (``codecs["audio_codec"]``) in step with it (:func:`_concat_copy`);
+    otherwise both are re-encoded through the concat filter at the first clip's size,
+    frame rate and sample rate. ``copy`` says the caller already knows (from the
+    manifest) and skips comparing them; with ``durations`` (the clips' durations as the
+    index probed them) a copy join does not probe the clips at all.
     """
     if len(srcs) < 2:
         raise MediaError(f"concat needs at least two clips, got {len(srcs)}")
     if copy:
-        _concat_copy(srcs, dst)
+        _concat_copy(srcs, dst, codecs, durations)
         return
     signatures = [_stream_signature(s) for s in srcs]
     if any(sig[0] is None or sig[4] is None for sig in signatures):
         raise MediaError(f"concat needs audio and video in every clip: {[str(s) for s in srcs]}")
     first = signatures[0]
     if len(set(signatures)) == 1 and not unfit(str(dst), first[0], first[4]):
-        _concat_copy(srcs, dst)
+        _concat_copy(srcs, dst, codecs, None)
     else:
         _concat_reencode(srcs, dst, signatures[0])
 
@@ -192,15 +202,54 @@ def _quote_concat_path(path: PathLike) -> str:
     return "'" + str(Path(path).resolve()).replace("'", "'\\''") + "'"
 
 
-def _concat_copy(srcs: list[PathLike], dst: PathLike) -> None:
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", encoding="utf-8") as listing:
-        listing.write("ffconcat version 1.0\n")
-        for src in srcs:
-            listing.write(f"file {_quote_concat_path(src)}\n")
-        listing.flush()
-        stream = ffmpeg.input(listing.name, format="concat", safe=0)
+def _concat_copy(
+    srcs: list[PathLike], dst: PathLike, codecs: dict | None, durations: list[float] | None
+) -> None:
+    """Pictures joined by stream copy, each clip's sound placed under its own pictures.
+
+    Why the audio is not stream-copied too: an AAC stream starts with encoder priming
+    (1024 samples) that the container's edit list tells decoders to skip, and the concat
+    demuxer keeps only the first clip's edit list, so a copied join plays the second
+    clip's priming (and the first clip's padding) as sound and its audio comes ~0.1 s
+    behind its pictures. So the pictures are joined alone, and then each clip's audio is
+    decoded on its own timeline (priming skipped, a late start kept as silence), padded
+    or cut to exactly the clip's slot, and the slots are joined: the k-th
+    clip's sound starts at the sum of the earlier clips' durations, which the listing
+    gives the demuxer as the start of the k-th clip's pictures, so the two agree by
+    construction. The audio is re-encoded (``codecs["audio_codec"]``) at the clips'
+    sample rate and channel count (a copy join has them equal). ``durations``: the
+    clips' durations, known from the manifest; None probes the clips.
+    """
+    if durations is None:
+        infos = [probe(s) for s in srcs]
+        if any(not (i.has_video and i.has_audio) for i in infos):
+            clips = [str(s) for s in srcs]
+            raise MediaError(f"concat needs audio and video in every clip: {clips}")
+        durations = [i.duration for i in infos]
+    if len(durations) != len(srcs):
+        raise MediaError(f"concat: {len(durations)} durations for {len(srcs)} clips")
+    audio_codec = (codecs or DEFAULT_CODECS)["audio_codec"]
+    with scratch_dir(dst, tag="stitch") as tmpdir:
+        listing = Path(tmpdir) / "clips.txt"
+        lines = ["ffconcat version 1.0"]
+        for src, duration in zip(srcs, durations, strict=True):
+            lines += [f"file {_quote_concat_path(src)}", f"duration {duration:.6f}"]
+        listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        # The pictures are joined first, into a file: muxed straight from the concat
+        # demuxer beside a fresh AAC stream, they would start one priming (64 ms at
+        # 16 kHz) after the sound.
+        joined = Path(tmpdir) / f"pictures{Path(dst).suffix}"
+        stream = ffmpeg.input(str(listing), format="concat", safe=0).video
+        run(output([stream], joined, c="copy"), what=f"concat the pictures of {len(srcs)} clips")
+        pictures = ffmpeg.input(str(joined)).video
+        slots = []
+        for src, duration in zip(srcs, durations, strict=True):
+            sound = ffmpeg.input(str(src)).audio.filter("aresample", **{"async": 1, "first_pts": 0})
+            slots.append(sound.filter("apad").filter("atrim", end=f"{duration:.6f}"))
+        sound = ffmpeg.concat(*slots, v=0, a=1)
         with atomic_output(dst) as tmp:
-            run(output([stream], tmp, c="copy"), what=f"concat {len(srcs)} clips")
+            args = {"vcodec": "copy", **audio_codec}
+            run(output([pictures, sound], tmp, **args), what=f"concat {len(srcs)} clips")
 
 
 def _concat_reencode(srcs: list[PathLike], dst: PathLike, target: tuple) -> None:
@@ -241,6 +290,7 @@ def swap_stitch(
     copy: bool | None = None,
     *,
     encode: Collection[str] | None = None,
+    codecs: dict | None = None,
 ) -> None:
     """COT-Swap: [video 1 + audio 2] followed by [video 2 + audio 1].
 
@@ -263,7 +313,7 @@ def swap_stitch(
         second = Path(tmpdir) / f"second{halves}"
         combine(src1, src2, first, encode=())
         combine(src2, src1, second, encode=())
-        concat([first, second], dst, copy=copy)
+        concat([first, second], dst, copy=copy, codecs=codecs)
 
 
 def _encode_with_audio(

@@ -128,24 +128,29 @@ BREAKDOWNS: dict[str, Breakdown] = {
         _closed_breakdown(
             "breakdown_category",
             "Accuracy per question category (the samples' category)",
-            _closed("coalesce(s.category, p.category) AS category",
-                    "coalesce(s.category, p.category) IS NOT NULL"),  # fmt: skip
+            _closed(
+                "coalesce(s.category, p.category) AS category",
+                "coalesce(s.category, p.category) IS NOT NULL",
+            ),  # fmt: skip
             {"task": "task", "category": "category"},
             ["Acc", "unparsed"],
         ),
         _closed_breakdown(
             "breakdown_m1_instruments",
             "AV-ConfuseBench m1 by number of instruments in view (Yes-rate: lower is better)",
-            _closed("len(s.instruments) AS instruments",
-                    "p.bench = 'avconfusebench' AND p.task = 'm1'"),  # fmt: skip
+            _closed(
+                "len(s.instruments) AS instruments", "p.bench = 'avconfusebench' AND p.task = 'm1'"
+            ),  # fmt: skip
             {"instruments": "instruments"},
             ["Acc", "Yes-rate", "unparsed"],
         ),
         _closed_breakdown(
             "breakdown_m1_muted",
             "AV-ConfuseBench m1 by muted instrument (Yes-rate: lower is better)",
-            _closed("s.muted_instrument AS muted_instrument",
-                    "p.bench = 'avconfusebench' AND p.task = 'm1'"),  # fmt: skip
+            _closed(
+                "s.muted_instrument AS muted_instrument",
+                "p.bench = 'avconfusebench' AND p.task = 'm1'",
+            ),  # fmt: skip
             {"muted instrument": "muted_instrument"},
             ["Acc", "Yes-rate", "unparsed"],
         ),

@@ -1,5 +1,8 @@
 """The results database (DuckDB): samples, predictions, judge verdicts, metrics, runs.
 
+The samples keep their measured audio checks (``measured_*``), summarised per task by
+the view ``benchmark_checks`` (:mod:`avtrust.results.checks`).
+
 Every data table is filled from per-key files: the sample tables per (bench, task), and
 per evaluated model its predictions, judge verdicts, metrics and run record.
 :func:`ingest` is incremental: the table ``ingested`` keeps a SHA-256 of each key's
@@ -28,6 +31,7 @@ from avtrust.bench.samples import SAMPLE_SCHEMA
 from avtrust.evaluate.infer import PREDICTION_SCHEMA
 from avtrust.evaluate.judge import JUDGE_SCHEMA
 from avtrust.evaluate.metrics import METRIC_SCHEMA
+from avtrust.results.checks import MEASURED
 
 PathLike = str | os.PathLike
 RUN_SCHEMA = pa.schema(
@@ -47,10 +51,11 @@ RUN_SCHEMA = pa.schema(
 )
 # What a sample's results are broken down by is kept beside it: ``category`` (question
 # type, instrument count, sound type), the instruments in view and the one muted (m1),
-# the replacement sound and its SNR (m2; null SNR = soundtrack replaced outright).
+# the replacement sound and its SNR (m2; null SNR = soundtrack replaced outright); and
+# what the audio checks measured on the manipulated output (avtrust.results.checks).
 SAMPLE_COLUMNS = ["bench", "task", "id", "category", "answer", "answer_index", "question",
                   "options", "source_dataset", "instruments", "muted_instrument",
-                  "sound_type", "snr_db"]  # fmt: skip
+                  "sound_type", "snr_db", *MEASURED]  # fmt: skip
 # table -> (schema, key columns)
 TABLES = {
     "samples": (pa.schema([SAMPLE_SCHEMA.field(c) for c in SAMPLE_COLUMNS]), ("bench", "task")),
@@ -175,9 +180,9 @@ def _delete(con, name: str, key_cols: Sequence[str], key: str) -> None:
 
 
 def create_views(con) -> None:
-    from avtrust.results import breakdowns, views
+    from avtrust.results import breakdowns, checks, views
 
-    for name, sql in {**views.view_sql(), **breakdowns.view_sql()}.items():
+    for name, sql in {**views.view_sql(), **breakdowns.view_sql(), **checks.view_sql()}.items():
         con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
 
 

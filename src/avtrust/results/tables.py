@@ -382,6 +382,9 @@ def write_table(table: Table, out_dir: PathLike) -> list[Path]:
     out_dir = Path(out_dir)
     return [
         write_text_atomic(out_dir / f"{table.view}.{suffix}", text)
-        for suffix, text in (("md", markdown(table)), ("tex", latex(table)),
-                             ("csv", csv_text(table)))  # fmt: skip
+        for suffix, text in (
+            ("md", markdown(table)),
+            ("tex", latex(table)),
+            ("csv", csv_text(table)),
+        )  # fmt: skip
     ]
