@@ -264,3 +264,46 @@ def test_the_feature_difference_is_16_bit_quantisation(clips, official, real_omn
         feats["input_features"], want["input_features"], want["feature_attention_mask"]
     )
     assert worst < 1e-5
+
+
+def ffmpeg(*args: str) -> None:
+    import subprocess
+
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args],
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_the_only_differences_on_purpose(clips, official, real_omni, tmp_path):
+    """A display matrix and a late audio start: the two documented differences, and
+    nothing else. The project feeds the picture upright and the sound on the clip's
+    timeline; the utility feeds the stored picture and the sound from 0 s."""
+    builder = input_builder(real_omni, "processor")
+    source = clips["av_tiny_frames"]
+    rotated, late = tmp_path / "rotated.mp4", tmp_path / "late.mp4"
+    ffmpeg("-i", str(source), "-c", "copy", "-metadata:s:v", "rotate=90", str(rotated))
+    ffmpeg("-i", str(source), "-itsoffset", "1", "-i", str(source), "-map", "0:v",
+           "-map", "1:a", "-c", "copy", str(late))  # fmt: skip
+
+    def both(path):
+        conversation = [{"role": "user", "content": [{"type": "video", "video": str(path)}]}]
+        audios, _, videos = official(conversation, use_audio_in_video=True)
+        _, audio, frames = builder.read_clip(path)
+        return audios[0], videos[0].numpy().astype(np.uint8).transpose(0, 2, 3, 1), audio, frames
+
+    their_audio, their_frames, audio, frames = both(rotated)
+    assert their_frames.shape[1:3] == (280, 392) and frames.shape[1:3] == (392, 280)
+    upright = [np.rot90(their_frames, k, axes=(1, 2)) for k in (1, 3)]
+    # resizing then turning vs turning then resizing: the same kernel, rounded apart
+    assert min(np.abs(u.astype(int) - frames).max() for u in upright) <= 1
+    np.testing.assert_allclose(audio, their_audio, atol=2 / 32768)  # the sound: untouched
+
+    their_audio, their_frames, audio, frames = both(late)
+    np.testing.assert_array_equal(frames, their_frames)  # the pictures: untouched
+    lead = 16000  # 1 s of silence first, then the utility's audio
+    assert np.abs(audio[:lead]).max() < 1e-4
+    n = min(len(audio) - lead, len(their_audio))
+    assert abs(len(audio) - lead - len(their_audio)) < 160
+    np.testing.assert_allclose(audio[lead : lead + n], their_audio[:n], atol=2 / 32768)

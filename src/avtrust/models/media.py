@@ -63,13 +63,28 @@ def streams(path: PathLike) -> Streams:
     return Streams(str(path), probe(path))
 
 
+def resample(audio: np.ndarray, source_rate: int, sample_rate: int) -> np.ndarray:
+    """``audio`` from ``source_rate`` to ``sample_rate`` with the resampler of
+    ``librosa.load`` (soxr, "soxr_hq"), which the official loaders of Qwen2.5-Omni
+    (qwen-omni-utils), Qwen2-Audio and CLAP use: ffmpeg's own resampler gives log-mel
+    features up to 0.3 apart from theirs (``tests/unit/test_omni_parity.py``)."""
+    if source_rate == sample_rate:
+        return audio
+    import librosa
+
+    out = librosa.resample(audio, orig_sr=source_rate, target_sr=sample_rate, res_type="soxr_hq")
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
 def read_audio(path: PathLike, sample_rate: int, info: ClipInfo | None = None) -> np.ndarray | None:
     """The clip's first audio stream as mono float32 at ``sample_rate`` on the clip's
-    timeline (silence before a late start, as a player plays it); None without audio."""
+    timeline (silence before a late start, as a player plays it); None without audio.
+    ffmpeg decodes and downmixes at the stream's own rate, :func:`resample` resamples."""
     info = info or probe(path)
     if not info.has_audio:
         return None
-    return decode_audio(path, sample_rate)
+    source_rate = info.sample_rate or sample_rate
+    return resample(decode_audio(path, source_rate), source_rate, sample_rate)
 
 
 # qwen-omni-utils' video constants: at most 768 and at least 128 merged tokens per frame,
@@ -166,9 +181,26 @@ def _sizer(info: ClipInfo, factor, min_pixels, max_pixels, total_pixels=None):
     return lambda frames: _frame_size(info, factor, min_pixels, max_pixels, frames, total_pixels)
 
 
+# A source frame above this many times the model's frame size is scaled by ffmpeg instead
+# of reaching Python whole (an 8000x8000 frame is 192 MB): 16 covers 4K video at the
+# default budget, which keeps the utility's pixels; beyond it the frames differ from
+# the utility's by ffmpeg's scaler (its grid and token counts do not).
+SOURCE_SIZE_LIMIT = 16
+
+
+def _source_size(info: ClipInfo, size: tuple[int, int]) -> tuple[int, int]:
+    """The size ffmpeg decodes frames at before :func:`resize_frame` makes them ``size``."""
+    width, height = size
+    if info.width * info.height > SOURCE_SIZE_LIMIT * width * height:
+        return size
+    return info.width, info.height
+
+
 def resize_frame(frame: np.ndarray, width: int, height: int) -> np.ndarray:
     """One RGB uint8 frame (H, W, 3) resized as qwen-omni-utils resizes a sampled video:
     torchvision, bicubic, antialiased, on uint8 (so rounded to uint8)."""
+    if frame.shape[:2] == (height, width):
+        return frame.copy()
     import torch
     from torchvision.transforms import InterpolationMode
     from torchvision.transforms import functional as F
@@ -313,10 +345,10 @@ def _decode_sampled(
     kept are held; where the decoded count turns out different, the frames are picked
     again for the true count (from the frames already kept if they include them at the
     right size, else by a second decoding)."""
-    source = (info.width, info.height)
     expected = expected_frame_count(path, info)
     keep = pick(expected) if expected else []
     size = sizer(max(len(keep), 1))
+    source = _source_size(info, size)
     audio, kept, total = _decode(path, *size, keep, sample_rate, source)
     if total == 0:
         raise MediaError(f"{path}: the video stream decodes to no frames")
@@ -326,7 +358,8 @@ def _decode_sampled(
     slot = {index: s for s, index in enumerate(keep)}
     if all(i in slot for i in want) and sizer(len(want)) == size:
         return audio, kept[[slot[i] for i in want]]
-    _, frames, again = _decode(path, *sizer(len(want)), want, None, source)
+    size = sizer(len(want))
+    _, frames, again = _decode(path, *size, want, None, _source_size(info, size))
     if again != total:
         raise MediaError(f"decoding video of {path} gave {total} frames, then {again}")
     return audio, frames
@@ -370,4 +403,6 @@ def read_audio_frames(
     v = {"temporal_patch_size": 2, "min_frames": 4, "max_frames": 768, **vision}
     sizer = _sizer(info, v["factor"], v["min_pixels"], v["max_pixels"], v.get("total_pixels"))
     pick = _picker(info, v["fps"], v["temporal_patch_size"], v["min_frames"], v["max_frames"])
-    return _decode_sampled(path, info, sizer, pick, sample_rate)
+    source_rate = info.sample_rate or sample_rate
+    audio, frames = _decode_sampled(path, info, sizer, pick, source_rate)
+    return resample(audio, source_rate, sample_rate), frames

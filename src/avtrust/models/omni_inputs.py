@@ -395,7 +395,9 @@ class OmniInputBuilder(_Base):
         v = self.vision
         batch: dict = {}
         n_audio: list[int] = []
-        if media.audio:
+        # A clip with both streams but without use_audio_in_video is its video alone (the
+        # official pipeline then does not load the soundtrack).
+        if media.audio and (interleave or media.kind == "a"):
             feats = self.feature_extractor(
                 media.audio,
                 sampling_rate=AUDIO_SAMPLE_RATE,
@@ -479,7 +481,7 @@ class OmniProcessorInputs(_Base):
                 "do_sample_frames": False,
                 "size": {"shortest_edge": v.min_pixels, "longest_edge": v.max_pixels},
             }
-        if media.audio:
+        if media.audio and (interleave or media.kind == "a"):  # see OmniInputBuilder
             kwargs["audio"] = media.audio
         if interleave:
             kwargs["load_audio_from_video"] = True
