@@ -276,10 +276,10 @@ def ffmpeg(*args: str) -> None:
     )
 
 
-def test_the_only_differences_on_purpose(clips, official, real_omni, tmp_path):
-    """A display matrix and a late audio start: the two documented differences, and
-    nothing else. The project feeds the picture upright and the sound on the clip's
-    timeline; the utility feeds the stored picture and the sound from 0 s."""
+def test_the_only_difference_on_purpose_is_a_late_audio_start(clips, official, real_omni, tmp_path):
+    """A late audio start is the documented difference, and nothing else: the project
+    feeds the sound on the clip's timeline (silence first), the utility from 0 s. A
+    display matrix is none: decord turns the pictures upright as the project does."""
     builder = input_builder(real_omni, "processor")
     source = clips["av_tiny_frames"]
     rotated, late = tmp_path / "rotated.mp4", tmp_path / "late.mp4"
@@ -294,16 +294,16 @@ def test_the_only_differences_on_purpose(clips, official, real_omni, tmp_path):
         return audios[0], videos[0].numpy().astype(np.uint8).transpose(0, 2, 3, 1), audio, frames
 
     their_audio, their_frames, audio, frames = both(rotated)
-    assert their_frames.shape[1:3] == (280, 392) and frames.shape[1:3] == (392, 280)
-    upright = [np.rot90(their_frames, k, axes=(1, 2)) for k in (1, 3)]
-    # resizing then turning vs turning then resizing: the same kernel, rounded apart
-    assert min(np.abs(u.astype(int) - frames).max() for u in upright) <= 1
-    np.testing.assert_allclose(audio, their_audio, atol=2 / 32768)  # the sound: untouched
+    assert frames.shape[1:3] == (392, 280)  # portrait, as a player shows it
+    np.testing.assert_array_equal(frames, their_frames)
+    np.testing.assert_allclose(audio, their_audio, atol=2 / 32768)
 
     their_audio, their_frames, audio, frames = both(late)
     np.testing.assert_array_equal(frames, their_frames)  # the pictures: untouched
     lead = 16000  # 1 s of silence first, then the utility's audio
-    assert np.abs(audio[:lead]).max() < 1e-4
-    n = min(len(audio) - lead, len(their_audio))
-    assert abs(len(audio) - lead - len(their_audio)) < 160
-    np.testing.assert_allclose(audio[lead : lead + n], their_audio[:n], atol=2 / 32768)
+    assert np.abs(audio[:lead]).max() < 1e-3  # silence (the AAC decoder's edge: ~5e-4)
+    # The remuxed stream lost the edit list that trims AAC's 1024 priming samples: the
+    # utility keeps them, ffmpeg places the stream by its timestamps without them.
+    priming = len(their_audio) - (len(audio) - lead)
+    assert priming in (0, 1024)
+    np.testing.assert_allclose(audio[lead:], their_audio[priming:], atol=2 / 32768)

@@ -28,9 +28,10 @@ resizes frames as the authors' ``qwen-omni-utils`` does) to the thinker's inputs
 
 Media are decoded as a player shows them (:mod:`avtrust.models.media`): audio on the
 clip's timeline (silence before a late start) and frames turned upright by the display
-matrix. The official ``qwen-omni-utils`` reads media with librosa and decord, which
-follow neither, so on such clips the two differ on purpose; on others both builders give
-what ``process_mm_info`` + ``Qwen2_5OmniProcessor`` give (``tests/unit/test_omni_parity.py``).
+matrix. The official ``qwen-omni-utils`` reads the soundtrack with librosa from its first
+sample, so on a clip whose audio starts late the two differ on purpose (decord turns the
+frames as the project does); on others both builders give what ``process_mm_info`` +
+``Qwen2_5OmniProcessor`` give (``tests/unit/test_omni_parity.py``).
 
 A batch must hold clips with the same streams (the model takes one
 ``use_audio_in_video`` flag per batch); :func:`group_by_streams` splits a list.
