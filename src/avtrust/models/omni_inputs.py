@@ -466,11 +466,24 @@ class OmniProcessorInputs(_Base):
         super().__init__(processor.tokenizer, vision, system)
         self.processor = processor
 
+    @property
+    def feature_extractor(self):
+        """The processor's Whisper feature extractor (replaceable: a per-clip cache,
+        :func:`avtrust.models.media_cache.cache_decoding`, wraps it)."""
+        return self.processor.feature_extractor
+
+    @feature_extractor.setter
+    def feature_extractor(self, extractor) -> None:
+        self.processor.feature_extractor = extractor
+
     def __call__(self, paths, questions, responses=None, *, use_audio_in_video: bool = True):
         media = self.decode(paths)  # a repeated clip is decoded once (see decode)
         interleave = use_audio_in_video and media.kind == "av"
         texts = self.prompts(questions, media.kind)
+        # The tokenizer's side (left to generate, right to train, see add_labels), not the
+        # processor's default (left).
         kwargs = {"return_tensors": "pt", "padding": True}
+        kwargs["padding_side"] = self.tokenizer.padding_side
         if media.frames:
             v = self.vision
             kwargs["videos"] = media.frames
