@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from avtrust.errors import MediaError
-from avtrust.media.ffmpeg import decode_audio, decode_frames
+from avtrust.media.ffmpeg import decode_frames
 from avtrust.media.probe import count_packets, probe
 from avtrust.models import media
 from avtrust.models.media import frame_indices, read_audio_frames, read_frames, smart_resize
@@ -76,12 +76,15 @@ def made(tmp_path_factory) -> dict[str, Path]:
 
 def decode_all_then_sample(path, info, fps, factor, min_pixels, max_pixels, temporal=2,
                            min_frames=4, max_frames=768):  # fmt: skip
-    """The reader this replaced: every frame in memory, then the sampled ones."""
-    height, width = smart_resize(info.height, info.width, factor, min_pixels, max_pixels)
-    frames = decode_frames(path, width, height)
+    """The reader this replaced: every frame in memory, then the sampled ones (resized
+    from the source size as the streaming reader does)."""
+    frames = decode_frames(path, info.width, info.height)
     total = len(frames)
     src_fps = info.fps or (total / info.duration if info.duration else 0.0)
-    return frames[frame_indices(total, src_fps, fps, temporal, min_frames, max_frames)]
+    kept = frames[frame_indices(total, src_fps, fps, temporal, min_frames, max_frames)]
+    ceiling = media.video_max_pixels(len(kept), factor, min_pixels, max_pixels, None)
+    height, width = smart_resize(info.height, info.width, factor, min_pixels, ceiling)
+    return np.stack([media.resize_frame(f, width, height) for f in kept])
 
 
 def same(a: np.ndarray, b: np.ndarray) -> bool:
@@ -92,9 +95,9 @@ def count_decodes(monkeypatch) -> list[int | None]:
     """Record the frames each ffmpeg decoding was asked to keep (its count: the passes)."""
     passes, decode = [], media._decode
 
-    def counted(path, width, height, keep, sample_rate):
+    def counted(path, width, height, keep, sample_rate, source):
         passes.append(None if keep is None else len(keep))
-        return decode(path, width, height, keep, sample_rate)
+        return decode(path, width, height, keep, sample_rate, source)
 
     monkeypatch.setattr(media, "_decode", counted)
     return passes
@@ -119,7 +122,7 @@ def test_predicted_count_is_right_and_one_pass_gives_the_old_frames(made, name, 
     path, info = made[name], probe(made[name])
     total = len(decode_frames(path, 28, 28))
     assert media.expected_frame_count(path, info) == total
-    sound = decode_audio(path, 16000) if info.has_audio else None
+    sound = media.read_audio(path, 16000, info)
     passes = count_decodes(monkeypatch)
     for fps in (0.5, 2.0, 30.0):
         vision = {**VISION, "fps": fps}
@@ -171,13 +174,13 @@ def test_an_edit_list_makes_the_prediction_wrong_and_the_frames_still_exact(made
     assert same(read_frames(path, info=info, **VISION), want)
     assert len(passes) == 2 and passes[1] == len(want)
     audio, frames = read_audio_frames(path, 16000, info=info, **VISION)
-    assert same(frames, want) and same(audio, decode_audio(path, 16000))
+    assert same(frames, want) and same(audio, media.read_audio(path, 16000, info))
 
 
 def test_wrong_predictions_still_give_the_exact_frames(made, monkeypatch):
     path, info = made["mkv"], probe(made["mkv"])
     total = media.expected_frame_count(path, info)
-    sound = decode_audio(path, 16000)
+    sound = media.read_audio(path, 16000, info)
     passes = count_decodes(monkeypatch)
     seconds = set()
     for wrong, fps in [(total - 30, 2.0), (total - 1, 0.5), (total + 1, 30.0), (total + 40, 2.0),

@@ -185,7 +185,8 @@ def test_tiny_builds_are_reproducible(tmp_path):
 def test_geometry_helpers():
     assert smart_resize(48, 64, 28, 56 * 56, 112 * 112) == (56, 56)
     assert smart_resize(96, 128, 28, 56 * 56, 112 * 112) == (84, 140)
-    assert frame_indices(16, 8.0, 2.0, 2, 4, 768) == [0, 4, 8, 12]
+    assert frame_indices(16, 8.0, 2.0, 2, 4, 768) == [0, 5, 10, 15]  # linspace, rounded
+    assert frame_indices(11, 4.0, 2.0, 2, 4, 768) == [0, 3, 7, 10]  # 3.33, 6.67 rounded
     assert frame_indices(1, 8.0, 2.0, 2, 4, 768) == [0]
     assert audio_token_count(200) == 50 and audio_token_count(150) == 37
 

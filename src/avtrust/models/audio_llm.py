@@ -69,19 +69,25 @@ class AudioLLM:
             raise ValueError(f"{len(audios)} audios but {len(instructions)} instructions")
         out: list[str] = []
         for start in range(0, len(audios), batch_size):
-            texts = [self.chat_text(x, system) for x in instructions[start : start + batch_size]]
-            batch = self.processor(
-                text=texts,
-                audio=list(audios[start : start + batch_size]),
-                sampling_rate=self.sample_rate,
-                return_tensors="pt",
-                padding=True,
-            ).to(self.device)
+            end = start + batch_size
+            batch = self.inputs(audios[start:end], instructions[start:end], system=system)
+            batch = batch.to(self.device)
             with torch.inference_mode():
                 ids = self.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False)
             new = ids[:, batch["input_ids"].shape[1] :]
             out += [t.strip() for t in self.processor.batch_decode(new, skip_special_tokens=True)]
         return out
+
+    def inputs(self, audios: Sequence[np.ndarray], instructions: Sequence[str], *, system=None):
+        """The model's inputs for (audio, instruction) pairs: the official
+        ``Qwen2AudioProcessor`` on the chat texts and the waveforms."""
+        return self.processor(
+            text=[self.chat_text(x, system) for x in instructions],
+            audio=list(audios),
+            sampling_rate=self.sample_rate,
+            return_tensors="pt",
+            padding=True,
+        )
 
     def read(self, path: PathLike) -> np.ndarray | None:
         """The clip's soundtrack at the model's sample rate; None if it has no audio."""

@@ -70,14 +70,7 @@ class Clap:
 
         rows = []
         for start in range(0, len(audios), batch_size):
-            chunk = [centre_crop(a, self.window) for a in audios[start : start + batch_size]]
-            feats = self.processor.feature_extractor(
-                chunk,
-                sampling_rate=self.sample_rate,
-                truncation="rand_trunc",
-                padding="repeatpad",
-                return_tensors="pt",
-            ).to(self.device)
+            feats = self.features(audios[start : start + batch_size]).to(self.device)
             with torch.inference_mode():
                 out = self.model.get_audio_features(
                     input_features=feats["input_features"].to(self.model.dtype),
@@ -85,6 +78,17 @@ class Clap:
                 ).pooler_output
             rows.append(out.float().cpu().numpy())
         return _stack(rows)
+
+    def features(self, audios: Sequence[np.ndarray]):
+        """The audio tower's inputs: each waveform cut to :attr:`window` around its
+        centre, then the official ``ClapProcessor`` (so ``rand_trunc`` never crops)."""
+        return self.processor(
+            audio=[centre_crop(a, self.window) for a in audios],
+            sampling_rate=self.sample_rate,
+            truncation="rand_trunc",
+            padding="repeatpad",
+            return_tensors="pt",
+        )
 
     def embed_audio_files(
         self, paths: Sequence[PathLike], batch_size: int = 16

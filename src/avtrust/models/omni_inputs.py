@@ -1,9 +1,11 @@
-"""Qwen2.5-Omni thinker inputs from media files, without torchvision.
+"""Qwen2.5-Omni thinker inputs from media files.
 
-``Qwen2_5OmniProcessor`` needs a video processor that only exists with torchvision, and
-torchvision only ships CUDA builds for this stack (installing it breaks every lazy
-transformers import on CPU). :class:`OmniInputBuilder` therefore rebuilds what the
-processor does, step by step, from pieces that work on CPU:
+Two builders take the same decoded media (:mod:`avtrust.models.media`, which samples and
+resizes frames as the authors' ``qwen-omni-utils`` does) to the thinker's inputs:
+
+- :class:`OmniProcessorInputs` feeds them through the official ``Qwen2_5OmniProcessor``
+  (the default: ``input_builder: auto``);
+- :class:`OmniInputBuilder` rebuilds what the processor does, step by step, in numpy:
 
 1. **audio** (16 kHz mono from ffmpeg) → ``WhisperFeatureExtractor(feature_size=128)``,
    padded to 30 s with a frame mask (``feature_attention_mask``), as the processor does;
@@ -26,12 +28,10 @@ processor does, step by step, from pieces that work on CPU:
 
 Media are decoded as a player shows them (:mod:`avtrust.models.media`): audio on the
 clip's timeline (silence before a late start) and frames turned upright by the display
-matrix. The official ``qwen-omni-utils`` reads media with librosa and decord/torchvision,
-which follow neither, so on such clips the two differ on purpose; on others they agree.
-
-Where torchvision is available (GPU environments) :class:`OmniProcessorInputs` feeds the
-same decoded media and prompts through the real ``Qwen2_5OmniProcessor`` instead;
-:func:`input_builder` picks one.
+matrix. The official ``qwen-omni-utils`` reads the soundtrack with librosa from its first
+sample, so on a clip whose audio starts late the two differ on purpose (decord turns the
+frames as the project does); on others both builders give what ``process_mm_info`` +
+``Qwen2_5OmniProcessor`` give (``tests/unit/test_omni_parity.py``).
 
 A batch must hold clips with the same streams (the model takes one
 ``use_audio_in_video`` flag per batch); :func:`group_by_streams` splits a list.
@@ -60,15 +60,30 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 AUDIO_SAMPLE_RATE = 16000
 
 
+# Written next to a model by avtrust (the tiny build) to sample its videos with another
+# budget than qwen-omni-utils' defaults; the keys of VisionSettings' sampling fields.
+VIDEO_SAMPLING_FILE = "avtrust_video_sampling.json"
+SAMPLING_KEYS = ("min_pixels", "max_pixels", "total_pixels", "fps", "min_frames", "max_frames")
+
+
 @dataclass(frozen=True)
 class VisionSettings:
-    """Video preprocessing of the Omni thinker (defaults: Qwen2.5-Omni's processor)."""
+    """Video preprocessing of the Omni thinker.
+
+    The sampling fields (pixel budget, fps, frame limits) default to what the authors'
+    ``qwen-omni-utils`` applies to a video (``fetch_video``: 128 to 768 tokens a frame,
+    2 fps, 4 to 768 frames, ``total_pixels`` None = its 128k-token budget). They are not
+    read from the checkpoint's ``min_pixels``/``max_pixels`` (3136 to 12845056 for
+    Qwen2.5-Omni): those bound the processor's own resize, which the utility's frames
+    already satisfy. A model folder may hold :data:`VIDEO_SAMPLING_FILE` to change them.
+    """
 
     patch_size: int = 14
     temporal_patch_size: int = 2
     merge_size: int = 2
     min_pixels: int = 128 * 28 * 28
     max_pixels: int = 768 * 28 * 28
+    total_pixels: float | None = None
     fps: float = 2.0
     min_frames: int = 4
     max_frames: int = 768
@@ -81,28 +96,41 @@ class VisionSettings:
 
     @classmethod
     def from_dir(cls, path: PathLike) -> VisionSettings:
-        """Settings from a checkpoint's video (else image) preprocessor config."""
+        """Patch geometry and normalisation from the checkpoint's video (else image)
+        preprocessor config; sampling from :data:`VIDEO_SAMPLING_FILE` if present."""
         path = Path(path)
+        cfg: dict = {}
         for name in ("video_preprocessor_config.json", "preprocessor_config.json"):
             if (path / name).is_file():
                 cfg = json.loads((path / name).read_text())
                 break
-        else:
-            return cls()
-        size = cfg.get("size") or {}
         kwargs = {
             "patch_size": cfg.get("patch_size"),
             "temporal_patch_size": cfg.get("temporal_patch_size"),
             "merge_size": cfg.get("merge_size"),
-            "min_pixels": size.get("shortest_edge", cfg.get("min_pixels")),
-            "max_pixels": size.get("longest_edge", cfg.get("max_pixels")),
-            "fps": cfg.get("fps"),
-            "min_frames": cfg.get("min_frames"),
-            "max_frames": cfg.get("max_frames"),
             "image_mean": tuple(cfg["image_mean"]) if "image_mean" in cfg else None,
             "image_std": tuple(cfg["image_std"]) if "image_std" in cfg else None,
         }
+        if (path / VIDEO_SAMPLING_FILE).is_file():
+            sampling = json.loads((path / VIDEO_SAMPLING_FILE).read_text())
+            unknown = sorted(set(sampling) - set(SAMPLING_KEYS))
+            if unknown:
+                raise ValueError(f"{path / VIDEO_SAMPLING_FILE}: unknown keys {unknown}")
+            kwargs.update(sampling)
         return cls(**{k: v for k, v in kwargs.items() if v is not None})
+
+    def sampling(self) -> dict:
+        """The keyword arguments of :func:`avtrust.models.media.read_frames`."""
+        return {
+            "fps": self.fps,
+            "factor": self.factor,
+            "min_pixels": self.min_pixels,
+            "max_pixels": self.max_pixels,
+            "total_pixels": self.total_pixels,
+            "temporal_patch_size": self.temporal_patch_size,
+            "min_frames": self.min_frames,
+            "max_frames": self.max_frames,
+        }
 
 
 def patchify(
@@ -254,18 +282,9 @@ class _Base:
 
     def read_clip(self, path: PathLike) -> tuple[str, np.ndarray | None, np.ndarray | None]:
         """One clip's stream kind, 16 kHz audio and sampled frames (``None`` if absent)."""
-        s, v = self.streams(path), self.vision
+        s = self.streams(path)
         audio, frames = read_audio_frames(
-            s.path,
-            AUDIO_SAMPLE_RATE,
-            fps=v.fps,
-            factor=v.factor,
-            min_pixels=v.min_pixels,
-            max_pixels=v.max_pixels,
-            temporal_patch_size=v.temporal_patch_size,
-            min_frames=v.min_frames,
-            max_frames=v.max_frames,
-            info=s.info,
+            s.path, AUDIO_SAMPLE_RATE, info=s.info, **self.vision.sampling()
         )
         return s.kind, audio, frames
 
@@ -323,7 +342,7 @@ class _Base:
 
 
 class OmniInputBuilder(_Base):
-    """Thinker inputs built on CPU without torchvision (see the module docstring)."""
+    """Thinker inputs built in numpy (see the module docstring)."""
 
     def __init__(
         self,
@@ -377,7 +396,9 @@ class OmniInputBuilder(_Base):
         v = self.vision
         batch: dict = {}
         n_audio: list[int] = []
-        if media.audio:
+        # A clip with both streams but without use_audio_in_video is its video alone (the
+        # official pipeline then does not load the soundtrack).
+        if media.audio and (interleave or media.kind == "a"):
             feats = self.feature_extractor(
                 media.audio,
                 sampling_rate=AUDIO_SAMPLE_RATE,
@@ -439,21 +460,42 @@ class OmniInputBuilder(_Base):
 
 
 class OmniProcessorInputs(_Base):
-    """Thinker inputs through the real ``Qwen2_5OmniProcessor`` (needs torchvision)."""
+    """Thinker inputs through the official ``Qwen2_5OmniProcessor``."""
 
     def __init__(self, processor, vision: VisionSettings, system: str = OMNI_SYSTEM):
         super().__init__(processor.tokenizer, vision, system)
         self.processor = processor
 
+    @property
+    def feature_extractor(self):
+        """The processor's Whisper feature extractor (replaceable: a per-clip cache,
+        :func:`avtrust.models.media_cache.cache_decoding`, wraps it)."""
+        return self.processor.feature_extractor
+
+    @feature_extractor.setter
+    def feature_extractor(self, extractor) -> None:
+        self.processor.feature_extractor = extractor
+
     def __call__(self, paths, questions, responses=None, *, use_audio_in_video: bool = True):
         media = self.decode(paths)  # a repeated clip is decoded once (see decode)
         interleave = use_audio_in_video and media.kind == "av"
         texts = self.prompts(questions, media.kind)
+        # The tokenizer's side (left to generate, right to train, see add_labels), not the
+        # processor's default (left).
         kwargs = {"return_tensors": "pt", "padding": True}
+        kwargs["padding_side"] = self.tokenizer.padding_side
         if media.frames:
+            v = self.vision
             kwargs["videos"] = media.frames
-            kwargs["videos_kwargs"] = {"fps": self.vision.fps, "do_sample_frames": False}
-        if media.audio:
+            # The frames are sampled and sized already; the processor's own resize bounds
+            # are the sampling budget, so its smart_resize keeps them as they are (as it
+            # keeps qwen-omni-utils' frames under its default bounds, the same numbers).
+            kwargs["videos_kwargs"] = {
+                "fps": v.fps,
+                "do_sample_frames": False,
+                "size": {"shortest_edge": v.min_pixels, "longest_edge": v.max_pixels},
+            }
+        if media.audio and (interleave or media.kind == "a"):  # see OmniInputBuilder
             kwargs["audio"] = media.audio
         if interleave:
             kwargs["load_audio_from_video"] = True
@@ -474,9 +516,9 @@ def torchvision_available() -> bool:
 
 
 def input_builder(path: PathLike, mode: str = "auto", tokenizer=None, config=None):
-    """The thinker's input builder: ``builtin`` (CPU, no torchvision), ``processor``
-    (the real Qwen2_5OmniProcessor) or ``auto`` (the processor where torchvision is
-    installed, else builtin)."""
+    """The thinker's input builder: ``processor`` (the official Qwen2_5OmniProcessor),
+    ``builtin`` (:class:`OmniInputBuilder`) or ``auto`` (the processor; builtin only in an
+    environment without torchvision, which the processor's video path needs)."""
     if mode == "processor" or (mode == "auto" and torchvision_available()):
         from transformers import AutoProcessor
 

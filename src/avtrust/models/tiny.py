@@ -17,7 +17,7 @@ import json
 import os
 from pathlib import Path
 
-from avtrust.models.omni_inputs import CLIP_MEAN, CLIP_STD
+from avtrust.models.omni_inputs import CLIP_MEAN, CLIP_STD, VIDEO_SAMPLING_FILE
 from avtrust.models.tokenizer import qwen_tokenizer, roberta_tokenizer
 
 PathLike = str | os.PathLike
@@ -137,6 +137,8 @@ def build_omni_thinker(out: Path, seed: int) -> dict:
         out / "video_preprocessor_config.json",
         {**vision, "fps": TINY_VIDEO["fps"], "video_processor_type": "Qwen2VLVideoProcessor"},
     )
+    # Videos are sampled with the tiny budget, not qwen-omni-utils' 128-768 tokens a frame.
+    _write_json(out / VIDEO_SAMPLING_FILE, TINY_VIDEO)
     return {"class": type(model).__name__, "parameters": _count(model)}
 
 
