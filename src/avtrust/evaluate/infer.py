@@ -32,16 +32,20 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from avtrust.evaluate.parse import LETTERS, OK, AnswerParser, Parsed, normalise
+from avtrust.evaluate.parse import OK, AnswerParser, Parsed, normalise
+from avtrust.evaluate.prompts import (  # noqa: F401 (the prompt wordings, exported here too)
+    CHOICE_PROMPT,
+    LOGLIK_PROMPT,
+    YES_NO_PROMPT,
+    prompt_for,
+    task_kind,
+)
 from avtrust.io import write_json_atomic, write_parquet_atomic
 from avtrust.models.media_cache import cache_decoding
 
 PathLike = str | os.PathLike
 MODES = ("generate", "loglik")
 OPEN = "open"  # status of open-ended replies (m2): judged later, never parsed
-CHOICE_PROMPT = "Answer with the option's letter from the given choices directly."
-LOGLIK_PROMPT = "Answer with the text of one option."
-YES_NO_PROMPT = "Answer yes or no."
 
 PREDICTION_SCHEMA = pa.schema(
     [
@@ -66,29 +70,6 @@ PREDICTION_SCHEMA = pa.schema(
         ("shard", pa.int32()),
     ]
 )
-
-
-def task_kind(options: Sequence[str] | None) -> str:
-    """``open`` (no options: m2), ``yes_no`` (m1) or ``choice``."""
-    if not options:
-        return "open"
-    if {normalise(o) for o in options} <= {"yes", "no"}:
-        return "yes_no"
-    return "choice"
-
-
-def prompt_for(question: str, options: Sequence[str] | None, mode: str = "generate") -> str:
-    """The text the model gets with the clip."""
-    kind = task_kind(options)
-    if kind == "open":
-        return question
-    if kind == "yes_no":
-        return f"{question}\n{YES_NO_PROMPT}"
-    if mode == "loglik":
-        listed = "\n".join(f"- {o}" for o in options)
-        return f"{question}\nOptions:\n{listed}\n{LOGLIK_PROMPT}"
-    listed = "\n".join(f"{LETTERS[i]}. {o}" for i, o in enumerate(options))
-    return f"{question}\n{listed}\n{CHOICE_PROMPT}"
 
 
 def stream_kind(row: dict) -> str:
