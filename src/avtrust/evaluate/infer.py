@@ -32,7 +32,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from avtrust.evaluate.parse import OK, AnswerParser, Parsed, normalise
+from avtrust.evaluate.parse import OK, AnswerParser, Parsed, is_correct
 from avtrust.evaluate.prompts import (  # noqa: F401 (the prompt wordings, exported here too)
     CHOICE_PROMPT,
     LOGLIK_PROMPT,
@@ -217,9 +217,7 @@ def predict_batch(
         kind = task_kind(row["options"])
         correct = None
         if kind != "open":
-            correct = parsed.index is not None and parsed.index == row["answer_index"]
-            if kind == "yes_no" and parsed.index is None and parsed.answer is not None:
-                correct = parsed.answer == normalise(row["answer"])
+            correct = is_correct(parsed, row["options"], row["answer"], row["answer_index"])
         out.append(
             {
                 **meta,

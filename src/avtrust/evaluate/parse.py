@@ -316,3 +316,12 @@ class AnswerParser:
         if answer is not None:
             return Parsed(None, answer, OFF_OPTIONS)
         return Parsed(None, None, UNPARSEABLE)
+
+
+def is_correct(parsed: Parsed, options: list[str] | None, answer: str, answer_index) -> bool:
+    """Whether a parsed reply answers the sample: it picked the answer's option, or, to a
+    yes/no question, it said the answer's word without being matched to an option."""
+    if parsed.index is not None:
+        return parsed.index == answer_index
+    yes_no = bool(options) and {normalise(o) for o in options} <= {"yes", "no"}
+    return yes_no and parsed.answer is not None and parsed.answer == normalise(answer)
