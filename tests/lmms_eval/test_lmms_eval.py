@@ -191,9 +191,10 @@ def test_lmms_eval_scores_are_the_workflows_metrics(exported, lmms_run, task):
     assert 0 < expected[metrics.get(task, ["accuracy"])[0]] < 100
 
 
-def test_the_model_gets_every_clip(lmms_run):
+def test_the_model_gets_every_clip(exported, lmms_run):
     clips = {c["id"]: c for c in lmms_run["clips"]}
-    assert clips["MCIT-0"]["path"].endswith("clip.mp4")
+    root, _, _ = exported
+    assert clips["MCIT-0"]["path"] == str(root / "results" / "media" / "clip.mp4")
     assert clips["MVT-0"]["audio_seconds"] == pytest.approx(1.5, abs=0.1)  # decoded audio
 
 

@@ -17,6 +17,7 @@ as the workflow scores it:
 from __future__ import annotations
 
 import json
+import os
 from functools import cache
 from pathlib import Path
 
@@ -42,8 +43,9 @@ def parser() -> AnswerParser:
 
 
 def media_path(doc: dict) -> Path:
-    """The clip of ``doc``: its ``media_path`` is relative to the Hugging Face folder."""
-    return Path(settings()["hf_folder"]) / doc["media_path"]
+    """The clip of ``doc``: its ``media_path`` is relative to the Hugging Face folder
+    (``../../media/…``, normalised: models see a plain path)."""
+    return Path(os.path.normpath(Path(settings()["hf_folder"]) / doc["media_path"]))
 
 
 def decode_audio(path: Path) -> dict:
