@@ -8,12 +8,8 @@ import pytest
 
 from avtrust.errors import ConfigError
 from avtrust.evaluate.infer import Predictor, Settings, fingerprint, run_shard
-from avtrust.evaluate.prompts import (
-    DEFAULT_TEMPLATE,
-    check_template,
-    prompt_for,
-    template_parts,
-)
+from avtrust.evaluate.prompt_template import check_template, template_parts
+from avtrust.evaluate.prompts import DEFAULT_TEMPLATE, prompt_for
 
 OPTIONS = ["violin", "cello", "Audio is missing"]
 

@@ -17,6 +17,7 @@ def test_default_config_plans_the_whole_benchmark(tmp_path):
     assert {k: jobs[k] for k in STAGES} == STAGES
     assert jobs["manipulate_shard"] == 11 * 2  # 11 tasks x 2 shards
     assert jobs["export_official"] == 1 and jobs["export_hf"] == 1
+    assert jobs["export_lmms_eval"] == 1
 
 
 def test_job_count_depends_on_shards_not_samples(tmp_path):

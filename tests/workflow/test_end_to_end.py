@@ -10,6 +10,7 @@ from conftest import result_digests, run_snakemake
 
 from avtrust.bench.avconfusebench import m1_question
 from avtrust.bench.samples import BENCHES, SAMPLE_SCHEMA
+from avtrust.evaluate.prompts import prompt_for
 from avtrust.media.probe import probe
 
 pytestmark = pytest.mark.workflow
@@ -107,6 +108,35 @@ def test_hugging_face_folder_loads(tiny_run):
         assert "question" in test.column_names
         assert (folder / test[0]["media_path"]).resolve().is_file()
     assert "configs:" in (tiny_run / "results" / "bench" / "hf" / "README.md").read_text()
+
+
+def test_lmms_eval_tasks_point_at_the_hugging_face_folder(tiny_run):
+    """Every task has its lmms-eval YAML reading the build's Hugging Face folder, and the
+    copied task functions score a reply as the workflow does (lmms-eval itself runs the
+    tasks in tests/lmms_eval/)."""
+    import importlib.util
+
+    import yaml
+
+    from avtrust.bench.lmms_eval import task_name
+
+    folder = tiny_run / "results" / "bench" / "lmms_eval"
+    for bench, task in ALL_TASKS:
+        text = (folder / f"{task_name(bench, task)}.yaml").read_text()
+        config = yaml.load(text.replace("!function", ""), Loader=yaml.SafeLoader)
+        assert config["dataset_path"] == str((tiny_run / "results" / "bench" / "hf").resolve())
+        assert config["dataset_name"] == task and config["test_split"] == "test"
+    spec = importlib.util.spec_from_file_location("lmms_utils", folder / "utils.py")
+    utils = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(utils)
+    hf = tiny_run / "results" / "bench" / "hf"
+    doc = pq.read_table(hf / "data" / "ICIT" / "test.parquet").to_pylist()[0]
+    assert utils.doc_to_text(doc) == prompt_for(doc["question"], doc["options"])
+    built = read(tiny_run, "avtrustbench", "ICIT").to_pylist()
+    clip = next(r["media_path"] for r in built if r["id"] == doc["id"])
+    assert utils.doc_to_visual(doc) == [str(tiny_run / clip)]
+    abstain = utils.process_results(doc, ["None of the options are relevant."])
+    assert abstain["accuracy"] == 100.0 * (doc["answer"] == ABSTENTION["ICIT"])
 
 
 def test_every_job_wrote_its_log(tiny_run):

@@ -137,6 +137,7 @@ SEEDED = rules(
 )  # fmt: skip
 NOBODY = rules()  # resources (threads, GPUs, memory) and `all`'s target lists
 CLOSED_EVAL = lambda j: j["rule"] == "evaluate_shard" and j["wildcards"]["task"] != "m2"  # noqa: E731
+LMMS = rules("export_lmms_eval")  # the lmms-eval tasks: prompts cut and replies parsed the same way
 FORMAT_KEYS = {
     "solos_per_instrument": ("music_avqa",),
     "scenes": ("music_avqa",),
@@ -165,7 +166,7 @@ READERS = [
     (r"benchmark\.on_short_supply", lambda m: rules("plan_task")),
     (
         r"benchmark\.wording\.irrelevant_options",
-        lambda m: lambda j: is_("plan_task", task=("ICIT",))(j) or CLOSED_EVAL(j),
+        lambda m: lambda j: is_("plan_task", task=("ICIT",))(j) or CLOSED_EVAL(j) or LMMS(j),
     ),
     (r"benchmark\.(avtrustbench|avconfusebench)\.([^.]+)\..*", lambda m: is_("plan_task", bench=(m[1],), task=(m[2],))),
     (r"models\.(\w+)\..*", lambda m: is_("prepare_model", model=(m[1],))),
@@ -188,10 +189,11 @@ READERS = [
     (r"evaluation\.shards", lambda m: rules("evaluate_shard")),
     (r"evaluation\.(batch_size|device)", lambda m: lambda j: j["rule"] == "evaluate_shard" or (m[1] == "device" and j["rule"] == "judge_m2")),
     (r"evaluation\.mode", lambda m: rules("evaluate_shard", "model_metrics")),
-    (r"evaluation\.(loglik_norm|max_new_tokens)", lambda m: CLOSED_EVAL),
-    (r"evaluation\.max_new_tokens_open", lambda m: is_("evaluate_shard", task=("m2",))),
-    (r"evaluation\.prompts\.(\w+)\.open", lambda m: is_("evaluate_shard", bench=(m[1],), task=("m2",))),
-    (r"evaluation\.prompts\.(\w+)\.\w+", lambda m: lambda j: is_("evaluate_shard", bench=(m[1],))(j) and CLOSED_EVAL(j)),
+    (r"evaluation\.loglik_norm", lambda m: CLOSED_EVAL),
+    (r"evaluation\.max_new_tokens", lambda m: lambda j: CLOSED_EVAL(j) or LMMS(j)),
+    (r"evaluation\.max_new_tokens_open", lambda m: lambda j: is_("evaluate_shard", task=("m2",))(j) or LMMS(j)),
+    (r"evaluation\.prompts\.(\w+)\.open", lambda m: lambda j: is_("evaluate_shard", bench=(m[1],), task=("m2",))(j) or (m[1] != "qa" and LMMS(j))),
+    (r"evaluation\.prompts\.(\w+)\.\w+", lambda m: lambda j: (is_("evaluate_shard", bench=(m[1],))(j) and CLOSED_EVAL(j)) or (m[1] != "qa" and LMMS(j))),
     (r"evaluation\.qa_sets\.(\w+)\.samples", lambda m: is_("qa_set", dataset=(m[1],))),
     (r"evaluation\.judge\..*", lambda m: rules("judge_m2")),
     (

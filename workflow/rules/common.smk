@@ -219,6 +219,7 @@ def benchmark_outputs():
     for bench in BENCH_TASKS:
         out += bench_task_files(bench) + official_outputs(bench)
     out.append("results/bench/hf/README.md")
+    out.append("results/bench/lmms_eval")  # the tasks for lmms-eval (questions.smk)
     # models and score stages (models.smk, score.smk)
     out += model_outputs() + score_outputs()
     out += evaluation_outputs()  # evaluate and aggregate stages (common_evaluate.smk)

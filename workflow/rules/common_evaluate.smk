@@ -2,7 +2,7 @@
 # (evaluate.smk, aggregate.smk), next to common.smk and common_score.smk.
 
 from avtrust.evaluate.config import BENCHES, eval_models
-from avtrust.evaluate.prompts import check_template, template_parts
+from avtrust.evaluate.prompt_template import check_template, template_parts
 from avtrust.evaluate.samples import QA_BENCH, QA_TASKS
 from avtrust.results.breakdown_plots import PLOTS as BREAKDOWN_PLOT_NAMES
 from avtrust.results.breakdowns import BREAKDOWNS

@@ -54,3 +54,25 @@ rule export_hf:
         },
     script:
         "../scripts/export_hf.py"
+
+
+rule export_lmms_eval:
+    input:
+        card="results/bench/hf/README.md",
+        data="results/bench/hf/data",
+    output:
+        tasks=directory("results/bench/lmms_eval"),
+    log:
+        "logs/export/lmms_eval.log",
+    conda:
+        "../../envs/core.yaml"
+    params:
+        tasks=BENCH_TASKS,
+        # the replies are parsed and the prompts cut as the workflow's evaluation does
+        wording=config["benchmark"]["wording"],
+        max_new_tokens=config["evaluation"]["max_new_tokens"],
+        max_new_tokens_open=config["evaluation"]["max_new_tokens_open"],
+        # a function: PROMPTS (common_evaluate.smk) is defined after this file
+        prompts=lambda wildcards: {bench: PROMPTS[bench] for bench in BENCH_TASKS},
+    script:
+        "../scripts/export_lmms_eval.py"

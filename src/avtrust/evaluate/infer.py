@@ -32,12 +32,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from avtrust.evaluate.parse import OK, AnswerParser, Parsed, normalise
+from avtrust.evaluate.parse import OK, AnswerParser, Parsed, is_correct
+from avtrust.evaluate.prompt_template import check_template
 from avtrust.evaluate.prompts import (  # noqa: F401 (the prompt's constants, re-exported)
     CHOICE_PROMPT,
     LOGLIK_PROMPT,
     YES_NO_PROMPT,
-    check_template,
     prompt_for,
     task_kind,
 )
@@ -224,9 +224,7 @@ def predict_batch(
         kind = task_kind(row["options"])
         correct = None
         if kind != "open":
-            correct = parsed.index is not None and parsed.index == row["answer_index"]
-            if kind == "yes_no" and parsed.index is None and parsed.answer is not None:
-                correct = parsed.answer == normalise(row["answer"])
+            correct = is_correct(parsed, row["options"], row["answer"], row["answer_index"])
         out.append(
             {
                 **meta,

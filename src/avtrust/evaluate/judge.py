@@ -15,7 +15,7 @@ Two measures per description:
   part of the description names the actual sound type (keywords in the data file) and,
   when the soundtrack was *replaced*, does not claim that an instrument in view is heard.
   With a mixed soundtrack (``snr_db`` set) the instrument is really heard, so naming
-  the sound is enough.
+  the sound is enough (:mod:`avtrust.evaluate.audio_keywords`).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from avtrust import data_files
 from avtrust.errors import AvtrustError
+from avtrust.evaluate import audio_keywords
 
 JUDGE_SCHEMA = pa.schema(
     [
@@ -47,7 +48,6 @@ JUDGE_SCHEMA = pa.schema(
 )
 _JSON_OBJECT = re.compile(r"\{[^{}]*\}")
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.I)
-_NEGATION = re.compile(r"\b(no|not|cannot|can't|can ?not|without|absent|silent|none|neither)\b")
 
 
 class JudgeReplyError(AvtrustError, ValueError):
@@ -136,39 +136,15 @@ def judge_one(
     return Verdict(None, None, 1 + retries, error)
 
 
-def _keyword_pattern(words: Sequence[str]) -> re.Pattern:
-    alternatives = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
-    return re.compile(rf"\b({alternatives})s?\b")
-
-
-def audio_part(description: str) -> str:
-    """The audio half of a description ("Based on the video... Based on the audio...")."""
-    text = (description or "").lower()
-    for marker in ("based on the audio", "in the audio", "audio:", "i hear", "i can hear"):
-        k = text.find(marker)
-        if k >= 0:
-            return text[k:]
-    return text
-
-
 def sound_match(
     description: str, sound_type: str, instruments: Sequence[str], snr_db: float | None
 ) -> bool:
-    """The deterministic audio metric (see the module docstring)."""
+    """The deterministic audio metric (see the module docstring), with the keywords of
+    ``sound_type`` from the data file."""
     keywords = data_files.load("judge")["sound_keywords"]
     if sound_type not in keywords:
         raise ValueError(f"no keywords for sound type {sound_type!r} (data/judge.yaml)")
-    audio = audio_part(description)
-    if not _keyword_pattern(keywords[sound_type]).search(audio):
-        return False
-    if snr_db is not None:
-        return True
-    names = [i.lower() for i in instruments or [] if i]
-    for clause in re.split(r"[.;,]| but | and ", audio):
-        if any(re.search(rf"\b{re.escape(n)}s?\b", clause) for n in names):
-            if not _NEGATION.search(clause):
-                return False
-    return True
+    return audio_keywords.sound_match(description, keywords[sound_type], instruments, snr_db)
 
 
 class HttpJudge:

@@ -25,6 +25,10 @@ An answer that is recognised but not among the options (an abstention the option
 not offer, ``yes`` to a question whose options are instruments) is ``off_options``:
 wrong, but not unparseable. Several different options named at once is ``ambiguous``
 (counted as unparseable).
+
+The module imports nothing from the package at import time: the lmms-eval task export
+(:mod:`avtrust.bench.lmms_eval`) copies it, unchanged, into the task folder, and passes
+every abstention wording explicitly.
 """
 
 from __future__ import annotations
@@ -32,8 +36,6 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass
-
-from avtrust.bench.samples import wording as default_wording
 
 OK, OFF_OPTIONS, AMBIGUOUS, UNPARSEABLE, EMPTY = (
     "ok",
@@ -171,9 +173,20 @@ def answer_text(raw: str) -> str:
     return text.strip()
 
 
+def full_wording(wording: dict[str, str] | None = None) -> dict[str, str]:
+    """Every abstention wording: ``wording`` itself when it names all of them (as an
+    exported copy of this module gets them), else the templates' defaults with
+    ``wording`` as overrides."""
+    if wording is not None and ABSTENTION_PATTERNS.keys() <= wording.keys():
+        return dict(wording)
+    from avtrust.bench.samples import wording as default_wording  # the package's data files
+
+    return default_wording(wording)
+
+
 def abstention_patterns(wording: dict[str, str] | None = None) -> dict[str, list[re.Pattern]]:
     """Compiled abstention phrasings, with the (configured) wordings themselves added."""
-    words = default_wording(wording)
+    words = full_wording(wording)
     out = {}
     for key, patterns in ABSTENTION_PATTERNS.items():
         extra = [r"\b" + re.escape(normalise(words[key])) + r"\b"] if key in words else []
@@ -238,8 +251,8 @@ class AnswerParser:
     """Parses replies to the questions of one run (abstention wordings fixed once)."""
 
     def __init__(self, wording: dict[str, str] | None = None):
-        self.words = default_wording(wording)
-        self.patterns = abstention_patterns(wording)
+        self.words = full_wording(wording)
+        self.patterns = abstention_patterns(self.words)
         self.key_of_text = {normalise(v): k for k, v in self.words.items()}
 
     def abstention(self, norm: str) -> str | None:
@@ -303,3 +316,12 @@ class AnswerParser:
         if answer is not None:
             return Parsed(None, answer, OFF_OPTIONS)
         return Parsed(None, None, UNPARSEABLE)
+
+
+def is_correct(parsed: Parsed, options: list[str] | None, answer: str, answer_index) -> bool:
+    """Whether a parsed reply answers the sample: it picked the answer's option, or, to a
+    yes/no question, it said the answer's word without being matched to an option."""
+    if parsed.index is not None:
+        return parsed.index == answer_index
+    yes_no = bool(options) and {normalise(o) for o in options} <= {"yes", "no"}
+    return yes_no and parsed.answer is not None and parsed.answer == normalise(answer)

@@ -1,0 +1,56 @@
+"""The lmms-eval task folder's names and errors (lmms-eval itself: tests/lmms_eval/)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from avtrust.bench.lmms_eval import export_lmms_eval, task_name
+from avtrust.bench.samples import wording
+
+
+def test_task_names_are_lmms_eval_names():
+    assert task_name("avtrustbench", "COT-Stitch") == "avtrustbench_cot_stitch"
+    assert task_name("avtrustbench", "MCIT") == "avtrustbench_mcit"
+    assert task_name("avconfusebench", "m2") == "avconfusebench_m2"
+
+
+def split_file(hf, task, split, options):
+    path = hf / "data" / task / f"{split}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist([{"id": f"{task}-0", "options": options}]), path)
+
+
+def export(hf, out):
+    return export_lmms_eval(
+        str(hf), str(out), {"avconfusebench": ["m1", "m2"]}, wording(), {"wind": ["wind"]}, 16, 48
+    )
+
+
+def test_open_tasks_get_the_open_token_budget_and_their_metric(tmp_path):
+    hf = tmp_path / "hf"
+    split_file(hf, "m1", "test", ["yes", "no"])
+    split_file(hf, "m2", "test", None)
+    assert export(hf, tmp_path / "out") == ["avconfusebench_m1", "avconfusebench_m2"]
+    load = lambda name: yaml.safe_load(  # noqa: E731
+        (tmp_path / "out" / f"{name}.yaml").read_text().replace("!function", "")
+    )
+    m1, m2 = load("avconfusebench_m1"), load("avconfusebench_m2")
+    assert m1["generation_kwargs"]["max_new_tokens"] == 16
+    assert [m["metric"] for m in m1["metric_list"]] == ["accuracy", "unparseable", "yes_rate"]
+    assert m2["generation_kwargs"]["max_new_tokens"] == 48
+    assert [m["metric"] for m in m2["metric_list"]] == ["audio_match"]
+    assert load("avconfusebench") == {
+        "group": "avconfusebench",
+        "task": ["avconfusebench_m1", "avconfusebench_m2"],
+    }
+
+
+def test_a_task_without_the_split_is_an_error_naming_it(tmp_path):
+    hf = tmp_path / "hf"
+    split_file(hf, "m1", "test", ["yes", "no"])
+    split_file(hf, "m2", "train", None)
+    with pytest.raises(FileNotFoundError, match="task m2 has no 'test' split"):
+        export(hf, tmp_path / "out")
