@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -54,3 +56,27 @@ def test_a_task_without_the_split_is_an_error_naming_it(tmp_path):
     split_file(hf, "m2", "train", None)
     with pytest.raises(FileNotFoundError, match="task m2 has no 'test' split"):
         export(hf, tmp_path / "out")
+
+
+def test_exported_tasks_word_prompts_by_the_configured_template(tmp_path, monkeypatch):
+    """The copied task package asks with the bench's evaluation.prompts template, as the
+    workflow's own evaluation does (a default-worded copy would score another prompt)."""
+    hf = tmp_path / "hf"
+    split_file(hf, "m1", "test", ["yes", "no"])
+    split_file(hf, "m2", "test", None)
+    template = {"yes_no": "Q: {question}\nReply yes or no.", "open": "{question} Be brief."}
+    export_lmms_eval(
+        str(hf), str(tmp_path / "out"), {"avconfusebench": ["m1", "m2"]}, wording(),
+        {"wind": ["wind"]}, 16, 48, prompts={"avconfusebench": template},
+    )  # fmt: skip
+    monkeypatch.syspath_prepend(str(tmp_path / "out"))
+    for name in [m for m in sys.modules if m.split(".")[0] == "avtrust_eval"]:
+        monkeypatch.delitem(sys.modules, name)  # put back when the test ends
+    import avtrust_eval.lmms_tasks as tasks
+
+    m1 = {"bench": "avconfusebench", "question": "Is there a violin sound?"}
+    m1["options"] = ["yes", "no"]
+    m2 = {"bench": "avconfusebench", "question": "Describe it.", "options": None}
+    assert tasks.doc_to_text(m1) == "Q: Is there a violin sound?\nReply yes or no."
+    assert tasks.doc_to_text(m2) == "Describe it. Be brief."
+    assert tasks.__file__.startswith(str(tmp_path / "out"))
