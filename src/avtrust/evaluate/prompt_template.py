@@ -57,5 +57,3 @@ def template_parts(template: Mapping[str, str] | None, open_task: bool) -> dict:
     parameters hold, so an edit elsewhere in the template does not rerun it."""
     full = check_template(template)
     return {p: full[p] for p in (OPEN_PARTS if open_task else CLOSED_PARTS)}
-
-

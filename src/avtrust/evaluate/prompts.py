@@ -44,6 +44,8 @@ DEFAULT_TEMPLATE = {
     "loglik_option": "- {option}",
     "open": "{question}",
 }
+
+
 def task_kind(options: Sequence[str] | None) -> str:
     """``open`` (no options: m2), ``yes_no`` (m1) or ``choice``."""
     if not options:
