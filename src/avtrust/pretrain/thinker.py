@@ -107,7 +107,7 @@ def train(thinker, rows: list[dict], settings: ThinkerSettings, seed: int) -> li
 def accuracy(thinker, questions: list[dict], batch_size: int = 16) -> dict:
     """Share of ``questions`` (:func:`avtrust.pretrain.corpus.questions`) whose right
     candidate is the most probable, per prompt form (``yes_no``, ``letter``, ``text``)
-    and overall, with the chance level of each."""
+    and overall, with the chance level of each, and per question category (all forms)."""
     import torch
 
     from avtrust.train.data import SequenceEncoder, sequence_logps
@@ -121,6 +121,7 @@ def accuracy(thinker, questions: list[dict], batch_size: int = 16) -> dict:
             items.append((name, k, prompt, candidates))
     right: dict[str, list[float]] = {}
     chance: dict[str, list[float]] = {}
+    by_category: dict[str, list[float]] = {}
     thinker.model.eval()
     with torch.no_grad():
         for start in tqdm(range(0, len(items), batch_size), desc="held-out questions"):
@@ -138,12 +139,15 @@ def accuracy(thinker, questions: list[dict], batch_size: int = 16) -> dict:
                 scores = logps[at : at + len(candidates)]
                 at += len(candidates)
                 best = int(np.argmax(scores))
-                right.setdefault(name, []).append(float(best == questions[k]["answer_index"]))
+                hit = float(best == questions[k]["answer_index"])
+                right.setdefault(name, []).append(hit)
+                by_category.setdefault(questions[k]["category"], []).append(hit)
                 chance.setdefault(name, []).append(1.0 / len(candidates))
     out = {name: float(np.mean(v)) for name, v in right.items()}
     out.update({f"{name}_chance": float(np.mean(v)) for name, v in chance.items()})
     out["all"] = float(np.mean([x for v in right.values() for x in v]))
     out["all_chance"] = float(np.mean([x for v in chance.values() for x in v]))
+    out["by_category"] = {c: float(np.mean(v)) for c, v in sorted(by_category.items())}
     out["questions"] = len(questions)
     return out
 
