@@ -42,3 +42,20 @@ def test_the_thinkers_model_folder_is_the_pretrain_stages_output(tmp_path):
     # A model without a pre-training (CLAP) is still the models stage's.
     proc = run_snakemake(tmp_path, "-n", "resources/models/clap", config=config)
     assert planned_jobs(proc) == {"prepare_model": 1}
+
+
+def test_the_stage_runs_and_writes_a_loadable_trained_folder(tmp_path):
+    import json
+
+    from avtrust.models.registry import read_manifest
+
+    config = write_config(tmp_path / "on.yaml", enable)
+    run_snakemake(tmp_path, "--cores", "1", "resources/models/omni", config=config)
+    manifest = read_manifest(tmp_path / "resources/models/omni")
+    summary = json.loads((tmp_path / "results/pretrain/omni.json").read_text())
+    assert manifest["adapter"] == "qwen2_5_omni_thinker"
+    assert manifest["pretrained"]["steps"] == summary["steps"] == 2
+    assert len(summary["losses"]) == 2
+    assert (tmp_path / "logs/pretrain/omni.log").is_file()
+    videos = list((tmp_path / "resources/pretrain/corpus/videos").glob("*.mp4"))
+    assert videos and all(v.name.startswith("pretrain_") for v in videos)
