@@ -21,7 +21,12 @@ PRETRAIN = {
     "seed": None,
     "threads": 1,
     "held_out_questions": 4,
-    "corpus": {"scenes": 4, "solos_per_instrument": 1, "held_out_fraction": 0.25},
+    "corpus": {
+        "scenes": 4,
+        "solos_per_instrument": 1,
+        "held_out_fraction": 0.25,
+        "question_rounds": 2,
+    },
     "thinker": {"steps": 16, "batch_size": 4, "learning_rate": 5.0e-3, "warmup_steps": 2},
 }
 

@@ -119,7 +119,7 @@ class Scene:
     gains: list[float]
 
 
-def _scene_questions(scene: Scene, rng: np.random.Generator, templates: list[dict]) -> list[dict]:
+def scene_questions(scene: Scene, rng: np.random.Generator, templates: list[dict]) -> list[dict]:
     """MUSIC-AVQA records for one scene; each answer follows from the scene exactly."""
     inst, k = scene.instruments, len(scene.instruments)
     sides = SIDES[k]
@@ -231,7 +231,7 @@ def _music_avqa(raw: Path, w: _Writer, corpus: dict, seed: int, prefix: str = "m
                 "gains": scene.gains,
             }
         )
-        records.extend(_scene_questions(scene, rng, templates))
+        records.extend(scene_questions(scene, rng, templates))
     train = train_videos(
         [s.video_id for s in scenes], corpus["qa_train_fraction"], seed, "music_avqa"
     )

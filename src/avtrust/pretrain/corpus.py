@@ -6,6 +6,8 @@ scenes (every visible instrument sounds) whose questions have exact answers. The
 geometry (duration, frame rate, size, sample rate) is the benchmarks' own, so the model
 sees clips like those it is later evaluated on, but never one of them.
 
+Each scene is asked ``rounds`` draws of the MUSIC-AVQA templates (other instruments,
+sides, orders each time), so that a few hundred clips give thousands of questions.
 Each question becomes rows in the evaluation's own prompt forms
 (:func:`avtrust.evaluate.infer.prompt_for`): yes/no questions answered ``yes``/``no``;
 multiple-choice ones (the answer plus same-kind distractors, as the QA sets draw them)
@@ -14,15 +16,17 @@ both answered by the option's letter and, in the option-likelihood form, by its 
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import numpy as np
 
+from avtrust import data_files
 from avtrust.bench.answer_kinds import Distractors
 from avtrust.bench.samples import derive_seed
 from avtrust.datasets import music_avqa
-from avtrust.datasets.synthetic import CLIP_SIZES, generate
+from avtrust.datasets.synthetic import CLIP_SIZES, Scene, generate, rng_for, scene_questions
 from avtrust.evaluate.infer import LETTERS, prompt_for, task_kind
 
 PathLike = str | os.PathLike
@@ -49,31 +53,64 @@ def generate_corpus(raw_dir: PathLike, corpus: dict, media: dict, seed: int) -> 
     generate("music_avqa", raw_dir, corpus, media, seed, prefix=PREFIX)
 
 
-def questions(raw_dir: PathLike, part: str, seed: int) -> list[dict]:
+def _asked(raw: Path, seed: int, rounds: int) -> dict[str, list[dict]]:
+    """Every scene's questions, ``rounds`` draws of the MUSIC-AVQA templates each
+    (:func:`avtrust.datasets.synthetic.scene_questions`: answers exact from the scene),
+    duplicates dropped; per part, by the videos its annotation file asks about."""
+    templates = data_files.load("templates")["music_avqa_questions"]
+    part_of = {}
+    for part, name in FILES.items():
+        for video in music_avqa.read_annotations(raw / "annotations" / name)["video_id"]:
+            part_of[video] = part
+    out: dict[str, list[dict]] = {part: [] for part in FILES}
+    for entry in json.loads((raw / "annotations" / "scenes.json").read_text("utf-8")):
+        video = entry["video_id"]
+        if video not in part_of:
+            continue
+        scene = Scene(video, entry["instruments"], entry["onsets"], entry["gains"])
+        seen = set()
+        for r in range(rounds):
+            for record in scene_questions(scene, rng_for(seed, PREFIX, video, r), templates):
+                question = music_avqa.fill_template(
+                    record["question_content"], record["templ_values"]
+                )
+                if (question, record["answer"]) in seen:
+                    continue
+                seen.add((question, record["answer"]))
+                out[part_of[video]].append(
+                    {
+                        "video_id": video,
+                        "question": question,
+                        "template": record["question_content"],
+                        "answer": record["answer"],
+                        "category": f"{record['modality']}/{record['qtype']}",
+                    }
+                )
+    return out
+
+
+def questions(raw_dir: PathLike, part: str, seed: int, rounds: int = 1) -> list[dict]:
     """The questions of ``part`` (train | held_out), each with its clip, options (answer
     and distractors of its kind, shuffled with ``seed``) and the answer's index."""
     if part not in FILES:
         raise ValueError(f"unknown pre-training part {part!r} ({', '.join(FILES)})")
     raw = Path(raw_dir)
-    every = [music_avqa.read_annotations(raw / "annotations" / f) for f in FILES.values()]
-    records = [r for table in every for r in table.to_dict("records")]
-    distractors = Distractors(
-        [r["answer"] for r in records], [r["question_content"] for r in records]
-    )
-    table = every[list(FILES).index(part)]
+    asked = _asked(raw, seed, rounds)
+    every = [q for qs in asked.values() for q in qs]
+    distractors = Distractors([q["answer"] for q in every], [q["template"] for q in every])
     rng = np.random.default_rng(derive_seed(seed, "pretrain", part))
     out = []
-    for r in table.to_dict("records"):
-        chosen = distractors.draw(r["answer"], DISTRACTORS, rng, template=r["question_content"])
-        options = [[r["answer"], *chosen][j] for j in rng.permutation(len(chosen) + 1)]
+    for q in asked[part]:
+        chosen = distractors.draw(q["answer"], DISTRACTORS, rng, template=q["template"])
+        options = [[q["answer"], *chosen][j] for j in rng.permutation(len(chosen) + 1)]
         out.append(
             {
-                "media_path": str(raw / "videos" / f"{r['video_id']}.mp4"),
-                "video_id": r["video_id"],
-                "question": r["question"],
-                "category": r["category"],
+                "media_path": str(raw / "videos" / f"{q['video_id']}.mp4"),
+                "video_id": q["video_id"],
+                "question": q["question"],
+                "category": q["category"],
                 "options": options,
-                "answer_index": options.index(r["answer"]),
+                "answer_index": options.index(q["answer"]),
             }
         )
     return out

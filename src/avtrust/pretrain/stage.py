@@ -31,8 +31,10 @@ def write_corpus(out_dir: PathLike, config: dict) -> None:
 
 def _train_thinker(model, corpus_dir: Path, section: dict, seed: int, log) -> dict:
     settings = thinker.ThinkerSettings.from_config(section["thinker"])
-    train_qs = corpus.questions(corpus_dir, "train", seed)
-    held_out = corpus.questions(corpus_dir, "held_out", seed)[: section["held_out_questions"]]
+    rounds = section["corpus"].get("question_rounds", 1)
+    train_qs = corpus.questions(corpus_dir, "train", seed, rounds)
+    held_out = corpus.questions(corpus_dir, "held_out", seed, rounds)
+    held_out = held_out[: section["held_out_questions"]]
     rows = corpus.instruction_rows(train_qs)
     if log:
         log.info(
