@@ -24,6 +24,8 @@ from tqdm import tqdm
 from avtrust.pretrain.corpus import answer_forms
 
 PathLike = str | os.PathLike
+# the thinker's media encoders, by parameter prefix
+TOWERS = ("model.audio_tower.", "model.visual.")
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,9 @@ class ThinkerSettings:
     warmup_steps: int = 0
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
+    # The random audio and vision towers barely move the answer at first (swapping the
+    # clip changes it by ~1 %), so they may learn faster than the language model.
+    tower_lr_scale: float = 1.0
 
     @classmethod
     def from_config(cls, section: dict) -> ThinkerSettings:
@@ -77,8 +82,13 @@ def train(thinker, rows: list[dict], settings: ThinkerSettings, seed: int) -> li
     model = thinker.model
     encoder = SequenceEncoder(cache_decoding(thinker.builder, clips), model.get_rope_index)
     torch.manual_seed(seed % 2**31)
+    towers = [p for n, p in model.named_parameters() if n.startswith(TOWERS)]
+    tower_ids = {id(p) for p in towers}
+    rest = [p for p in model.parameters() if id(p) not in tower_ids]
     optimiser = torch.optim.AdamW(
-        model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
+        [{"params": rest, "scale": 1.0}, {"params": towers, "scale": settings.tower_lr_scale}],
+        lr=settings.learning_rate,
+        weight_decay=settings.weight_decay,
     )
     model.train()
     losses = []
@@ -91,7 +101,7 @@ def train(thinker, rows: list[dict], settings: ThinkerSettings, seed: int) -> li
             [rows[i]["response"] for i in indices],
         ).batch
         for group in optimiser.param_groups:
-            group["lr"] = learning_rate(step, settings)
+            group["lr"] = learning_rate(step, settings) * group["scale"]
         loss = model(**batch, use_cache=False).loss
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
