@@ -19,6 +19,7 @@ from avtrust.datasets.synthetic import settings as synthetic_settings
 from avtrust.overlays import resolve
 from avtrust.preflight import check as preflight_check
 from avtrust.preflight import report as preflight_report
+from avtrust.pretrain import pretrained_models
 
 validate(config, "../schemas/config.schema.yaml")
 # A user's config merged into config/config.yaml removes entries set to null, replaces

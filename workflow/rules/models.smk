@@ -1,7 +1,9 @@
 # Models stage: every model under `models` resolved into resources/models/<name>/
 # (built tiny, downloaded from the Hub, or pointing at a local folder / an endpoint).
+# With pretrain.enabled, the pretrain stage (pretrain.smk) writes the folders of the
+# models it trains instead.
 
-MODELS = list(config["models"])
+MODELS = [m for m in config["models"] if m not in PRETRAINED_MODELS]
 
 
 rule prepare_model:
@@ -10,7 +12,7 @@ rule prepare_model:
     log:
         "logs/models/{model}.log",
     wildcard_constraints:
-        model="|".join(MODELS) or "^$",
+        model=one_of(MODELS),
     conda:
         "../../envs/models.yaml"
     resources:

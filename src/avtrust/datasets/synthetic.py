@@ -119,7 +119,7 @@ class Scene:
     gains: list[float]
 
 
-def _scene_questions(scene: Scene, rng: np.random.Generator, templates: list[dict]) -> list[dict]:
+def scene_questions(scene: Scene, rng: np.random.Generator, templates: list[dict]) -> list[dict]:
     """MUSIC-AVQA records for one scene; each answer follows from the scene exactly."""
     inst, k = scene.instruments, len(scene.instruments)
     sides = SIDES[k]
@@ -174,13 +174,13 @@ def _scene_questions(scene: Scene, rng: np.random.Generator, templates: list[dic
     return records
 
 
-def _music_avqa(raw: Path, w: _Writer, corpus: dict, seed: int) -> None:
+def _music_avqa(raw: Path, w: _Writer, corpus: dict, seed: int, prefix: str = "music") -> None:
     instruments = names_of_kind("instrument")
     cat = catalog()
     scenes: list[Scene] = []
     for name in instruments:
         for i in range(corpus["solos_per_instrument"]):
-            scenes.append(Scene(f"music_solo_{name}_{i:02d}", [name], [0.0], [1.0]))
+            scenes.append(Scene(f"{prefix}_solo_{name}_{i:02d}", [name], [0.0], [1.0]))
     for i in range(corpus["scenes"]):
         rng = rng_for(seed, "music_avqa", "scene", i)
         k = int(rng.choice(corpus["instruments_per_scene"]))
@@ -190,7 +190,7 @@ def _music_avqa(raw: Path, w: _Writer, corpus: dict, seed: int) -> None:
         gains = list(rng.permutation(np.linspace(0.5, 1.0, k)))
         scenes.append(
             Scene(
-                f"music_scene_{i:04d}",
+                f"{prefix}_scene_{i:04d}",
                 chosen,
                 [float(o) for o in onsets],
                 [float(g) for g in gains],
@@ -231,7 +231,7 @@ def _music_avqa(raw: Path, w: _Writer, corpus: dict, seed: int) -> None:
                 "gains": scene.gains,
             }
         )
-        records.extend(_scene_questions(scene, rng, templates))
+        records.extend(scene_questions(scene, rng, templates))
     train = train_videos(
         [s.video_id for s in scenes], corpus["qa_train_fraction"], seed, "music_avqa"
     )
@@ -368,11 +368,25 @@ def settings(fmt: str, corpus: dict, media: dict) -> dict:
     return out
 
 
-def generate(fmt: str, raw_dir: str | Path, corpus: dict, media: dict | None, seed: int) -> None:
+def generate(
+    fmt: str,
+    raw_dir: str | Path,
+    corpus: dict,
+    media: dict | None,
+    seed: int,
+    *,
+    prefix: str | None = None,
+) -> None:
     """Write the synthetic corpus of dataset format ``fmt`` into ``raw_dir`` (``corpus``
-    and ``media`` may be the slices :func:`settings` gives)."""
+    and ``media`` may be the slices :func:`settings` gives). ``prefix`` renames the
+    MUSIC-AVQA videos (``<prefix>_scene_0000``): the pre-training corpus
+    (:mod:`avtrust.pretrain.corpus`) names its clips apart from the benchmarks' ones."""
     if fmt not in GENERATORS:
         raise ValueError(f"no synthetic generator for format {fmt!r}; known: {sorted(GENERATORS)}")
+    if prefix is not None and fmt != "music_avqa":
+        raise ValueError(f"a video-name prefix applies to music_avqa only, not {fmt!r}")
     raw = Path(raw_dir)
     raw.mkdir(parents=True, exist_ok=True)
-    GENERATORS[fmt](raw, _Writer(raw, Sizes.from_config(corpus), media or {}), corpus, seed)
+    writer = _Writer(raw, Sizes.from_config(corpus), media or {})
+    extra = {} if prefix is None else {"prefix": prefix}
+    GENERATORS[fmt](raw, writer, corpus, seed, **extra)

@@ -1,0 +1,143 @@
+"""The pre-training corpus and the thinker's instruction rows drawn from it.
+
+The corpus is the synthetic MUSIC-AVQA world (:mod:`avtrust.datasets.synthetic`) drawn
+from the pre-training seed, with its videos named ``pretrain_*``: natural, synchronised
+scenes (every visible instrument sounds) whose questions have exact answers. The clip
+geometry (duration, frame rate, size, sample rate) is the benchmarks' own, so the model
+sees clips like those it is later evaluated on, but never one of them.
+
+Each scene is asked ``rounds`` draws of the MUSIC-AVQA templates (other instruments,
+sides, orders each time), so that a few hundred clips give thousands of questions.
+Each question becomes rows in the evaluation's own prompt forms
+(:func:`avtrust.evaluate.infer.prompt_for`): yes/no questions answered ``yes``/``no``;
+multiple-choice ones (the answer plus same-kind distractors, as the QA sets draw them)
+both answered by the option's letter and, in the option-likelihood form, by its text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from avtrust import data_files
+from avtrust.bench.answer_kinds import Distractors
+from avtrust.bench.samples import derive_seed
+from avtrust.datasets import music_avqa
+from avtrust.datasets.synthetic import CLIP_SIZES, Scene, generate, rng_for, scene_questions
+from avtrust.evaluate.infer import LETTERS, prompt_for, task_kind
+
+PathLike = str | os.PathLike
+PREFIX = "pretrain"  # the corpus's video names: pretrain_scene_0000, pretrain_solo_...
+DISTRACTORS = 3
+# The corpus keys taken from the benchmarks' `corpus` section (the world's geometry).
+SHARED_KEYS = (*CLIP_SIZES, "instruments_per_scene", "onset_step_s")
+FILES = {"train": "avqa-train.json", "held_out": "avqa-test.json"}
+
+
+def corpus_settings(corpus: dict, pretrain_corpus: dict) -> dict:
+    """The generator's ``corpus`` for the pre-training set: the benchmarks' geometry with
+    the pre-training counts; ``held_out_fraction`` of the videos ask the held-out
+    questions the pre-training reports its accuracy on."""
+    out = {k: corpus[k] for k in SHARED_KEYS}
+    out["scenes"] = pretrain_corpus["scenes"]
+    out["solos_per_instrument"] = pretrain_corpus["solos_per_instrument"]
+    out["qa_train_fraction"] = 1.0 - pretrain_corpus["held_out_fraction"]
+    return out
+
+
+def generate_corpus(raw_dir: PathLike, corpus: dict, media: dict, seed: int) -> None:
+    """Write the pre-training corpus (``corpus`` from :func:`corpus_settings`)."""
+    generate("music_avqa", raw_dir, corpus, media, seed, prefix=PREFIX)
+
+
+def _asked(raw: Path, seed: int, rounds: int) -> dict[str, list[dict]]:
+    """Every scene's questions, ``rounds`` draws of the MUSIC-AVQA templates each
+    (:func:`avtrust.datasets.synthetic.scene_questions`: answers exact from the scene),
+    duplicates dropped; per part, by the videos its annotation file asks about."""
+    templates = data_files.load("templates")["music_avqa_questions"]
+    part_of = {}
+    for part, name in FILES.items():
+        for video in music_avqa.read_annotations(raw / "annotations" / name)["video_id"]:
+            part_of[video] = part
+    out: dict[str, list[dict]] = {part: [] for part in FILES}
+    for entry in json.loads((raw / "annotations" / "scenes.json").read_text("utf-8")):
+        video = entry["video_id"]
+        if video not in part_of:
+            continue
+        scene = Scene(video, entry["instruments"], entry["onsets"], entry["gains"])
+        seen = set()
+        for r in range(rounds):
+            for record in scene_questions(scene, rng_for(seed, PREFIX, video, r), templates):
+                question = music_avqa.fill_template(
+                    record["question_content"], record["templ_values"]
+                )
+                if (question, record["answer"]) in seen:
+                    continue
+                seen.add((question, record["answer"]))
+                out[part_of[video]].append(
+                    {
+                        "video_id": video,
+                        "question": question,
+                        "template": record["question_content"],
+                        "answer": record["answer"],
+                        "category": f"{record['modality']}/{record['qtype']}",
+                    }
+                )
+    return out
+
+
+def questions(raw_dir: PathLike, part: str, seed: int, rounds: int = 1) -> list[dict]:
+    """The questions of ``part`` (train | held_out), each with its clip, options (answer
+    and distractors of its kind, shuffled with ``seed``) and the answer's index."""
+    if part not in FILES:
+        raise ValueError(f"unknown pre-training part {part!r} ({', '.join(FILES)})")
+    raw = Path(raw_dir)
+    asked = _asked(raw, seed, rounds)
+    every = [q for qs in asked.values() for q in qs]
+    distractors = Distractors([q["answer"] for q in every], [q["template"] for q in every])
+    rng = np.random.default_rng(derive_seed(seed, "pretrain", part))
+    out = []
+    for q in asked[part]:
+        chosen = distractors.draw(q["answer"], DISTRACTORS, rng, template=q["template"])
+        options = [[q["answer"], *chosen][j] for j in rng.permutation(len(chosen) + 1)]
+        out.append(
+            {
+                "media_path": str(raw / "videos" / f"{q['video_id']}.mp4"),
+                "video_id": q["video_id"],
+                "question": q["question"],
+                "category": q["category"],
+                "options": options,
+                "answer_index": options.index(q["answer"]),
+            }
+        )
+    return out
+
+
+def answer_forms(q: dict) -> list[tuple[str, list[str]]]:
+    """(prompt, candidate responses) of each form a question is asked in; the right
+    response of each is at ``q["answer_index"]``."""
+    options = q["options"]
+    if task_kind(options) == "yes_no":
+        return [(prompt_for(q["question"], options), [o.lower() for o in options])]
+    return [
+        (prompt_for(q["question"], options, "generate"), list(LETTERS[: len(options)])),
+        (prompt_for(q["question"], options, "loglik"), list(options)),
+    ]
+
+
+def instruction_rows(qs: list[dict]) -> list[dict]:
+    """Training rows {media_path, prompt, response} of questions from :func:`questions`."""
+    rows = []
+    for q in qs:
+        for prompt, candidates in answer_forms(q):
+            rows.append(
+                {
+                    "media_path": q["media_path"],
+                    "prompt": prompt,
+                    "response": candidates[q["answer_index"]],
+                }
+            )
+    return rows

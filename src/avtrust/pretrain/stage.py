@@ -1,0 +1,98 @@
+"""The pretrain stage's jobs: the corpus, and one model trained on it.
+
+``pretrain_model`` trains a copy of the untrained build (``resources/pretrain/untrained/
+<name>``) into ``resources/models/<name>``, the folder every later stage loads, with the
+pre-training's summary (steps, first/last loss, held-out accuracy) in its manifest under
+``pretrained``. It is written into a temporary sibling and renamed into place, so an
+interrupted job leaves no half-trained model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from avtrust.bench.samples import derive_seed
+from avtrust.io import dumps_json, remove_stale_scratch, scratch_prefix
+from avtrust.models.registry import MANIFEST, load, read_manifest
+from avtrust.pretrain import PRETRAINED, corpus, pretrain_seed, thinker
+
+PathLike = str | os.PathLike
+
+
+def write_corpus(out_dir: PathLike, config: dict) -> None:
+    """The pre-training corpus of ``config`` into ``out_dir``."""
+    settings = corpus.corpus_settings(config["corpus"], config["pretrain"]["corpus"])
+    corpus.generate_corpus(out_dir, settings, config["media"], pretrain_seed(config))
+
+
+def _train_thinker(model, corpus_dir: Path, section: dict, seed: int, log) -> dict:
+    settings = thinker.ThinkerSettings.from_config(section["thinker"])
+    rounds = section["corpus"].get("question_rounds", 1)
+    train_qs = corpus.questions(corpus_dir, "train", seed, rounds)
+    held_out = corpus.questions(corpus_dir, "held_out", seed, rounds)
+    held_out = held_out[: section["held_out_questions"]]
+    rows = corpus.instruction_rows(train_qs)
+    if log:
+        log.info(
+            "%d training questions (%d rows), %d held-out questions",
+            len(train_qs),
+            len(rows),
+            len(held_out),
+        )
+    losses = thinker.train(model, rows, settings, seed)
+    window = max(1, min(20, len(losses) // 4))
+    summary = {
+        "steps": len(losses),
+        "rows": len(rows),
+        "loss_first": sum(losses[:window]) / window,
+        "loss_last": sum(losses[-window:]) / window,
+        "losses": losses,
+    }
+    if held_out:
+        summary["held_out_accuracy"] = thinker.accuracy(model, held_out)
+    return summary
+
+
+def pretrain_model(
+    untrained_dir: PathLike, corpus_dir: PathLike, out_dir: PathLike, config: dict, log=None
+) -> dict:
+    """Train the untrained model folder on the corpus into ``out_dir``; returns the
+    summary also written into the manifest (and, by the rule, into results/pretrain)."""
+    import torch
+
+    section = config["pretrain"]
+    manifest = read_manifest(untrained_dir)
+    adapter = manifest["adapter"]
+    if adapter not in PRETRAINED:
+        raise ValueError(f"no pre-training for adapter {adapter!r} ({', '.join(PRETRAINED)})")
+    torch.set_num_threads(section["threads"])
+    seed = derive_seed(pretrain_seed(config), "model", manifest["name"])
+    model = load(untrained_dir, device="cpu")
+    summary = _train_thinker(model, Path(corpus_dir), section, seed, log)
+    if log:
+        log.info(
+            "loss %.4f -> %.4f over %d steps; held-out accuracy %s",
+            summary["loss_first"],
+            summary["loss_last"],
+            summary["steps"],
+            json.dumps(summary.get("held_out_accuracy")),
+        )
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_scratch(out)
+    tmp = Path(tempfile.mkdtemp(prefix=scratch_prefix(out), dir=out.parent))
+    try:
+        thinker.save(model, untrained_dir, tmp)
+        brief = {k: v for k, v in summary.items() if k != "losses"}
+        (tmp / MANIFEST).write_text(dumps_json({**manifest, "pretrained": brief}), "utf-8")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return summary

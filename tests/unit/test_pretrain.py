@@ -1,0 +1,134 @@
+"""The pretrain stage: its corpus never shares a clip with the benchmarks' datasets, it
+lowers the thinker's loss on a very small corpus, two runs give identical weights, and
+the trained folder loads like any prepared model."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from avtrust.datasets import synthetic
+from avtrust.models.registry import load, prepare, read_manifest, spec_from_config
+from avtrust.pretrain import corpus, pretrain_seed, pretrained_models
+from avtrust.pretrain.stage import pretrain_model, write_corpus
+
+TINY = yaml.safe_load((Path(__file__).parents[1] / "workflow" / "tiny.yaml").read_text())
+PRETRAIN = {
+    "enabled": True,
+    "seed": None,
+    "threads": 1,
+    "held_out_questions": 4,
+    "corpus": {
+        "scenes": 4,
+        "solos_per_instrument": 1,
+        "held_out_fraction": 0.25,
+        "question_rounds": 2,
+    },
+    "thinker": {"steps": 16, "batch_size": 4, "learning_rate": 5.0e-3, "warmup_steps": 2},
+}
+
+
+def config(**pretrain) -> dict:
+    return {**TINY, "pretrain": {**PRETRAIN, **pretrain}}
+
+
+def digests(folder: Path) -> dict[str, Path]:
+    """sha256 of every media file under ``folder`` -> its path."""
+    out = {}
+    for path in folder.rglob("*"):
+        if path.suffix in (".mp4", ".wav"):
+            out[hashlib.sha256(path.read_bytes()).hexdigest()] = path
+    return out
+
+
+@pytest.fixture(scope="module")
+def pretrain_corpus(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("pretrain") / "corpus"
+    write_corpus(out, config())
+    return out
+
+
+def test_corpus_shares_no_clip_with_any_synthetic_dataset(pretrain_corpus, tmp_path):
+    cfg = config()
+    ours = digests(pretrain_corpus)
+    our_videos = {p.stem for p in pretrain_corpus.glob("videos/*.mp4")}
+    assert our_videos and all(v.startswith("pretrain_") for v in our_videos)
+    for name, dataset in cfg["datasets"].items():
+        raw = tmp_path / name
+        settings = synthetic.settings(dataset["format"], cfg["corpus"], cfg["media"])
+        synthetic.generate(
+            dataset["format"], raw, settings["corpus"], settings.get("media"), cfg["seed"]
+        )
+        theirs = digests(raw)
+        assert theirs, name
+        assert not set(ours) & set(theirs), f"a pre-training clip is one of {name}'s"
+        assert not our_videos & {p.stem for p in raw.rglob("*.mp4")}
+
+
+def test_the_seed_is_its_own_even_when_set_to_the_master_seed():
+    cfg = config(seed=TINY["seed"])
+    assert pretrain_seed(cfg) != TINY["seed"]
+    assert pretrain_seed(cfg) == pretrain_seed(config())  # null means the master seed
+    assert pretrain_seed(config(seed=1)) != pretrain_seed(config(seed=2))
+
+
+def test_only_tiny_thinkers_are_pretrained_and_only_when_enabled():
+    assert pretrained_models(config()) == ["omni"]
+    assert pretrained_models(config(enabled=False)) == []
+    hub = config()
+    hub["models"] = {**hub["models"], "omni": {**hub["models"]["omni"], "source": "hub"}}
+    assert pretrained_models(hub) == []
+
+
+def test_questions_are_asked_in_the_evaluation_forms(pretrain_corpus):
+    train = corpus.questions(pretrain_corpus, "train", 1)
+    held_out = corpus.questions(pretrain_corpus, "held_out", 1)
+    assert train and held_out
+    assert not {q["video_id"] for q in train} & {q["video_id"] for q in held_out}
+    rows = corpus.instruction_rows(train)
+    for q in train:
+        assert 0 <= q["answer_index"] < len(q["options"])
+    yes_no = [r for r in rows if r["prompt"].endswith("Answer yes or no.")]
+    letters = [r for r in rows if r["prompt"].endswith("directly.")]
+    assert {r["response"] for r in yes_no} <= {"yes", "no"}
+    assert letters and {r["response"] for r in letters} <= set("ABCD")
+
+
+@pytest.fixture(scope="module")
+def untrained(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("untrained") / "omni"
+    prepare(spec_from_config("omni", TINY["models"]), out, seed=3)
+    return out
+
+
+def weights(folder: Path) -> dict:
+    from safetensors.torch import load_file
+
+    (path,) = folder.glob("*.safetensors")
+    return load_file(path)
+
+
+def test_pretraining_lowers_the_loss_and_is_deterministic(untrained, pretrain_corpus, tmp_path):
+    import torch
+
+    first = pretrain_model(untrained, pretrain_corpus, tmp_path / "a", config())
+    again = pretrain_model(untrained, pretrain_corpus, tmp_path / "b", config())
+    assert first["steps"] == 16
+    assert first["loss_last"] < 0.8 * first["loss_first"]
+    assert first["losses"] == again["losses"]
+    a, b, before = weights(tmp_path / "a"), weights(tmp_path / "b"), weights(untrained)
+    assert a.keys() == b.keys() == before.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], before[k]) for k in a)
+    # The trained folder is a prepared model: it loads through the registry, with the
+    # trained weights, and its manifest says how it was trained.
+    manifest = read_manifest(tmp_path / "a")
+    assert manifest["name"] == "omni" and manifest["pretrained"]["steps"] == 16
+    loaded = load(tmp_path / "a").model.state_dict()
+    key = next(k for k in a if k in loaded)
+    assert torch.equal(loaded[key], a[key])
+    accuracy = first["held_out_accuracy"]
+    assert accuracy["questions"] == 4 and 0.0 <= accuracy["all"] <= 1.0

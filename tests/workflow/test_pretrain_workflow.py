@@ -1,0 +1,61 @@
+"""The pretrain stage in the DAG: with pretrain.enabled, the folder every later stage
+loads for a tiny thinker (resources/models/<name>) is the pretrain stage's output."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import planned_jobs, planned_with, run_snakemake, write_config
+
+pytestmark = pytest.mark.workflow
+
+
+def enable(config):
+    config["pretrain"] = {
+        "enabled": True,
+        "corpus": {"scenes": 2, "solos_per_instrument": 0, "held_out_fraction": 0.5},
+        "thinker": {"steps": 2, "batch_size": 2, "learning_rate": 1.0e-3},
+    }
+
+
+def test_later_stages_load_the_pretrained_thinker(tmp_path):
+    on = planned_with(tmp_path, "on.yaml", enable)
+    off = planned_with(tmp_path, "off.yaml", lambda c: None)
+    # omni is the only tiny model with a pre-training: built untrained, then trained.
+    assert on["pretrain_corpus"] == 1
+    assert on["prepare_untrained_model"] == 1
+    assert on["pretrain_model"] == 1
+    assert on["prepare_model"] == off["prepare_model"] - 1 == 3
+    assert not {"pretrain_corpus", "prepare_untrained_model", "pretrain_model"} & set(off)
+    # Everything downstream of the models is planned as before, now after pre-training.
+    same = {k: v for k, v in off.items() if k not in ("prepare_model", "all")}
+    assert {k: on[k] for k in same} == same
+
+
+def test_the_thinkers_model_folder_is_the_pretrain_stages_output(tmp_path):
+    config = write_config(tmp_path / "on.yaml", enable)
+    proc = run_snakemake(tmp_path, "-n", "resources/models/omni", config=config)
+    assert planned_jobs(proc) == {
+        "pretrain_corpus": 1,
+        "prepare_untrained_model": 1,
+        "pretrain_model": 1,
+    }
+    # A model without a pre-training (CLAP) is still the models stage's.
+    proc = run_snakemake(tmp_path, "-n", "resources/models/clap", config=config)
+    assert planned_jobs(proc) == {"prepare_model": 1}
+
+
+def test_the_stage_runs_and_writes_a_loadable_trained_folder(tmp_path):
+    import json
+
+    from avtrust.models.registry import read_manifest
+
+    config = write_config(tmp_path / "on.yaml", enable)
+    run_snakemake(tmp_path, "--cores", "1", "resources/models/omni", config=config)
+    manifest = read_manifest(tmp_path / "resources/models/omni")
+    summary = json.loads((tmp_path / "results/pretrain/omni.json").read_text())
+    assert manifest["adapter"] == "qwen2_5_omni_thinker"
+    assert manifest["pretrained"]["steps"] == summary["steps"] == 2
+    assert len(summary["losses"]) == 2
+    assert (tmp_path / "logs/pretrain/omni.log").is_file()
+    videos = list((tmp_path / "resources/pretrain/corpus/videos").glob("*.mp4"))
+    assert videos and all(v.name.startswith("pretrain_") for v in videos)

@@ -1,0 +1,58 @@
+# Pretrain stage (pretrain.enabled): the tiny models whose adapter has a pre-training
+# (avtrust.pretrain.PRETRAINED) are built untrained into resources/pretrain/untrained/,
+# trained on a synthetic corpus of their own (resources/pretrain/corpus/, drawn from the
+# pre-training seed) and written to resources/models/<name>/, where every later stage
+# loads them. The models stage builds the others.
+
+
+rule pretrain_corpus:
+    output:
+        corpus=directory("resources/pretrain/corpus"),
+    log:
+        "logs/pretrain/corpus.log",
+    conda:
+        "../../envs/media.yaml"
+    params:
+        config=pretrain_config(),
+    script:
+        "../scripts/pretrain_corpus.py"
+
+
+rule prepare_untrained_model:
+    output:
+        model=directory("resources/pretrain/untrained/{model}"),
+    log:
+        "logs/pretrain/untrained/{model}.log",
+    wildcard_constraints:
+        model=one_of(PRETRAINED_MODELS),
+    conda:
+        "../../envs/models.yaml"
+    resources:
+        mem_mb=8000,
+    params:
+        entry=lambda wc: config["models"][wc.model],
+        seed=config["seed"],
+    script:
+        "../scripts/prepare_model.py"
+
+
+rule pretrain_model:
+    input:
+        untrained="resources/pretrain/untrained/{model}",
+        corpus="resources/pretrain/corpus",
+    output:
+        model=directory("resources/models/{model}"),
+        summary="results/pretrain/{model}.json",
+    log:
+        "logs/pretrain/{model}.log",
+    wildcard_constraints:
+        model=one_of(PRETRAINED_MODELS),
+    conda:
+        "../../envs/models.yaml"
+    threads: PRETRAIN.get("threads", 1)
+    resources:
+        mem_mb=8000,
+    params:
+        config=pretrain_config(),
+    script:
+        "../scripts/pretrain_model.py"

@@ -1,0 +1,12 @@
+"""Generate the pre-training corpus (rule pretrain_corpus)."""
+
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's package
+
+from avtrust.logs import rule_logging
+from avtrust.pretrain.stage import write_corpus
+
+with rule_logging(snakemake) as log:
+    log.info("generating the pre-training corpus into %s", snakemake.output.corpus)
+    write_corpus(snakemake.output.corpus, snakemake.params.config)
