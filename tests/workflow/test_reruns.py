@@ -76,6 +76,8 @@ EXEMPT = {
     "val file; rlcomm_questions holds it in its params",
     r"evaluation\.(models|tasks)\..*": "which models and tasks are evaluated: jobs appear or "
     "leave the DAG (tests/workflow/test_evaluate.py)",
+    r"pretrain\.enabled": "turns the pretrain stage on: its jobs join the DAG in front of "
+    "every consumer of the thinker (tests/workflow/test_pretrain_workflow.py)",
 }
 
 # Alternatives for values whose type alone does not say what else is valid.
@@ -194,6 +196,8 @@ READERS = [
     (r"evaluation\.max_new_tokens_open", lambda m: lambda j: is_("evaluate_shard", task=("m2",))(j) or LMMS(j)),
     (r"evaluation\.prompts\.(\w+)\.open", lambda m: lambda j: is_("evaluate_shard", bench=(m[1],), task=("m2",))(j) or (m[1] != "qa" and LMMS(j))),
     (r"evaluation\.prompts\.(\w+)\.\w+", lambda m: lambda j: (is_("evaluate_shard", bench=(m[1],))(j) and CLOSED_EVAL(j)) or (m[1] != "qa" and LMMS(j))),
+    # the tiny run has the stage off: its settings must rerun nothing
+    (r"pretrain\..*", lambda m: lambda j: False),
     (r"evaluation\.qa_sets\.(\w+)\.samples", lambda m: is_("qa_set", dataset=(m[1],))),
     (r"evaluation\.judge\..*", lambda m: rules("judge_m2")),
     (
