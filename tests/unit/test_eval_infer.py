@@ -58,6 +58,13 @@ def test_batches_group_by_stream_kind():
     assert [r["id"] for r in shard_rows(rows, 1, 2)] == ["MAT-000001", "MAT-000003"]
 
 
+def test_batches_by_sequence_length_within_a_stream_kind():
+    rows = [row(0, "av"), row(1, "v"), row(2, "av"), row(3, "v"), row(4, "av")]
+    length = {"MAT-000000": 9, "MAT-000002": 1, "MAT-000004": 5, "MAT-000001": 2,
+              "MAT-000003": 1}  # fmt: skip
+    assert batches(rows, 2, lambda r: length[r["id"]]) == [[2, 4], [0], [3, 1]]
+
+
 def test_prompts():
     assert prompt_for("Is there a violin sound?", ["yes", "no"]).endswith("Answer yes or no.")
     assert "B. cello" in prompt_for("q", ["violin", "cello"])

@@ -15,6 +15,9 @@ EVAL = config["evaluation"]
 EVAL_MODELS = eval_models(EVAL, config["models"])
 EVAL_SHARDS = list(range(EVAL["shards"]))
 JUDGE = EVAL["judge"]["model"]
+# Decode-once cache (decode.smk): its folder, or None when evaluation.decode_cache is null.
+DECODED = (EVAL.get("decode_cache") or {}).get("dir")
+OMNI_ADAPTER = "qwen2_5_omni_thinker"
 
 
 def check_qa_sets():
@@ -69,13 +72,44 @@ def eval_table(bench, task):
     return f"results/bench/{bench}/{task}.parquet"
 
 
+def samples_inputs(bench, task):
+    """The table of an evaluated task and, where a split selects its rows, the split."""
+    out = {"samples": eval_table(bench, task)}
+    if bench != QA_BENCH and EVAL["split"] != "all":
+        out["split"] = f"{SCORE}/split.parquet"
+    return out
+
+
+def decoding_models(bench):
+    """The prepared Omni model folders whose input settings the decode cache of
+    ``bench`` serves: zero-shot ones, and the base model that checkpoints are trained
+    from (a checkpoint with other settings simply misses the cache and decodes)."""
+    names = {
+        m.registry_name
+        for m in EVAL_MODELS.values()
+        if m.adapter == OMNI_ADAPTER and bench in m.benches
+    }
+    return sorted(model_dir(n) for n in names)
+
+
+def decoded_index(bench, task):
+    return f"{DECODED}/{bench}/{task}/index.parquet"
+
+
+def decode_inputs(wildcards):
+    return {
+        **samples_inputs(wildcards.bench, wildcards.task),
+        "models": decoding_models(wildcards.bench),
+    }
+
+
 def evaluate_inputs(wildcards):
     out = {
-        "samples": eval_table(wildcards.bench, wildcards.task),
+        **samples_inputs(wildcards.bench, wildcards.task),
         "model": EVAL_MODELS[wildcards.model].folder,
     }
-    if wildcards.bench != QA_BENCH and EVAL["split"] != "all":
-        out["split"] = f"{SCORE}/split.parquet"
+    if DECODED and EVAL_MODELS[wildcards.model].adapter == OMNI_ADAPTER:
+        out["decoded"] = decoded_index(wildcards.bench, wildcards.task)
     return out
 
 

@@ -47,7 +47,8 @@ from pathlib import Path
 
 import numpy as np
 
-from avtrust.models.media import Streams, read_audio_frames, streams
+from avtrust.models.decode_cache import decode_arrays
+from avtrust.models.media import Streams, streams
 
 PathLike = str | os.PathLike
 
@@ -254,20 +255,8 @@ class _Base:
 
     def read_clip(self, path: PathLike) -> tuple[str, np.ndarray | None, np.ndarray | None]:
         """One clip's stream kind, 16 kHz audio and sampled frames (``None`` if absent)."""
-        s, v = self.streams(path), self.vision
-        audio, frames = read_audio_frames(
-            s.path,
-            AUDIO_SAMPLE_RATE,
-            fps=v.fps,
-            factor=v.factor,
-            min_pixels=v.min_pixels,
-            max_pixels=v.max_pixels,
-            temporal_patch_size=v.temporal_patch_size,
-            min_frames=v.min_frames,
-            max_frames=v.max_frames,
-            info=s.info,
-        )
-        return s.kind, audio, frames
+        s = self.streams(path)
+        return (s.kind, *decode_arrays(s, self.vision, AUDIO_SAMPLE_RATE))
 
     def decode(self, paths: Sequence[PathLike]) -> Media:
         """The clips' streams, one entry per path; a repeated path is decoded once and its
