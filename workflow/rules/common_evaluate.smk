@@ -15,9 +15,6 @@ EVAL = config["evaluation"]
 EVAL_MODELS = eval_models(EVAL, config["models"])
 EVAL_SHARDS = list(range(EVAL["shards"]))
 JUDGE = EVAL["judge"]["model"]
-# Decode-once cache (decode.smk): its folder, or None when evaluation.decode_cache is null.
-DECODED = (EVAL.get("decode_cache") or {}).get("dir")
-OMNI_ADAPTER = "qwen2_5_omni_thinker"
 
 
 def check_qa_sets():
@@ -80,36 +77,13 @@ def samples_inputs(bench, task):
     return out
 
 
-def decoding_models(bench):
-    """The prepared Omni model folders whose input settings the decode cache of
-    ``bench`` serves: zero-shot ones, and the base model that checkpoints are trained
-    from (a checkpoint with other settings simply misses the cache and decodes)."""
-    names = {
-        m.registry_name
-        for m in EVAL_MODELS.values()
-        if m.adapter == OMNI_ADAPTER and bench in m.benches
-    }
-    return sorted(model_dir(n) for n in names)
-
-
-def decoded_index(bench, task):
-    return f"{DECODED}/{bench}/{task}/index.parquet"
-
-
-def decode_inputs(wildcards):
-    return {
-        **samples_inputs(wildcards.bench, wildcards.task),
-        "models": decoding_models(wildcards.bench),
-    }
-
-
 def evaluate_inputs(wildcards):
     out = {
         **samples_inputs(wildcards.bench, wildcards.task),
         "model": EVAL_MODELS[wildcards.model].folder,
     }
     if DECODED and EVAL_MODELS[wildcards.model].adapter == OMNI_ADAPTER:
-        out["decoded"] = decoded_index(wildcards.bench, wildcards.task)
+        out["decoded"] = f"{DECODED}/{wildcards.bench}/{wildcards.task}/index.parquet"
     return out
 
 

@@ -1,20 +1,30 @@
-"""Decode every clip of one evaluated task once into the decode cache (rule decode_clips)."""
+"""Decode the clips of one evaluated task, or of one training table, once into the
+decode-once cache (rules decode_clips and decode_training_clips)."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's package
 
+import pyarrow.parquet as pq
+
 from avtrust.evaluate.samples import eval_rows
 from avtrust.logs import rule_logging
-from avtrust.models.decode_cache import build
+from avtrust.models.decode_cache import build, clip_paths
 from avtrust.models.omni_inputs import VisionSettings
 
 with rule_logging(snakemake) as log:
-    rows = eval_rows(snakemake.input.samples, snakemake.input.get("split"), snakemake.params.split)
+    split = snakemake.input.get("split")
+    rows = []
+    if "samples" in snakemake.input.keys():  # an evaluated task: its evaluated rows
+        rows += eval_rows(snakemake.input.samples, split, snakemake.params.split)
+    for table in snakemake.input.get("tables", []):  # SFT: the training split's rows
+        rows += eval_rows(table, split, "train")
+    for table in snakemake.input.get("data", []):  # pairs, RL-CoMM data: every row
+        rows += pq.read_table(table).to_pylist()
     settings = [VisionSettings.from_dir(folder) for folder in snakemake.input.models]
     report = build(
-        [r["media_path"] for r in rows],
+        clip_paths(rows),
         settings,
         Path(snakemake.output.index).parent,
         shard_clips=snakemake.params.shard_clips,

@@ -67,6 +67,21 @@ INDEX_SCHEMA = pa.schema(
 )
 
 
+# The clip columns of the tables whose clips are cached: benchmark and QA tables,
+# training rows (media_path), CAVPref pairs (+ V' and A').
+MEDIA_COLUMNS = ("media_path", "video_corrupted_path", "audio_corrupted_path")
+
+
+def clip_paths(rows: Iterable[dict]) -> list[str]:
+    """The distinct clips of ``rows`` (first-seen order) in :data:`MEDIA_COLUMNS`."""
+    out = {}
+    for row in rows:
+        for column in MEDIA_COLUMNS:
+            if row.get(column):
+                out[str(row[column])] = None
+    return list(out)
+
+
 class Decodes:
     """Calls of :func:`decode_arrays`, per clip path (thread-safe)."""
 
