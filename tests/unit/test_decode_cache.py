@@ -143,3 +143,19 @@ def test_evaluation_of_several_models_decodes_each_clip_once(clips, tmp_path):
         assert [(r["id"], r["mode"], r["raw"]) for r in a] == [
             (r["id"], r["mode"], r["raw"]) for r in b
         ]
+
+
+def test_a_training_job_reads_its_decode_cache(clips, tmp_path):
+    from avtrust.models import registry
+    from avtrust.train.data import SequenceEncoder, job_builder
+
+    spec = registry.ModelSpec("omni", "qwen2_5_omni_thinker", "tiny", "Qwen/Qwen2.5-Omni-3B")
+    policy = registry.load(registry.prepare(spec, tmp_path / "omni", seed=1))
+    paths = copied(clips, tmp_path, "violin", "audio_only")
+    dc.build(paths, [policy.builder.vision], tmp_path / "cache")
+    builder = job_builder(policy, {"media_cache": 4, "decoded": str(tmp_path / "cache")})
+    encoder = SequenceEncoder(builder, policy.model.get_rope_index)
+    before = dc.DECODES.total()
+    encoded = encoder([str(p) for p in paths], ["Which?", "Which?"], ["violin", "flute"])
+    assert dc.DECODES.total() == before and builder.decode_cache.hits == 2
+    assert encoded.batch["input_ids"].shape[0] == 2
