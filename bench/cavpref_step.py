@@ -131,8 +131,8 @@ def sequences(rows, roles):
 
 
 class Runner:
-    def __init__(self, model_dir: Path, rows: list[dict]):
-        self.policy = load(model_dir)
+    def __init__(self, model_dir: Path | None, rows: list[dict], policy=None):
+        self.policy = policy if policy is not None else load(model_dir)  # gpu_check: built
         base = self.policy.model
         self.encoder = SequenceEncoder(cache_decoding(self.policy.builder), base.get_rope_index)
         self.model = add_fused_head(
