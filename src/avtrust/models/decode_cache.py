@@ -217,9 +217,8 @@ class DecodeCache:
                 self.misses += 1
             return None
         shard = self._shard(row["shard"])
-        names = set(shard.keys())
-        audio = shard.get_tensor(f"{key}.audio") if f"{key}.audio" in names else None
-        frames = shard.get_tensor(f"{key}.frames") if f"{key}.frames" in names else None
+        audio = None if row["audio_samples"] is None else shard.get_tensor(f"{key}.audio")
+        frames = None if row["frames"] is None else shard.get_tensor(f"{key}.frames")
         with self.lock:
             self.hits += 1
         return Decoded(row["kind"], audio, frames, ClipInfo(**json.loads(row["info"])))
