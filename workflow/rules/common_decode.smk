@@ -4,7 +4,6 @@
 
 # The cache's folder, or None when evaluation.decode_cache is null (no decode stage).
 DECODED = (EVAL.get("decode_cache") or {}).get("dir")
-DECODE_SHARD_CLIPS = (EVAL.get("decode_cache") or {}).get("shard_clips")
 OMNI_ADAPTER = "qwen2_5_omni_thinker"
 
 

@@ -25,7 +25,6 @@ if DECODED:
             mem_mb=8000,
         params:
             split=lambda wc: EVAL["split"] if wc.bench != QA_BENCH else None,
-            shard_clips=DECODE_SHARD_CLIPS,
         script:
             "../scripts/decode_clips.py"
 
@@ -43,7 +42,5 @@ if DECODED:
         threads: EVAL["threads"]
         resources:
             mem_mb=8000,
-        params:
-            shard_clips=DECODE_SHARD_CLIPS,
         script:
             "../scripts/decode_clips.py"

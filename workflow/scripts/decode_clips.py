@@ -27,7 +27,9 @@ with rule_logging(snakemake) as log:
         clip_paths(rows),
         settings,
         Path(snakemake.output.index).parent,
-        shard_clips=snakemake.params.shard_clips,
+        # a layout setting: the arrays are the same however they are grouped into files,
+        # so it is read from the config, not a param (an edit reruns nothing)
+        shard_clips=snakemake.config["evaluation"]["decode_cache"]["shard_clips"],
         workers=snakemake.threads,
         log=log,
     )
