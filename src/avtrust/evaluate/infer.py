@@ -221,8 +221,14 @@ class Predictor:
         return out_lp, out_n
 
 
-def fingerprint(model_id: str, rows: Sequence[dict], settings: Settings) -> str:
+def fingerprint(
+    model_id: str, rows: Sequence[dict], settings: Settings, plan: list[list[int]] | None = None
+) -> str:
+    """The state's identity; ``plan`` (the batches' row positions) too, because a batch's
+    file holds the rows of its plan position, and the order by length can change (a
+    decode cache added or dropped)."""
     payload = {
+        "plan": plan,
         "model": model_id,
         "ids": [r["id"] for r in rows],
         "questions": [r["question"] for r in rows],
@@ -374,7 +380,6 @@ def run_shard(
     from tqdm import tqdm
 
     state_dir = Path(state_dir)
-    _prepare_state(state_dir, fingerprint(model_id, rows, settings), log)
     parser = AnswerParser(settings.wording)
     if "loglik" in settings.modes and not predictor.supports_loglik and log:
         log.warning("model %s cannot score log-likelihoods: generation only", model_id)
@@ -387,6 +392,7 @@ def run_shard(
                             row["options"]))  # fmt: skip
 
     plan = batches(rows, settings.batch_size, length)
+    _prepare_state(state_dir, fingerprint(model_id, rows, settings, plan), log)
     parts = [state_dir / f"batch-{b:05d}.parquet" for b in range(len(plan))]
     todo = [b for b in range(len(plan)) if not parts[b].is_file()]
     loader = Prefetcher(predictor, [[str(Path(root) / rows[i]["media_path"]) for i in plan[b]]
