@@ -58,7 +58,11 @@ def job_builder(policy, spec: dict):
     """The policy's input builder as a training job uses it: each clip decoded once per
     ``spec["media_cache"]`` most recent clips, and read from the job's decode-once cache
     (``spec["decoded"]``, rule decode_training_clips) where that holds it."""
-    builder = cache_decoding(policy.builder, spec["media_cache"])
+    return with_decode_cache(cache_decoding(policy.builder, spec["media_cache"]), spec)
+
+
+def with_decode_cache(builder, spec: dict):
+    """``builder`` reading the job's decode-once cache (``spec["decoded"]``) where set."""
     if spec.get("decoded"):
         attach(builder, DecodeCache(spec["decoded"]))
     return builder
