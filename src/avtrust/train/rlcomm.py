@@ -147,14 +147,14 @@ def build_grpo(spec: dict, settings: GRPOSettings):
 
     from avtrust.models import registry
     from avtrust.train.arguments import job_arguments
-    from avtrust.train.data import job_builder
+    from avtrust.train.data import with_decode_cache
     from avtrust.train.grpo import AVGRPOTrainer
     from avtrust.train.job import load_start_policy
     from avtrust.train.lora import apply_lora
     from avtrust.train.rewards import StepRewards
 
     policy = load_start_policy(spec)
-    job_builder(policy, spec)
+    with_decode_cache(policy.builder, spec)  # the trainer keeps its own media memo
     reasoning = any(r in REASONING_REWARDS for r in settings.rewards)
     embedder = None
     if reasoning:
