@@ -28,6 +28,8 @@ include: "workflow/rules/common_rlcomm.smk"
 include: "workflow/rules/rlcomm.smk"
 include: "workflow/rules/common_evaluate.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/common_decode.smk"
+include: "workflow/rules/decode.smk"
 include: "workflow/rules/aggregate.smk"
 
 

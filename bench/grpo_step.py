@@ -85,6 +85,7 @@ def main() -> int:
     from trl import GRPOConfig
 
     from avtrust.models import registry
+    from avtrust.models.decode_cache import DecodeCache, attach, build
     from avtrust.train.grpo import AVGRPOTrainer
     from avtrust.train.rewards import StepRewards
 
@@ -145,6 +146,29 @@ def main() -> int:
         for name, value in (("generation", gen), ("rewards", rew), ("update", update)):
             print(f"  {name:<11} {value * 1e3:8.1f} ms  {100 * value / step:5.1f} %")
 
+        # steps whose clips are new to them (an epoch larger than the media memo):
+        # decoded by ffmpeg, then read from the decode-once cache (built untimed)
+        cold = {}
+        for label in ("decoding", "decode cache"):
+            if label == "decode cache":
+                build(clips, [policy.builder.vision], Path(tmp) / "decoded")
+                attach(policy.builder, DecodeCache(Path(tmp) / "decoded"))
+            timed_step = trainer.training_step
+
+            def cold_step(*a, _step=timed_step, **k):
+                trainer.media._entries.clear()  # every clip new to this step
+                return _step(*a, **k)
+
+            trainer.training_step = cold_step
+            timer.total.clear()
+            trainer.args.max_steps = args.steps  # a fresh run of args.steps steps
+            trainer.train(resume_from_checkpoint=None)
+            cold[label] = timer.total["step"] / args.steps
+            trainer.training_step = timed_step
+        print("GRPO step with clips new to the step:")
+        for label, value in cold.items():
+            print(f"  {label:<12} {value * 1e3:8.1f} ms")
+        print(f"  ratio decoding / decode cache {cold['decoding'] / cold['decode cache']:8.2f} x")
         # reward scoring alone on fixed completions
         texts = [
             f"<a-think>I hear a string instrument {i}.</a-think> <v-think>A violin is "

@@ -58,6 +58,13 @@ def test_batches_group_by_stream_kind():
     assert [r["id"] for r in shard_rows(rows, 1, 2)] == ["MAT-000001", "MAT-000003"]
 
 
+def test_batches_by_sequence_length_within_a_stream_kind():
+    rows = [row(0, "av"), row(1, "v"), row(2, "av"), row(3, "v"), row(4, "av")]
+    length = {"MAT-000000": 9, "MAT-000002": 1, "MAT-000004": 5, "MAT-000001": 2,
+              "MAT-000003": 1}  # fmt: skip
+    assert batches(rows, 2, lambda r: length[r["id"]]) == [[2, 4], [0], [3, 1]]
+
+
 def test_prompts():
     assert prompt_for("Is there a violin sound?", ["yes", "no"]).endswith("Answer yes or no.")
     assert "B. cello" in prompt_for("q", ["violin", "cello"])
@@ -112,6 +119,26 @@ def test_a_killed_shard_resumes_without_redoing_finished_batches(tmp_path):
     run_shard(Predictor(model), rows, Settings(modes=("generate",), batch_size=2, max_new_tokens=3),
               model_id="fake", state_dir=tmp_path / "s")  # fmt: skip
     assert model.generate_calls == [2, 2, 1]
+
+
+def test_another_batch_plan_discards_the_saved_batches(tmp_path):
+    """A batch file holds the rows of its plan position: when the order by length
+    changes (a decode cache added or dropped), saved batches must not be reused."""
+    rows = [row(i) for i in range(4)]
+    model = FakeModel({f"q{i}": "C" for i in range(4)}, {})
+    settings = Settings(modes=("generate",), batch_size=2)
+    run_shard(Predictor(model), rows, settings, model_id="fake", state_dir=tmp_path / "s")
+
+    class Reversed(Predictor):
+        def length(self, path, prompt):
+            return -int(path.rsplit("/", 1)[-1].split(".")[0])  # m/<i>.mp4: last first
+
+    model.generate_calls.clear()
+    table = run_shard(Reversed(model), rows, settings, model_id="fake", state_dir=tmp_path / "s")
+    assert model.generate_calls == [2, 2]  # recomputed, not read back in the wrong places
+    assert sorted(table["id"].to_pylist()) == [r["id"] for r in rows]
+    first = sorted(r["id"] for r in table.to_pylist() if r["batch"] == 0)
+    assert first == ["MAT-000002", "MAT-000003"]
 
 
 def test_merge_orders_by_id(tmp_path):

@@ -78,6 +78,9 @@ EXEMPT = {
     "leave the DAG (tests/workflow/test_evaluate.py)",
     r"pretrain\.enabled": "turns the pretrain stage on: its jobs join the DAG in front of "
     "every consumer of the thinker (tests/workflow/test_pretrain_workflow.py)",
+    r"evaluation\.decode_cache\.dir": "moves the decode-once cache: the decode jobs' outputs "
+    "and the evaluation and training jobs' inputs change path, so Snakemake reruns them "
+    "through their inputs",
 }
 
 # Alternatives for values whose type alone does not say what else is valid.
@@ -187,7 +190,7 @@ READERS = [
     (r"rlcomm\.ansco\..*", lambda m: is_("rlcomm_train", method=("rlcomm_ansco",))),
     (r"training\.(device|precision|processes|accelerate_config|media_cache|keep_state|tasks|tracking\..*|defaults\..*)", lambda m: rules("train")),
     (r"training\.(sft|dpo|cavpref)\..*", lambda m: is_("train", method=(m[1],))),
-    (r"evaluation\.split", lambda m: lambda j: (is_("evaluate_shard")(j) and j["wildcards"]["bench"] != "qa") or j["rule"] == "results_db"),
+    (r"evaluation\.split", lambda m: lambda j: (rules("evaluate_shard", "decode_clips")(j) and j["wildcards"]["bench"] != "qa") or j["rule"] == "results_db"),
     (r"evaluation\.shards", lambda m: rules("evaluate_shard")),
     (r"evaluation\.(batch_size|device)", lambda m: lambda j: j["rule"] == "evaluate_shard" or (m[1] == "device" and j["rule"] == "judge_m2")),
     (r"evaluation\.mode", lambda m: rules("evaluate_shard", "model_metrics")),
@@ -203,7 +206,8 @@ READERS = [
     (
         # allow_mixed_sources: checked when the DAG is built, read by no job
         r"(index\.workers|benchmark\.(workers_per_shard|allow_mixed_sources)|(scoring|training|rlcomm|evaluation)"
-        r"\.(threads|gpus|mem_mb)|training\.methods|rlcomm\.enabled|training\.cavpref_no_\w+\..*)",
+        r"\.(threads|gpus|mem_mb)|training\.methods|rlcomm\.enabled|training\.cavpref_no_\w+\..*"
+        r"|evaluation\.decode_cache\.shard_clips)",
         lambda m: NOBODY,
     ),
 ]  # fmt: skip

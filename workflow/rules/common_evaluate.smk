@@ -79,13 +79,21 @@ def eval_table(bench, task):
     return f"results/bench/{bench}/{task}.parquet"
 
 
+def samples_inputs(bench, task):
+    """The table of an evaluated task and, where a split selects its rows, the split."""
+    out = {"samples": eval_table(bench, task)}
+    if bench != QA_BENCH and EVAL["split"] != "all":
+        out["split"] = f"{SCORE}/split.parquet"
+    return out
+
+
 def evaluate_inputs(wildcards):
     out = {
-        "samples": eval_table(wildcards.bench, wildcards.task),
+        **samples_inputs(wildcards.bench, wildcards.task),
         "model": EVAL_MODELS[wildcards.model].folder,
     }
-    if wildcards.bench != QA_BENCH and EVAL["split"] != "all":
-        out["split"] = f"{SCORE}/split.parquet"
+    if DECODED and EVAL_MODELS[wildcards.model].adapter == OMNI_ADAPTER:
+        out["decoded"] = f"{DECODED}/{wildcards.bench}/{wildcards.task}/index.parquet"
     return out
 
 

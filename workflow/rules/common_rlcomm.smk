@@ -36,6 +36,8 @@ def rlcomm_inputs_of(wildcards):
         out["embedder"] = model_dir(EMBEDDER)
     if start:
         out["start"] = f"results/checkpoints/{start}/model"
+    if DECODED:  # common_decode.smk
+        out["decoded"] = training_index(rlcomm_source(wildcards.method))
     return out
 
 

@@ -51,6 +51,9 @@ def train_inputs(wildcards):
         ]
     else:
         out["pairs"] = f"{SCORE}/cavpref/pairs.parquet"
+    if DECODED:  # common_decode.smk
+        source = "sft" if TRAIN_METHODS[wildcards.method] == "sft" else "pairs"
+        out["decoded"] = training_index(source)
     return out
 
 

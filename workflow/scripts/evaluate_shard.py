@@ -2,6 +2,7 @@
 
 import shutil
 import sys
+from pathlib import Path
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's package
 
@@ -11,6 +12,7 @@ from avtrust.evaluate.infer import Predictor, Settings, modes_setting, run_shard
 from avtrust.evaluate.samples import eval_rows
 from avtrust.io import write_parquet_atomic
 from avtrust.logs import rule_logging
+from avtrust.models.decode_cache import DecodeCache
 from avtrust.models.registry import load
 from avtrust.sharding import shard_rows
 
@@ -37,8 +39,11 @@ with rule_logging(snakemake) as log:
             if k in s
         },
     )
+    # the decode-once cache of this task (rule decode_clips), where the config has one
+    decoded = snakemake.input.get("decoded")
+    decoded = DecodeCache(Path(decoded).parent) if decoded else None
     table = run_shard(
-        Predictor(model, threads=snakemake.threads, cache=s["batch_size"]),
+        Predictor(model, threads=snakemake.threads, cache=s["batch_size"], decoded=decoded),
         rows,
         settings,
         model_id=snakemake.wildcards.model,
@@ -46,6 +51,9 @@ with rule_logging(snakemake) as log:
         shard=shard,
         log=log,
     )
+    if decoded is not None:
+        log.info("decode cache: %d clips read from it, %d decoded (not in it)",
+                 decoded.hits, decoded.misses)  # fmt: skip
     write_parquet_atomic(snakemake.output.predictions, table)
     shutil.rmtree(snakemake.params.state, ignore_errors=True)  # done: the state is spent
     log.info("%d predictions", table.num_rows)

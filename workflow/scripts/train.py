@@ -11,6 +11,9 @@ from avtrust.train.job import make_spec, train_job
 with rule_logging(snakemake) as log:
     files = dict(snakemake.input.items())
     base_dir, init_dir = files.pop("model"), files.pop("start", None)
+    # the decode-once cache changes how clips are read, not what is trained: it stays
+    # out of the inputs (and so of the run's identity)
+    decoded = files.pop("decoded", None)
     if "tables" in files:  # SFT: the benchmark table of each task, named by its file
         files["tables"] = {Path(p).stem: p for p in snakemake.input.tables}
     spec = make_spec(
@@ -22,4 +25,5 @@ with rule_logging(snakemake) as log:
         state_dir=snakemake.params.state_dir,
         threads=snakemake.threads,
     )
+    spec["decoded"] = str(Path(decoded).parent) if decoded else None
     train_job(spec, log)

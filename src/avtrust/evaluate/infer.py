@@ -42,7 +42,8 @@ from avtrust.evaluate.prompts import (  # noqa: F401 (the prompt's constants, re
     task_kind,
 )
 from avtrust.io import write_json_atomic, write_parquet_atomic
-from avtrust.models.media_cache import cache_decoding
+from avtrust.models.decode_cache import DecodeCache, attach, media_tokens
+from avtrust.models.media_cache import cache_decoding, warm
 
 PathLike = str | os.PathLike
 MODES = ("generate", "loglik")
@@ -77,13 +78,19 @@ def stream_kind(row: dict) -> str:
     return ("a" if row.get("has_audio") else "") + ("v" if row.get("has_video") else "")
 
 
-def batches(rows: Sequence[dict], batch_size: int) -> list[list[int]]:
-    """Row positions grouped by stream kind (first-seen order), cut into batches."""
+def batches(
+    rows: Sequence[dict], batch_size: int, length: Callable[[dict], float] | None = None
+) -> list[list[int]]:
+    """Row positions grouped by stream kind (first-seen order), cut into batches; with a
+    ``length`` (row → its sequence length, estimated), each group is ordered by length
+    first (stable), so a batch holds sequences of similar length and pads little."""
     groups: dict[str, list[int]] = {}
     for i, row in enumerate(rows):
         groups.setdefault(stream_kind(row), []).append(i)
     out = []
     for positions in groups.values():
+        if length is not None:
+            positions = sorted(positions, key=lambda i: length(rows[i]))
         out += [positions[s : s + batch_size] for s in range(0, len(positions), batch_size)]
     return out
 
@@ -136,16 +143,38 @@ class Predictor:
     sample). Any object with these two methods can stand in (tests, other adapters).
     """
 
-    def __init__(self, model, *, threads: int = 1, cache: int = 64):
+    def __init__(self, model, *, threads: int = 1, cache: int = 64, decoded=None):
         self.model = model
         self.supports_loglik = hasattr(model, "sequence_logprobs")
-        builder = getattr(model, "builder", None)
+        self.builder = builder = getattr(model, "builder", None)
+        self.decoded = None
         if builder is not None:
+            if decoded is not None:
+                # ``decoded``: a decode cache (or its folder): clips it holds are read
+                # from its shards, not decoded (avtrust.models.decode_cache)
+                self.decoded = decoded if isinstance(decoded, DecodeCache) else DecodeCache(decoded)
+                attach(builder, self.decoded)
             # Each clip is probed, decoded and featurised once (shared by both scoring
             # modes of a batch), the clips of a batch decoded by ``threads`` ffmpeg
-            # processes at a time. (OmniThinker.generate pads prompts on the left.)
-            cache_decoding(builder, max(cache, 1))
+            # processes at a time; the memo holds the running batch and the one
+            # prefetched (see run_shard). (OmniThinker.generate pads prompts on the left.)
+            cache_decoding(builder, 2 * max(cache, 1))
             builder.workers = max(int(threads), 1)
+
+    def length(self, path: str, prompt: str) -> float:
+        """A sequence's length in tokens, estimated: the prompt's characters / 4, plus
+        the clip's video and audio tokens where the decode cache knows its arrays."""
+        n = len(prompt) / 4
+        entry = self.decoded.entry(path, self.builder.vision) if self.decoded else None
+        if entry is not None:
+            n += media_tokens(entry)
+        return n
+
+    def prefetch(self, paths: Sequence[str]) -> None:
+        """Decode (or read from the decode cache) and featurise ``paths`` into the
+        builder's memo, so that the batch's own call finds them ready."""
+        if self.builder is not None:
+            warm(self.builder, paths)
 
     def generate(self, paths: list[str], prompts: list[str], max_new_tokens: int) -> list[str]:
         if self.supports_loglik:  # OmniThinker: one batched call (the batch is homogeneous)
@@ -180,8 +209,14 @@ class Predictor:
         return out_lp, out_n
 
 
-def fingerprint(model_id: str, rows: Sequence[dict], settings: Settings) -> str:
+def fingerprint(
+    model_id: str, rows: Sequence[dict], settings: Settings, plan: list[list[int]] | None = None
+) -> str:
+    """The state's identity; ``plan`` (the batches' row positions) too, because a batch's
+    file holds the rows of its plan position, and the order by length can change (a
+    decode cache added or dropped)."""
     payload = {
+        "plan": plan,
         "model": model_id,
         "ids": [r["id"] for r in rows],
         "questions": [r["question"] for r in rows],
@@ -290,6 +325,37 @@ def predict_batch(
     return out
 
 
+class Prefetcher:
+    """Loads the clips of the coming batches on a worker thread while the model runs:
+    :meth:`next` waits for the current batch's clips (loaded while the previous batch
+    ran) and starts loading the next one's. A predictor without ``prefetch`` loads
+    nothing ahead. A failed load is left to the batch itself, which then raises it."""
+
+    def __init__(self, predictor, batches: list[list[str]]):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.load = getattr(predictor, "prefetch", None)
+        self.batches = batches
+        self.position = 0
+        self.pool = ThreadPoolExecutor(1) if self.load and batches else None
+        self.pending = self._submit(0)
+
+    def _submit(self, b):
+        if self.pool is None or b >= len(self.batches):
+            return None
+        return self.pool.submit(self.load, self.batches[b])
+
+    def next(self) -> None:
+        if self.pending is not None:
+            self.pending.exception()  # wait; the batch's own call reports a failure
+        self.position += 1
+        self.pending = self._submit(self.position)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 def run_shard(
     predictor: Predictor,
     rows: Sequence[dict],
@@ -306,26 +372,43 @@ def run_shard(
     from tqdm import tqdm
 
     state_dir = Path(state_dir)
-    _prepare_state(state_dir, fingerprint(model_id, rows, settings), log)
     parser = AnswerParser(settings.wording)
     if "loglik" in settings.modes and not predictor.supports_loglik and log:
         log.warning("model %s cannot score log-likelihoods: generation only", model_id)
-    plan = batches(rows, settings.batch_size)
+    estimate = getattr(predictor, "length", None)
+    length = None
+    if estimate is not None:
+
+        def length(row):
+            return estimate(str(Path(root) / row["media_path"]), prompt_for(row["question"],
+                            row["options"]))  # fmt: skip
+
+    plan = batches(rows, settings.batch_size, length)
+    _prepare_state(state_dir, fingerprint(model_id, rows, settings, plan), log)
+    parts = [state_dir / f"batch-{b:05d}.parquet" for b in range(len(plan))]
+    todo = [b for b in range(len(plan)) if not parts[b].is_file()]
+    loader = Prefetcher(predictor, [[str(Path(root) / rows[i]["media_path"]) for i in plan[b]]
+                                    for b in todo])  # fmt: skip
     tables, reused = [], 0
-    for b, positions in enumerate(tqdm(plan, desc=f"{model_id} shard {shard}", mininterval=5)):
-        part = state_dir / f"batch-{b:05d}.parquet"
-        if part.is_file():
-            tables.append(pq.read_table(part))
-            reused += 1
-            continue
-        meta = {"model": model_id, "batch": b, "shard": shard}
-        out = predict_batch(predictor, [rows[i] for i in positions], settings, parser,
-                            Path(root), meta)  # fmt: skip
-        table = pa.Table.from_pylist(out, schema=PREDICTION_SCHEMA)
-        write_parquet_atomic(part, table)
-        tables.append(table)
-        if progress:
-            progress(b)
+    try:
+        for b, positions in enumerate(tqdm(plan, desc=f"{model_id} shard {shard}",
+                                           mininterval=5)):  # fmt: skip
+            part = parts[b]
+            if part.is_file():
+                tables.append(pq.read_table(part))
+                reused += 1
+                continue
+            loader.next()  # this batch's clips are ready; the next batch's start loading
+            meta = {"model": model_id, "batch": b, "shard": shard}
+            out = predict_batch(predictor, [rows[i] for i in positions], settings, parser,
+                                Path(root), meta)  # fmt: skip
+            table = pa.Table.from_pylist(out, schema=PREDICTION_SCHEMA)
+            write_parquet_atomic(part, table)
+            tables.append(table)
+            if progress:
+                progress(b)
+    finally:
+        loader.close()
     if log:
         log.info("%d batches (%d reused from an interrupted run)", len(plan), reused)
     if not tables:

@@ -103,6 +103,20 @@ def cache_decoding(builder, size: int = 64):
     return builder
 
 
+def warm(builder, paths) -> None:
+    """Load ``paths`` into the memo of a builder wrapped by :func:`cache_decoding`: their
+    arrays (decoded, or read from a decode cache) and, for a builder that featurises
+    audio itself, their audio features with the options its batches use. Run on a
+    worker thread while the model works on the batch before (evaluation's prefetch)."""
+    unique = list(dict.fromkeys(str(p) for p in paths))
+    media = [builder.read_clip(p) for p in unique]
+    extractor = getattr(builder, "feature_extractor", None)
+    audio = [m[1] for m in media if m[1] is not None]
+    if isinstance(extractor, CachedFeatures) and audio:
+        extractor(audio, sampling_rate=16000, return_attention_mask=True,
+                  padding="max_length", return_tensors="pt")  # fmt: skip
+
+
 def clear_cache(builder) -> None:
     """Forget everything :func:`cache_decoding` memoised for ``builder``."""
     for name in ("read_clip", "streams", "feature_extractor"):

@@ -47,7 +47,8 @@ from pathlib import Path
 
 import numpy as np
 
-from avtrust.models.media import Streams, read_audio_frames, streams
+from avtrust.models.decode_cache import decode_arrays
+from avtrust.models.media import Streams, streams
 
 PathLike = str | os.PathLike
 
@@ -283,10 +284,7 @@ class _Base:
     def read_clip(self, path: PathLike) -> tuple[str, np.ndarray | None, np.ndarray | None]:
         """One clip's stream kind, 16 kHz audio and sampled frames (``None`` if absent)."""
         s = self.streams(path)
-        audio, frames = read_audio_frames(
-            s.path, AUDIO_SAMPLE_RATE, info=s.info, **self.vision.sampling()
-        )
-        return s.kind, audio, frames
+        return (s.kind, *decode_arrays(s, self.vision, AUDIO_SAMPLE_RATE))
 
     def decode(self, paths: Sequence[PathLike]) -> Media:
         """The clips' streams, one entry per path; a repeated path is decoded once and its

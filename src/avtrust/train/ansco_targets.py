@@ -110,6 +110,7 @@ def prepare_ansco_targets(spec: dict, log=None) -> list[dict]:
 
     from avtrust.models.registry import resolve_device
     from avtrust.train.config import settings_from_dict
+    from avtrust.train.data import with_decode_cache
     from avtrust.train.job import load_start_policy
 
     cache = Path(spec["state_dir"]) / TARGETS
@@ -118,6 +119,7 @@ def prepare_ansco_targets(spec: dict, log=None) -> list[dict]:
     table = pq.read_table(spec["inputs"]["data"]).to_pylist()
     device = resolve_device(spec["device"])
     policy = load_start_policy(spec)
+    with_decode_cache(policy.builder, spec)  # its own media memo: MediaCache below
     policy.model.to(device).eval()
     settings = settings_from_dict(spec["settings"])
     texts = sample_completions(policy, table, settings, settings.seed, device)

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from avtrust import data_files
 from avtrust.errors import ConfigError
+from avtrust.models.decode_cache import DecodeCache, attach
 from avtrust.models.media_cache import cache_decoding as cache_decoding  # training's import
 from avtrust.models.omni_inputs import group_by_streams
 
@@ -51,6 +52,20 @@ PAIR_COLUMNS = (
     "beta_video",
     "beta_audio",
 )
+
+
+def job_builder(policy, spec: dict):
+    """The policy's input builder as a training job uses it: each clip decoded once per
+    ``spec["media_cache"]`` most recent clips, and read from the job's decode-once cache
+    (``spec["decoded"]``, rule decode_training_clips) where that holds it."""
+    return with_decode_cache(cache_decoding(policy.builder, spec["media_cache"]), spec)
+
+
+def with_decode_cache(builder, spec: dict):
+    """``builder`` reading the job's decode-once cache (``spec["decoded"]``) where set."""
+    if spec.get("decoded"):
+        attach(builder, DecodeCache(spec["decoded"]))
+    return builder
 
 
 def question_prompt(question: str, options: Sequence[str] | None) -> str:

@@ -41,7 +41,6 @@ from trl.models import unwrap_model_for_generation
 from trl.trainer.utils import pad
 
 from avtrust.bench.samples import derive_seed
-from avtrust.models.media import streams
 from avtrust.train.ansco import answer_token_mask
 from avtrust.train.trl_version import check_trl
 
@@ -90,7 +89,7 @@ class MediaCache:
         path, prompt = key
         batch = self.builder([path], [prompt])
         entry = {
-            "kind": streams(path).kind,
+            "kind": self.builder.streams(path).kind,  # the decode cache's probe where attached
             "prompt_ids": batch["input_ids"][0][batch["attention_mask"][0].bool()].tolist(),
             "use_audio_in_video": bool(batch["use_audio_in_video"]),
             "features": {k: batch[k] for k in FEATURE_KEYS if k in batch},

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from avtrust.errors import ConfigError
 from avtrust.train.config import MethodSettings, PreferenceSettings
-from avtrust.train.data import SequenceEncoder, cache_decoding, pair_rows, sft_rows
+from avtrust.train.data import SequenceEncoder, job_builder, pair_rows, sft_rows
 from avtrust.train.lora import apply_lora, lora_config
 from avtrust.train.losses import LossSettings
 
@@ -47,9 +47,7 @@ def build_trainer(spec: dict, settings: MethodSettings, rows: list[dict] | None 
 
     rows = training_rows(settings, spec["inputs"]) if rows is None else rows
     policy = load_start_policy(spec)
-    encoder = SequenceEncoder(
-        cache_decoding(policy.builder, spec["media_cache"]), policy.model.get_rope_index
-    )
+    encoder = SequenceEncoder(job_builder(policy, spec), policy.model.get_rope_index)
     dataset = datasets.Dataset.from_list(rows)
     args = job_arguments(settings, spec)
     Path(spec["state_dir"]).mkdir(parents=True, exist_ok=True)  # the reference cache's home

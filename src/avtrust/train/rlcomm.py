@@ -123,14 +123,14 @@ def build_warmup(spec: dict, settings: WarmupSettings):
     from datasets import Dataset
 
     from avtrust.train.arguments import job_arguments
-    from avtrust.train.data import SequenceEncoder, cache_decoding
+    from avtrust.train.data import SequenceEncoder, job_builder
     from avtrust.train.job import load_start_policy
     from avtrust.train.lora import apply_lora
     from avtrust.train.trainers import SFTCollator, SFTTrainer
 
     policy = load_start_policy(spec)
     rope_index = policy.model.get_rope_index
-    cache_decoding(policy.builder, spec["media_cache"])
+    job_builder(policy, spec)
     columns = ["media_path", "prompt", "response"]
     rows = pq.read_table(spec["inputs"]["data"], columns=columns).to_pylist()
     trainer = SFTTrainer(
@@ -147,12 +147,14 @@ def build_grpo(spec: dict, settings: GRPOSettings):
 
     from avtrust.models import registry
     from avtrust.train.arguments import job_arguments
+    from avtrust.train.data import with_decode_cache
     from avtrust.train.grpo import AVGRPOTrainer
     from avtrust.train.job import load_start_policy
     from avtrust.train.lora import apply_lora
     from avtrust.train.rewards import StepRewards
 
     policy = load_start_policy(spec)
+    with_decode_cache(policy.builder, spec)  # the trainer keeps its own media memo
     reasoning = any(r in REASONING_REWARDS for r in settings.rewards)
     embedder = None
     if reasoning:
@@ -181,14 +183,14 @@ def build_ansco(spec: dict, settings: AnsCOSettings):
     from avtrust.train.ansco import COLUMNS, AnsCOCollator, AnsCOTrainer
     from avtrust.train.ansco_targets import TARGETS
     from avtrust.train.arguments import job_arguments
-    from avtrust.train.data import SequenceEncoder, cache_decoding
+    from avtrust.train.data import SequenceEncoder, job_builder
     from avtrust.train.job import load_start_policy
     from avtrust.train.lora import apply_lora
 
     targets = json.loads((Path(spec["state_dir"]) / TARGETS).read_text())
     policy = load_start_policy(spec)
     rope_index = policy.model.get_rope_index
-    cache_decoding(policy.builder, spec["media_cache"])
+    job_builder(policy, spec)
     rows = [{k: r[k] for k in COLUMNS} for r in targets]
     collator = AnsCOCollator(
         SequenceEncoder(policy.builder, rope_index), settings.lam, settings.u_threshold

@@ -1,0 +1,64 @@
+# Constants and input functions of the decode stage (decode.smk): the decode-once cache
+# of the evaluated clips (per bench/task) and of the training clips (per training table),
+# read by evaluate_shard, train and rlcomm_train (their input functions add the index).
+
+# The cache's folder, or None when evaluation.decode_cache is null (no decode stage).
+DECODED = (EVAL.get("decode_cache") or {}).get("dir")
+OMNI_ADAPTER = "qwen2_5_omni_thinker"
+
+
+def decoding_models(bench):
+    """The prepared Omni model folders whose input settings the decode cache of
+    ``bench`` serves: zero-shot ones, and the base model that checkpoints are trained
+    from (a checkpoint with other settings simply misses the cache and decodes)."""
+    names = {
+        m.registry_name
+        for m in EVAL_MODELS.values()
+        if m.adapter == OMNI_ADAPTER and bench in m.benches
+    }
+    return sorted(model_dir(n) for n in names)
+
+
+def decode_inputs(wildcards):
+    return {
+        **samples_inputs(wildcards.bench, wildcards.task),
+        "models": decoding_models(wildcards.bench),
+    }
+
+
+def rlcomm_source(method):
+    """The training-cache name of an RL-CoMM stage's data (warmup_sft, reference)."""
+    return "rlcomm_" + os.path.basename(RLCOMM_DATA[method]).removesuffix(".parquet")
+
+
+# Training tables whose clips are decoded once for every method reading them: SFT's
+# training-split benchmark rows, the CAVPref pairs (clean clip, V' and A'), RL-CoMM data.
+TRAIN_DECODE = {
+    "sft": {
+        "split": f"{SCORE}/split.parquet",
+        "tables": [
+            f"results/bench/avtrustbench/{t}.parquet"
+            for t in BENCH_TASKS["avtrustbench"]
+        ],
+        "models": [model_dir(TRAINING["model"])],
+    },
+    "pairs": {
+        "data": [f"{SCORE}/cavpref/pairs.parquet"],
+        "models": [model_dir(TRAINING["model"])],
+    },
+    **{
+        rlcomm_source(m): {
+            "data": [RLCOMM_DATA[m]],
+            "models": [model_dir(RLCOMM["policy"])],
+        }
+        for m in RLCOMM_METHODS
+    },
+}
+
+
+def training_index(source):
+    return f"{DECODED}/train/{source}/index.parquet"
+
+
+def decode_training_inputs(wildcards):
+    return TRAIN_DECODE[wildcards.source]
