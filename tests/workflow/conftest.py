@@ -84,8 +84,8 @@ def result_digests(
     workdir: Path, folders: tuple[str, ...] = ("results", "resources")
 ) -> dict[str, str]:
     """sha256 of every file (hidden ones included) under ``folders``, timings left out:
-    predictions without their timing column, run records without their timestamp, and the
-    DuckDB files skipped (their contents are compared through results/tables and metrics)."""
+    predictions without their timing column, run records without their timestamp, the
+    lmms-eval tasks without the build's location, and the DuckDB files skipped (their contents are compared through results/tables and metrics)."""
     out = {}
     for folder in folders:
         for path in sorted((workdir / folder).rglob("*")):
@@ -96,6 +96,10 @@ def result_digests(
                 table = pq.read_table(path)
                 table = table.drop_columns([c for c in TIMING_COLUMNS if c in table.schema.names])
                 data = json.dumps(table.to_pylist(), sort_keys=True, default=str).encode()
+            elif name.startswith("results/bench/lmms_eval/"):
+                # the tasks point at the Hugging Face folder by its absolute path: the
+                # build's location is left out, nothing else
+                data = path.read_bytes().replace(str(workdir.resolve()).encode(), b"<workdir>")
             elif name.startswith("results/metrics/") and name.endswith(".run.json"):
                 record = json.loads(path.read_text())
                 kept = {k: v for k, v in record.items() if k not in TIMING_KEYS}

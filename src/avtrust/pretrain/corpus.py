@@ -27,7 +27,8 @@ from avtrust.bench.answer_kinds import Distractors
 from avtrust.bench.samples import derive_seed
 from avtrust.datasets import music_avqa
 from avtrust.datasets.synthetic import CLIP_SIZES, Scene, generate, rng_for, scene_questions
-from avtrust.evaluate.infer import LETTERS, prompt_for, task_kind
+from avtrust.evaluate.parse import LETTERS
+from avtrust.evaluate.prompts import prompt_for, task_kind
 
 PathLike = str | os.PathLike
 PREFIX = "pretrain"  # the corpus's video names: pretrain_scene_0000, pretrain_solo_...
