@@ -85,7 +85,8 @@ def result_digests(
 ) -> dict[str, str]:
     """sha256 of every file (hidden ones included) under ``folders``, timings left out:
     predictions without their timing column, run records without their timestamp, the
-    lmms-eval tasks without the build's location, and the DuckDB files skipped (their contents are compared through results/tables and metrics)."""
+    lmms-eval tasks without the build's location, and the DuckDB files skipped (their
+    contents are compared through results/tables and metrics)."""
     out = {}
     for folder in folders:
         for path in sorted((workdir / folder).rglob("*")):
