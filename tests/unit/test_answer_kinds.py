@@ -23,7 +23,7 @@ from avtrust.bench import avtrustbench
 from avtrust.bench.answer_kinds import Distractors, kind_of, related
 from avtrust.bench.samples import TaskContext, wording
 from avtrust.datasets import avqa, music_avqa
-from avtrust.datasets.synthetic import Scene, _avqa_option, _scene_questions
+from avtrust.datasets.synthetic import Scene, _avqa_option, scene_questions
 from avtrust.evaluate.samples import build_qa_set
 from avtrust.media.synthesis import catalog, names_of_kind
 
@@ -140,7 +140,7 @@ def yaml_template_records() -> list[dict]:
         chosen = [str(x) for x in rng.choice(instruments, size=k, replace=False)]
         onsets = [float(o) for o in rng.permutation(k) * 0.25]
         gains = [float(g) for g in rng.permutation(np.linspace(0.5, 1.0, k))]
-        records += _scene_questions(Scene(f"scene_{i:03d}", chosen, onsets, gains), rng, templates)
+        records += scene_questions(Scene(f"scene_{i:03d}", chosen, onsets, gains), rng, templates)
     assert {r["question_content"] for r in records} == {t["question"] for t in templates}
     return records
 
