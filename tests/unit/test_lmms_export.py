@@ -70,8 +70,18 @@ def test_exported_tasks_word_prompts_by_the_configured_template(tmp_path, monkey
         {"wind": ["wind"]}, 16, 48, prompts={"avconfusebench": template},
     )  # fmt: skip
     monkeypatch.syspath_prepend(str(tmp_path / "out"))
+    # Each task folder has its own `avtrust_eval` package: import this one afresh and
+    # forget it afterwards (a later test importing another folder's would get this one).
     for name in [m for m in sys.modules if m.split(".")[0] == "avtrust_eval"]:
-        monkeypatch.delitem(sys.modules, name)  # put back when the test ends
+        monkeypatch.delitem(sys.modules, name)
+    try:
+        check_prompts(tmp_path)
+    finally:
+        for name in [m for m in sys.modules if m.split(".")[0] == "avtrust_eval"]:
+            del sys.modules[name]
+
+
+def check_prompts(tmp_path):
     import avtrust_eval.lmms_tasks as tasks
 
     m1 = {"bench": "avconfusebench", "question": "Is there a violin sound?"}
