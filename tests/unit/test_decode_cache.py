@@ -47,6 +47,19 @@ def test_cached_arrays_equal_decoded_ones_for_every_stream_kind(clips, tmp_path)
     assert cache.hits == 3 and cache.misses == 0
 
 
+def test_a_rebuild_from_scratch_writes_the_same_bytes(clips, tmp_path):
+    # the workflow's byte-identical rebuild check covers results/decoded: nothing
+    # run-dependent (timings, thread order) may reach the index or the shards
+    paths = copied(clips, tmp_path, "violin", "audio_only", "video_only")
+    for root in ("first", "second"):
+        dc.build(paths, [VISION], tmp_path / root, shard_clips=2, workers=2)
+    files = sorted(p.relative_to(tmp_path / "first") for p in (tmp_path / "first").rglob("*"))
+    assert files == sorted(p.relative_to(tmp_path / "second") for p in (tmp_path / "second").rglob("*"))
+    for f in files:
+        if (tmp_path / "first" / f).is_file():
+            assert (tmp_path / "first" / f).read_bytes() == (tmp_path / "second" / f).read_bytes(), f
+
+
 def test_a_changed_clip_or_setting_misses_and_is_rebuilt(clips, tmp_path):
     violin, cello = copied(clips, tmp_path, "violin", "cello")
     root = tmp_path / "cache"

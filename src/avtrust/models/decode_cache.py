@@ -62,7 +62,6 @@ INDEX_SCHEMA = pa.schema(
         ("height", pa.int32()),
         ("width", pa.int32()),
         ("nbytes", pa.int64()),
-        ("decode_seconds", pa.float64()),
     ]
 )
 
@@ -263,9 +262,9 @@ def _decode_entry(path: str, clip_sha: str, vision, settings_sha: str, sample_ra
         "height": None if frames is None else int(frames.shape[1]),
         "width": None if frames is None else int(frames.shape[2]),
         "nbytes": int(sum(t.nbytes for t in tensors.values())),
-        "decode_seconds": time.perf_counter() - start,
     }
-    return row, tensors
+    # the timing is reported, never stored: a rebuild must give the same bytes
+    return row, tensors, time.perf_counter() - start
 
 
 def _write_shard(root: Path, rows: list[dict], tensors: dict) -> str:
@@ -340,6 +339,7 @@ def build(
     keep = {k: old[k] for k in wanted if k in old}
     todo = [w for k, w in wanted.items() if k not in keep]
     new_rows: list[dict] = []
+    decode_seconds = 0.0
 
     def run(item):
         return _decode_entry(*item, sample_rate)
@@ -347,8 +347,9 @@ def build(
     with ThreadPoolExecutor(max(1, workers)) as pool:
         for s in range(0, len(todo), shard_clips):
             decoded = list(pool.map(run, todo[s : s + shard_clips]))
-            rows = [r for r, _ in decoded]
-            tensors = {k: v for _, t in decoded for k, v in t.items()}
+            rows = [r for r, _, _ in decoded]
+            tensors = {k: v for _, t, _ in decoded for k, v in t.items()}
+            decode_seconds += sum(seconds for _, _, seconds in decoded)
             _write_shard(root, rows, tensors)
             new_rows += rows
             if log:
@@ -367,7 +368,7 @@ def build(
         decoded=len(new_rows),
         reused=len(keep),
         seconds=time.perf_counter() - start,
-        decode_seconds=sum(r["decode_seconds"] for r in new_rows),
+        decode_seconds=decode_seconds,
         nbytes=sum(r["nbytes"] for r in rows),
         shards=len(used),
     )
