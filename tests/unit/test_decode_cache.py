@@ -53,11 +53,13 @@ def test_a_rebuild_from_scratch_writes_the_same_bytes(clips, tmp_path):
     paths = copied(clips, tmp_path, "violin", "audio_only", "video_only")
     for root in ("first", "second"):
         dc.build(paths, [VISION], tmp_path / root, shard_clips=2, workers=2)
-    files = sorted(p.relative_to(tmp_path / "first") for p in (tmp_path / "first").rglob("*"))
-    assert files == sorted(p.relative_to(tmp_path / "second") for p in (tmp_path / "second").rglob("*"))
-    for f in files:
-        if (tmp_path / "first" / f).is_file():
-            assert (tmp_path / "first" / f).read_bytes() == (tmp_path / "second" / f).read_bytes(), f
+    first, second = (
+        {p.relative_to(tmp_path / root): p for p in (tmp_path / root).rglob("*") if p.is_file()}
+        for root in ("first", "second")
+    )
+    assert sorted(first) == sorted(second) and len(first) == 3  # index + two shards
+    for name, path in first.items():
+        assert path.read_bytes() == second[name].read_bytes(), name
 
 
 def test_a_changed_clip_or_setting_misses_and_is_rebuilt(clips, tmp_path):
