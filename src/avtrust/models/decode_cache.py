@@ -48,6 +48,7 @@ PathLike = str | os.PathLike
 FORMAT = 2  # bump when the stored layout or the decoding itself changes
 INDEX = "index.parquet"
 SHARDS = "shards"
+SHARD_HEADER = "avtrust_decode_cache"
 INDEX_SCHEMA = pa.schema(
     [
         ("key", pa.string()),
@@ -277,7 +278,9 @@ def _write_shard(root: Path, rows: list[dict], tensors: dict) -> str:
             r["shard"] = name
         # the shard describes its own entries: a build finds them even without the index
         # (Snakemake deletes a rule's declared output, the index, before running it again)
-        save_file(tensors, str(tmp), metadata={"format": str(FORMAT), "rows": json.dumps(rows)})
+        # one metadata key: safetensors writes several in a random (hash map) order
+        header = json.dumps({"format": FORMAT, "rows": rows})
+        save_file(tensors, str(tmp), metadata={SHARD_HEADER: header})
     return name
 
 
@@ -288,10 +291,10 @@ def stored_entries(root: PathLike) -> dict[str, dict]:
     out = {}
     for f in sorted((Path(root) / SHARDS).glob("shard-*.safetensors")):
         with safe_open(str(f), framework="numpy") as shard:
-            meta = shard.metadata() or {}
-        if meta.get("format") != str(FORMAT):
+            header = json.loads((shard.metadata() or {}).get(SHARD_HEADER, "{}"))
+        if header.get("format") != FORMAT:
             continue
-        for row in json.loads(meta.get("rows", "[]")):
+        for row in header["rows"]:
             out[row["key"]] = {**row, "shard": f.name}
     return out
 
