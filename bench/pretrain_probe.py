@@ -1,0 +1,155 @@
+"""Does the tiny Omni thinker learn to use the clip? A probe for issue 17.
+
+Trains a copy of the untrained tiny thinker on the pre-training corpus with one of two
+kinds of rows and measures, on held-out clips, what only the clip can tell:
+
+* ``caption``: "Which instruments do you hear?" -> "violin, piano." (the scene's
+  instruments, left to right). Scored by ranking every distinct caption of the corpus
+  by likelihood: top-1 accuracy, chance = 1 / number of captions.
+* ``exist``: "Is there a {instrument} sound? Answer yes or no." over as many absent
+  instruments as present ones. Scored by the yes-minus-no margin: AUC of present vs.
+  absent instruments per clip, and the margin's spread across instruments of one clip
+  (0 means the answer ignores which instrument is asked about).
+
+``--rows caption+exist`` mixes both. Figures from runs of this probe are in the
+closing notes of issue 17; the corpus and the model are built under ``--workdir``
+(reused when there).
+
+    .venv/bin/python bench/pretrain_probe.py --workdir /tmp/probe --scenes 400 \
+        --rows caption --steps 600 --learning-rate 3e-3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+CAPTION_PROMPT = "Which instruments do you hear?"
+
+
+def exist_prompt(instrument: str) -> str:
+    return f"Is there a {instrument} sound? Answer yes or no."
+
+
+def caption(scene: dict) -> str:
+    return ", ".join(scene["instruments"]) + "."
+
+
+def caption_rows(scenes, media) -> list[dict]:
+    return [
+        {"media_path": media(s), "prompt": CAPTION_PROMPT, "response": caption(s)} for s in scenes
+    ]
+
+
+def exist_rows(scenes, media, instruments, rng) -> list[dict]:
+    """Balanced: each present instrument (yes) and as many absent ones (no)."""
+    out = []
+    for s in scenes:
+        absent = [i for i in instruments if i not in s["instruments"]]
+        asked = list(s["instruments"]) + list(
+            rng.choice(absent, size=min(len(absent), len(s["instruments"])), replace=False)
+        )
+        for i in asked:
+            answer = "yes" if i in s["instruments"] else "no"
+            out.append({"media_path": media(s), "prompt": exist_prompt(i), "response": answer})
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--scenes", type=int, default=400)
+    parser.add_argument("--rows", default="caption", help="caption, exist or caption+exist")
+    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--learning-rate", type=float, default=3e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    import torch
+
+    from avtrust.models.registry import load, prepare, spec_from_config
+    from avtrust.pretrain import stage, thinker
+    from avtrust.train.data import SequenceEncoder, sequence_logps
+
+    torch.set_num_threads(1)
+    work = args.workdir
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["pretrain"]["corpus"]["scenes"] = args.scenes
+    if not (work / "corpus").exists():
+        stage.write_corpus(work / "corpus", config)
+    if not (work / "untrained").exists():
+        prepare(spec_from_config("omni", config["models"]), work / "untrained", seed=1)
+    scenes = json.loads((work / "corpus" / "annotations" / "scenes.json").read_text())
+    instruments = sorted({i for s in scenes for i in s["instruments"]})
+    rng = np.random.default_rng(args.seed)
+    held = set(rng.choice(len(scenes), size=len(scenes) // 5, replace=False).tolist())
+    train_scenes = [s for k, s in enumerate(scenes) if k not in held]
+    test_scenes = [s for k, s in enumerate(scenes) if k in held]
+
+    def media(s):
+        return str(work / "corpus" / "videos" / f"{s['video_id']}.mp4")
+
+    rows = []
+    for kind in args.rows.split("+"):
+        if kind == "caption":
+            rows += caption_rows(train_scenes, media)
+        elif kind == "exist":
+            rows += exist_rows(train_scenes, media, instruments, rng)
+        else:
+            parser.error(f"unknown rows {kind!r}")
+    model = load(work / "untrained", device="cpu")
+    settings = thinker.ThinkerSettings(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        warmup_steps=min(20, args.steps // 10),
+    )
+    start = time.perf_counter()
+    losses = thinker.train(model, rows, settings, args.seed)
+    print(
+        f"{len(rows)} rows, {args.steps} steps in {time.perf_counter() - start:.0f} s: "
+        f"loss {np.mean(losses[:10]):.3f} -> {np.mean(losses[-20:]):.3f}"
+    )
+
+    encoder = SequenceEncoder(model.builder, model.model.get_rope_index)
+
+    def logps(paths, prompts, responses):
+        enc = encoder(paths, prompts, responses)
+        with torch.no_grad():
+            return sequence_logps(model.model, enc.batch)[enc.rows].numpy()
+
+    captions = sorted({caption(s) for s in scenes})
+    for part, part_scenes in (("train", train_scenes[: len(test_scenes)]), ("held", test_scenes)):
+        aucs, spreads, hits = [], [], []
+        for s in part_scenes:
+            n = len(instruments)
+            lp = logps(
+                [media(s)] * 2 * n,
+                [exist_prompt(i) for i in instruments for _ in (0, 1)],
+                ["yes", "no"] * n,
+            ).reshape(n, 2)
+            margin = lp[:, 0] - lp[:, 1]
+            present = np.array([i in s["instruments"] for i in instruments])
+            aucs.append(np.mean(margin[present][:, None] > margin[~present][None, :]))
+            spreads.append(margin.std())
+            lp = logps([media(s)] * len(captions), [CAPTION_PROMPT] * len(captions), captions)
+            hits.append(captions[int(np.argmax(lp))] == caption(s))
+        print(
+            f"{part:5s} ({len(part_scenes)} clips): existence AUC {np.mean(aucs):.3f} "
+            f"(chance 0.5), margin spread within a clip {np.mean(spreads):.3f}; "
+            f"caption top-1 {np.mean(hits):.3f} (chance {1 / len(captions):.3f})"
+        )
+
+
+if __name__ == "__main__":
+    main()
