@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import subprocess
 
 import pytest
 from local_http import Behaviour, LocalServer
 
 from avtrust.datasets.download import fetch_annotations, prepare_http
-from avtrust.datasets.download.http import PLACEHOLDER, download, part_path
+from avtrust.datasets.download.http import PLACEHOLDER, download, git_blob_sha1_of, part_path
 from avtrust.errors import DownloadError
 
 DATA = bytes(range(256)) * 4000  # 1 MB, every byte value
@@ -127,3 +128,23 @@ def test_annotation_entries_by_url_and_path(server, tmp_path, caplog):
         )
     with pytest.raises(DownloadError, match="two annotation files"):
         fetch_annotations([{"path": str(local)}] * 2, tmp_path / "a3", tmp_path, what="x")
+
+
+def test_a_git_blob_id_pins_a_file_as_git_lists_it(server, tmp_path):
+    # the id git itself gives the bytes (paper.yaml pins a file of a repository this way)
+    (tmp_path / "blob.bin").write_bytes(DATA)
+    blob = subprocess.run(
+        ["git", "hash-object", str(tmp_path / "blob.bin")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert git_blob_sha1_of(tmp_path / "blob.bin") == blob
+    entries = [{"url": server.url("/data.bin"), "git_blob_sha1": blob, "name": "remote.bin"}]
+    out = fetch_annotations(entries, tmp_path / "ann", tmp_path / "cache", what="x")
+    assert out[0].read_bytes() == DATA
+    with pytest.raises(DownloadError, match=f"expected git blob sha1 {'0' * 40}, got {blob}"):
+        download(server.url("/data.bin"), tmp_path / "x.bin", None, git_blob_sha1="0" * 40)
+    assert not (tmp_path / "x.bin").exists() and not part_path(tmp_path / "x.bin").exists()
+    with pytest.raises(DownloadError, match="not 40 lower-case hex"):
+        download(server.url("/data.bin"), tmp_path / "x.bin", None, git_blob_sha1="abc")

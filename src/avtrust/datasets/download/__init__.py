@@ -72,13 +72,18 @@ def fetch_file(
 ) -> Path:
     """Materialise one config entry at ``dest``.
 
-    ``{url, sha256}`` downloads (resumably, checksum-checked) into ``cache_dir`` and
-    links from there, so a rerun that rebuilds the raw folder downloads nothing;
+    ``{url, sha256}`` (or ``{url, git_blob_sha1}``) downloads (resumably,
+    checksum-checked) into ``cache_dir`` and links from there, so a rerun that rebuilds
+    the raw folder downloads nothing;
     ``{path}`` copies a file the user has.
     """
     if entry.get("url"):
         cached = http.download(
-            entry["url"], cache_dir / dest.name, entry.get("sha256"), **http_options
+            entry["url"],
+            cache_dir / dest.name,
+            entry.get("sha256"),
+            git_blob_sha1=entry.get("git_blob_sha1"),
+            **http_options,
         )
         return place(cached, dest)
     src = Path(os.path.expanduser(entry["path"]))

@@ -10,7 +10,10 @@ only once its sha256 matches the pinned value:
 - a checksum mismatch is an error, and neither ``dest`` nor ``dest.part`` is left behind;
 - a sha256 still set to the placeholder ``TO-BE-FILLED`` downloads the file once, deletes
   it and stops with an error that prints the file's actual sha256 for the user to pin
-  (trust on first use is a decision the user makes, not the workflow).
+  (trust on first use is a decision the user makes, not the workflow);
+- ``git_blob_sha1`` pins a file of a git repository by its blob id instead (the sha1 of
+  ``blob <size>\\0`` + the bytes, what ``git ls-tree`` lists): a repository's listing
+  names a large file's blob even where its bytes cannot be had to compute a sha256.
 
 Only ``http://`` and ``https://`` URLs are accepted; nothing is run through a shell.
 """
@@ -32,6 +35,7 @@ from avtrust.errors import DownloadError
 
 PLACEHOLDER = "TO-BE-FILLED"
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+GIT_BLOB_RE = re.compile(r"^[0-9a-f]{40}$")
 USER_AGENT = f"avtrust/{__version__} (+https://github.com/; dataset download)"
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 # Server answers worth another attempt: rate limiting and server-side failures.
@@ -55,6 +59,30 @@ def sha256_of(path: str | os.PathLike, chunk_bytes: int = 1 << 20) -> str:
         while chunk := handle.read(chunk_bytes):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def git_blob_sha1_of(path: str | os.PathLike, chunk_bytes: int = 1 << 20) -> str:
+    """The git blob id of a file's bytes (``git hash-object``)."""
+    digest = hashlib.sha1(f"blob {os.path.getsize(path)}\0".encode(), usedforsecurity=False)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _pin(url: str, sha256: str | None, git_blob_sha1: str | None):
+    """(name, value, digest function) of the pinned checksum, or None if unpinned."""
+    if not is_placeholder(git_blob_sha1):
+        if not GIT_BLOB_RE.match(git_blob_sha1):
+            raise DownloadError(
+                f"{url}: git_blob_sha1 {git_blob_sha1!r} is not 40 lower-case hex digits"
+            )
+        return "git blob sha1", git_blob_sha1, git_blob_sha1_of
+    if not is_placeholder(sha256):
+        if not SHA256_RE.match(sha256):
+            raise DownloadError(f"{url}: sha256 {sha256!r} is not 64 lower-case hex digits")
+        return "sha256", sha256, sha256_of
+    return None
 
 
 def part_path(dest: str | os.PathLike) -> Path:
@@ -121,22 +149,22 @@ def download(
     dest: str | os.PathLike,
     sha256: str | None,
     *,
+    git_blob_sha1: str | None = None,
     retries: int = 3,
     backoff_s: float = 2.0,
     timeout_s: float = 60.0,
     chunk_bytes: int = 1 << 20,
 ) -> Path:
-    """Download ``url`` to ``dest`` and check it against ``sha256``; return ``dest``.
+    """Download ``url`` to ``dest`` and check it against ``sha256`` (or
+    ``git_blob_sha1`` when given); return ``dest``.
 
     A ``dest`` that already has the pinned checksum is kept as is (no request).
     """
     _check_url(url)
     dest = Path(dest)
-    pinned = not is_placeholder(sha256)
-    if pinned and not SHA256_RE.match(sha256):
-        raise DownloadError(f"{url}: sha256 {sha256!r} is not 64 lower-case hex digits")
+    pin = _pin(url, sha256, git_blob_sha1)
     if dest.is_file():
-        if pinned and sha256_of(dest) == sha256:
+        if pin and pin[2](dest) == pin[1]:
             log.info("%s: already downloaded, checksum ok", dest)
             return dest
         dest.unlink()  # stale or unverifiable: fetch again
@@ -155,18 +183,20 @@ def download(
             wait = backoff_s * 2**attempt
             log.warning("%s: %s; retrying in %.1f s (resuming)", url, exc, wait)
             time.sleep(wait)
-    got = sha256_of(part)
-    if not pinned:
+    if pin is None:
+        got = sha256_of(part)
         part.unlink()
         raise DownloadError(
             f"{url}: its sha256 is not pinned in the config (still {PLACEHOLDER!r}). The file "
             f"served now has sha256 {got}; check it is the file you expect, put that value in "
             "the config and rerun."
         )
-    if got != sha256:
+    name, want, digest_of = pin
+    got = digest_of(part)
+    if got != want:
         part.unlink()
         raise DownloadError(
-            f"{url}: checksum mismatch: expected sha256 {sha256}, got {got}; "
+            f"{url}: checksum mismatch: expected {name} {want}, got {got}; "
             "the partial download was deleted"
         )
     part.chmod(0o644)
