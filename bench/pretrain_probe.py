@@ -1,4 +1,4 @@
-"""Does the tiny Omni thinker learn to use the clip? A probe for issue 17.
+"""Does the tiny Omni thinker learn to use the clip? A probe of the pre-training.
 
 Trains a copy of the untrained tiny thinker on the pre-training corpus with one of two
 kinds of rows and measures, on held-out clips, what only the clip can tell:
@@ -11,9 +11,8 @@ kinds of rows and measures, on held-out clips, what only the clip can tell:
   absent instruments per clip, and the margin's spread across instruments of one clip
   (0 means the answer ignores which instrument is asked about).
 
-``--rows caption+exist`` mixes both. Figures from runs of this probe are in the
-closing notes of issue 17; the corpus and the model are built under ``--workdir``
-(reused when there).
+``--rows caption+exist`` mixes both. Measured figures are in bench/README.md; the
+corpus and the model are built under ``--workdir`` (reused when there).
 
     .venv/bin/python bench/pretrain_probe.py --workdir /tmp/probe --scenes 400 \
         --rows caption --steps 600 --learning-rate 3e-3

@@ -38,13 +38,13 @@ def _workflow_helpers():
 wf = _workflow_helpers()
 
 
-# Test-machine settings that replace the profile's: fast polling (MinJobAge is 300 on the
-# test cluster, so squeue stays valid), few parallel jobs, and a local filesystem.
 # Two trained models' metrics: every kind of job (both scorings, SFT-style and RL
 # training, evaluation and the m2 judge on the GPU partition; fetch to metrics on the
 # CPU one) without the other five models' ~80 evaluation jobs, which cost minutes of
 # sbatch round trips and add no kind of job.
 SLURM_TARGETS = ("results/metrics/cavpref.parquet", "results/metrics/rlcomm.parquet")
+# Test-machine settings that replace the profile's: fast polling (MinJobAge is 300 on the
+# test cluster, so squeue stays valid), few parallel jobs, and a local filesystem.
 TEST_SETTINGS = {
     "jobs": 4,
     "slurm-init-seconds-before-status-checks": 2,

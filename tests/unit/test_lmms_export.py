@@ -72,13 +72,17 @@ def test_exported_tasks_word_prompts_by_the_configured_template(tmp_path, monkey
     monkeypatch.syspath_prepend(str(tmp_path / "out"))
     # Each task folder has its own `avtrust_eval` package: import this one afresh and
     # forget it afterwards (a later test importing another folder's would get this one).
-    for name in [m for m in sys.modules if m.split(".")[0] == "avtrust_eval"]:
+    for name in avtrust_eval_modules():
         monkeypatch.delitem(sys.modules, name)
     try:
         check_prompts(tmp_path)
     finally:
-        for name in [m for m in sys.modules if m.split(".")[0] == "avtrust_eval"]:
+        for name in avtrust_eval_modules():
             del sys.modules[name]
+
+
+def avtrust_eval_modules() -> list[str]:
+    return [m for m in sys.modules if m.split(".")[0] == "avtrust_eval"]
 
 
 def check_prompts(tmp_path):

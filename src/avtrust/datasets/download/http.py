@@ -28,7 +28,9 @@ import re
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from avtrust import __version__
 from avtrust.errors import DownloadError
@@ -53,35 +55,44 @@ def is_placeholder(value: str | None) -> bool:
     return value is None or PLACEHOLDER in value
 
 
-def sha256_of(path: str | os.PathLike, chunk_bytes: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
+def _hexdigest(digest, path: str | os.PathLike, chunk_bytes: int) -> str:
+    """``digest`` updated with a file's bytes, read in chunks."""
     with open(path, "rb") as handle:
         while chunk := handle.read(chunk_bytes):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def sha256_of(path: str | os.PathLike, chunk_bytes: int = 1 << 20) -> str:
+    return _hexdigest(hashlib.sha256(), path, chunk_bytes)
 
 
 def git_blob_sha1_of(path: str | os.PathLike, chunk_bytes: int = 1 << 20) -> str:
     """The git blob id of a file's bytes (``git hash-object``)."""
-    digest = hashlib.sha1(f"blob {os.path.getsize(path)}\0".encode(), usedforsecurity=False)
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_bytes):
-            digest.update(chunk)
-    return digest.hexdigest()
+    header = f"blob {os.path.getsize(path)}\0".encode()
+    return _hexdigest(hashlib.sha1(header, usedforsecurity=False), path, chunk_bytes)
 
 
-def _pin(url: str, sha256: str | None, git_blob_sha1: str | None):
-    """(name, value, digest function) of the pinned checksum, or None if unpinned."""
+class Pin(NamedTuple):
+    """The checksum a download is checked against."""
+
+    name: str  # as error messages say it
+    value: str
+    digest_of: Callable[[str | os.PathLike], str]
+
+
+def _pin(url: str, sha256: str | None, git_blob_sha1: str | None) -> Pin | None:
+    """The pinned checksum (a git blob id before a sha256), or None if unpinned."""
     if not is_placeholder(git_blob_sha1):
         if not GIT_BLOB_RE.match(git_blob_sha1):
             raise DownloadError(
                 f"{url}: git_blob_sha1 {git_blob_sha1!r} is not 40 lower-case hex digits"
             )
-        return "git blob sha1", git_blob_sha1, git_blob_sha1_of
+        return Pin("git blob sha1", git_blob_sha1, git_blob_sha1_of)
     if not is_placeholder(sha256):
         if not SHA256_RE.match(sha256):
             raise DownloadError(f"{url}: sha256 {sha256!r} is not 64 lower-case hex digits")
-        return "sha256", sha256, sha256_of
+        return Pin("sha256", sha256, sha256_of)
     return None
 
 
@@ -164,7 +175,7 @@ def download(
     dest = Path(dest)
     pin = _pin(url, sha256, git_blob_sha1)
     if dest.is_file():
-        if pin and pin[2](dest) == pin[1]:
+        if pin and pin.digest_of(dest) == pin.value:
             log.info("%s: already downloaded, checksum ok", dest)
             return dest
         dest.unlink()  # stale or unverifiable: fetch again
@@ -191,12 +202,11 @@ def download(
             f"served now has sha256 {got}; check it is the file you expect, put that value in "
             "the config and rerun."
         )
-    name, want, digest_of = pin
-    got = digest_of(part)
-    if got != want:
+    got = pin.digest_of(part)
+    if got != pin.value:
         part.unlink()
         raise DownloadError(
-            f"{url}: checksum mismatch: expected {name} {want}, got {got}; "
+            f"{url}: checksum mismatch: expected {pin.name} {pin.value}, got {got}; "
             "the partial download was deleted"
         )
     part.chmod(0o644)
