@@ -96,20 +96,20 @@ def test_metric_maths():
     assert metric(t, "m2", "audio_match", "rain") == (50.0, 2)
 
 
-def write_model(tmp_path, model, shift=0, method=None):
+def write_model(tmp_path, model, shift=0, method=None, benches=None):
+    """A model's files; ``benches``: only those benchmarks' predictions (default all)."""
     folder = tmp_path / "files"
-    full = [{f.name: r.get(f.name) for f in PREDICTION_SCHEMA} for r in predictions(model, shift)]
+    preds = [r for r in predictions(model, shift) if benches is None or r["bench"] in benches]
+    judged = verdicts(model) if benches is None or "avconfusebench" in benches else []
+    full = [{f.name: r.get(f.name) for f in PREDICTION_SCHEMA} for r in preds]
     p = write_parquet_atomic(
         folder / f"{model}.pred.parquet", pa.Table.from_pylist(full, schema=PREDICTION_SCHEMA)
     )
     v = write_parquet_atomic(
         folder / f"{model}.judge.parquet",
-        pa.Table.from_pylist(verdicts(model), schema=JUDGE_SCHEMA),
+        pa.Table.from_pylist(judged, schema=JUDGE_SCHEMA),
     )
-    m = write_parquet_atomic(
-        folder / f"{model}.metrics.parquet",
-        model_metrics(predictions(model, shift), verdicts(model)),
-    )
+    m = write_parquet_atomic(folder / f"{model}.metrics.parquet", model_metrics(preds, judged))
     r = write_json_atomic(folder / f"{model}.run.json", {
         "model": model, "kind": "checkpoint" if method else "zero-shot", "method": method,
         "base_model": "omni", "checkpoint": None, "adapter": "qwen2_5_omni_thinker",
@@ -222,6 +222,72 @@ def test_views_on_a_fixture_database(tmp_path):
     assert "A-Acc_lo" not in conf  # a 0-5 mean is no proportion: no Wilson interval
 
 
+# cross_benchmark column -> (view, column) it must repeat: written out here, not read
+# from views.CROSS, so a wrong source in the view fails the test
+CROSS_SOURCES = {
+    "AVTrustBench Avg": ("avtrustbench", "Avg"),
+    "m1 Acc": ("avconfusebench", "Acc"),
+    "Yes-rate": ("avconfusebench", "Yes-rate"),
+    "m1 unparsed": ("avconfusebench", "m1 unparsed"),
+    "A-Acc %": ("avconfusebench", "A-Acc %"),
+    "V-Acc %": ("avconfusebench", "V-Acc %"),
+    "Audio match %": ("avconfusebench", "Audio match %"),
+    "MUSIC-AVQA": ("rlcomm_main", "Avg"),
+    "MUSIC-AVQA unparsed": ("rlcomm_main", "MUSIC-AVQA unparsed"),
+    "AVQA": ("rlcomm_main", "AVQA"),
+    "AVQA unparsed": ("rlcomm_main", "AVQA unparsed"),
+}
+
+
+def test_cross_benchmark_repeats_the_tables_and_leaves_unevaluated_cells_empty(tmp_path):
+    path = tmp_path / "r.duckdb"
+    models = {
+        "zs": write_model(tmp_path, "zs"),
+        # the papers' subsets: CAVPref on AVTrustBench, RL-CoMM on the others
+        "cavpref": write_model(tmp_path, "cavpref", 1, "cavpref", ["avtrustbench"]),
+        "rlcomm": write_model(tmp_path, "rlcomm", 1, "rlcomm_ansco", ["avconfusebench", "qa"]),
+    }
+    db.ingest(path, sources(models))
+    names = [n for c in CROSS_SOURCES for n in (c, f"{c} n")]
+    sql = f"SELECT model, mode, {', '.join(map(_quoted, names))} FROM cross_benchmark"
+    cross = {(r[0], r[1]): dict(zip(names, r[2:], strict=True)) for r in rows(path, sql)}
+    # zero-shot rows first, then the methods in paper order (CAVPref's, then RL-CoMM's)
+    order = [r[:2] for r in rows(path, "SELECT model, mode FROM cross_benchmark")]
+    assert order == [("zs", "generate"), ("zs", "loglik"), ("cavpref", "generate"),
+                     ("cavpref", "loglik"), ("rlcomm", "generate")]  # fmt: skip
+    for column, (view, source) in CROSS_SOURCES.items():
+        for suffix in ("", " n"):
+            sql = f"SELECT model, mode, {_quoted(source + suffix)} FROM {view}"
+            theirs = {(m, mode): v for m, mode, v in rows(path, sql)}
+            for key, row in cross.items():
+                assert row[column + suffix] == theirs.get(key), (key, column + suffix)
+    zs, cavpref, rlcomm = (cross[m, "generate"] for m in ("zs", "cavpref", "rlcomm"))
+    assert (zs["AVTrustBench Avg"], zs["AVTrustBench Avg n"], zs["Yes-rate"]) == (87.5, 2, 25.0)
+    assert (zs["MUSIC-AVQA"], zs["AVQA"]) == (75.0, 50.0)
+    assert zs["Audio match %"] == pytest.approx(200 / 3)
+    assert cavpref["AVTrustBench Avg"] == 62.5 and rlcomm["Yes-rate"] == 25.0
+    # not evaluated is NULL, never 0
+    assert all(cavpref[c] is None for c in CROSS_SOURCES if c != "AVTrustBench Avg")
+    assert rlcomm["AVTrustBench Avg"] is None and rlcomm["AVTrustBench Avg n"] is None
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        export_tables(con, tmp_path / "tables", ["cross_benchmark"])
+    finally:
+        con.close()
+    md = (tmp_path / "tables" / "cross_benchmark.md").read_text()
+    assert "| cavpref | generate | 62.5 (2 of 9 tasks) | – | – |" in md
+    assert "| rlcomm | generate | – | 50.0 [15.0, 85.0] n=4 | 25.0 [4.6, 69.9] n=4 |" in md
+    table = list(csv_module.DictReader((tmp_path / "tables" / "cross_benchmark.csv").open()))
+    by_row = {(r["model"], r["mode"]): r for r in table}
+    assert by_row["rlcomm", "generate"]["AVTrustBench Avg"] == ""
+    assert by_row["cavpref", "generate"]["Yes-rate"] == ""
+    assert by_row["zs", "generate"]["Yes-rate_n"] == "4"
+
+
+def _quoted(name):
+    return '"' + name + '"'
+
+
 def test_adding_a_model_changes_only_its_rows(tmp_path):
     path = tmp_path / "r.duckdb"
     a = write_model(tmp_path, "a")
@@ -316,10 +382,10 @@ def _paper_row(view, label_start):
 
 def test_shipped_paper_numbers_name_their_sources_and_fit_the_tables():
     from avtrust.results.tables import paper_entries
-    from avtrust.results.views import VIEWS
+    from avtrust.results.views import OURS_ONLY, VIEWS
 
     tables = _shipped()
-    assert set(tables) == set(VIEWS)
+    assert set(tables) == set(VIEWS) - OURS_ONLY
     for view, spec in tables.items():
         assert spec["source"] and "arXiv" in spec["source"]
         rows, notes = paper_entries(view, {"tables": tables})  # labels, sources, columns

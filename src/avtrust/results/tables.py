@@ -41,6 +41,8 @@ TITLES = {
     "avconfusebench": "AV-ConfuseBench: m1 accuracy and Yes-rate, m2 A-Acc / V-Acc",
     "rlcomm_ablation": "RL-CoMM ablation: QA accuracy, m1 and m2",
     "avhbench": "AVHBench hallucination accuracy (paper numbers only: not evaluated here)",
+    "cross_benchmark": "Every model on both benchmarks: AVTrustBench Avg, AV-ConfuseBench m1 "
+    "and m2, QA accuracy",
 }
 PAPER_MODE = "paper"
 
@@ -227,9 +229,8 @@ def _num(row: Row, c: Column, value, digits: int) -> str:
     return str(value) if row.paper else f"{float(value):.{digits}f}"
 
 
-def cell(row: Row, c: Column, per_cell_n: bool, empty: str = "–", tasks: int = 0) -> str:
-    """One Markdown/LaTeX cell: value, interval and count as the column's kind wants
-    (``tasks``: how many task columns a ``mean`` column averages at most)."""
+def cell(row: Row, c: Column, per_cell_n: bool, empty: str = "–") -> str:
+    """One Markdown/LaTeX cell: value, interval and count as the column's kind wants."""
     value, n = row.values.get(c.name), row.n.get(c.name)
     if value is None or value != value:
         return empty
@@ -237,7 +238,7 @@ def cell(row: Row, c: Column, per_cell_n: bool, empty: str = "–", tasks: int =
         return f"{_num(row, c, value, 0)} of {n}" if n is not None else _num(row, c, value, 0)
     if c.kind == "mean":
         text = _num(row, c, value, 1)
-        return f"{text} ({n} of {tasks} tasks)" if n is not None else text
+        return f"{text} ({n} of {c.averages} tasks)" if n is not None else text
     text = _num(row, c, value, 2 if c.kind == "score" else 1)
     if c.kind == "unparsed":
         return text
@@ -247,10 +248,6 @@ def cell(row: Row, c: Column, per_cell_n: bool, empty: str = "–", tasks: int =
     if per_cell_n and n:
         text += f" n={n}"
     return text
-
-
-def _tasks(table: Table) -> int:
-    return sum(1 for c in table.columns if c.kind == "rate")
 
 
 def _row_n(row: Row, table: Table) -> str:
@@ -271,10 +268,16 @@ def legend(table: Table) -> str:
         )
     if "score" in kinds:
         parts.append("A-Acc / V-Acc: judge means 0–5 over the judged descriptions (no interval)")
+    if "score_pct" in kinds:
+        parts.append("A-Acc % / V-Acc %: judge scores' sum / (5 × judged descriptions)")
     if "count" in kinds:
         parts.append("(count): k of n")
-    if "mean" in kinds:
-        parts.append("Avg: mean of the row's task accuracies (number of tasks averaged)")
+    means = [c.name for c in table.columns if c.kind == "mean"]
+    if means:
+        parts.append(
+            f"{', '.join(means)}: mean of the row's AVTrustBench task accuracies (number of "
+            "tasks averaged)"
+        )
     return "Cells: " + "; ".join(parts) + "; –: no result."
 
 
@@ -287,7 +290,7 @@ def markdown(table: Table) -> str:
                                 for i in range(len(heads))) + "|")  # fmt: skip
     for row in table.rows:
         cells = _labels(row, table) + ([] if per_cell else [_row_n(row, table)])
-        cells += [cell(row, c, per_cell, tasks=_tasks(table)) for c in table.columns]
+        cells += [cell(row, c, per_cell) for c in table.columns]
         lines.append("| " + " | ".join(cells) + " |")
     if not table.rows:
         lines.append("| " + " | ".join(["(no results)"] + [""] * (len(heads) - 1)) + " |")
@@ -328,7 +331,7 @@ def latex(table: Table) -> str:
     ]
     for row in table.rows:
         cells = _labels(row, table) + ([] if per_cell else [_row_n(row, table)])
-        cells += [cell(row, c, per_cell, "--", _tasks(table)) for c in table.columns]
+        cells += [cell(row, c, per_cell, "--") for c in table.columns]
         lines.append(" & ".join(_tex_escape(x) for x in cells) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]
     for note in [legend(table), *table.notes]:

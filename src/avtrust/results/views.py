@@ -26,7 +26,12 @@ Views:
 - ``avconfusebench``: m1 Acc and Yes-rate, m2 A-Acc/V-Acc (0–5 and %), the
   deterministic audio metric and the judge failures;
 - ``rlcomm_ablation``: MUSIC-AVQA Avg, AVQA, m1 Acc/Yes-rate and m2 A-Acc/V-Acc for
-  zero-shot models and the RL-CoMM stages and baselines.
+  zero-shot models and the RL-CoMM stages and baselines;
+- ``cross_benchmark``: every evaluated model on both benchmarks, a table neither paper
+  printed (each evaluates its own methods on its own benchmark): AVTrustBench Avg, m1
+  Acc/Yes-rate, m2 A-Acc %/V-Acc %/audio match, MUSIC-AVQA Avg and AVQA. Its cells are
+  the other views' cells, so a number means the same in every table; a benchmark a model
+  was not evaluated on is NULL.
 
 ``avhbench`` (RL-CoMM's AVHBench table) is a reference-only table: the workflow does
 not evaluate AVHBench, so it has no SQL view and shows only the paper's rows.
@@ -34,7 +39,7 @@ not evaluate AVHBench, so it has no SQL view and shows only the paper's rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from avtrust.bench.samples import BENCHES
 
@@ -53,8 +58,10 @@ MUSIC_CATEGORIES = [
 MUSIC_TYPES = ["Exist", "Localis", "Count", "Comp", "Temp"]
 CAVPREF_METHODS = ["sft", "dpo", "cavpref", "cavpref_no_robust", "cavpref_no_av"]
 RLCOMM_METHODS = ["rlcomm_warmup", "grpo_acc", "rlcomm_steprr", "rlcomm_ansco"]
-VIEWS = ["avtrustbench", "cavpref", "rlcomm_main", "avconfusebench", "rlcomm_ablation", "avhbench"]
+VIEWS = ["avtrustbench", "cavpref", "rlcomm_main", "avconfusebench", "rlcomm_ablation", "avhbench",
+         "cross_benchmark"]  # fmt: skip
 REFERENCE_ONLY = {"avhbench"}  # tables of paper numbers only (no SQL view)
+OURS_ONLY = {"cross_benchmark"}  # tables no paper printed (no paper rows)
 KINDS = ("rate", "unparsed", "score", "score_pct", "count", "mean")
 PROPORTIONS = ("rate", "unparsed")  # kinds with a Wilson interval
 
@@ -68,6 +75,7 @@ class Column:
     task: str | None = None
     metric: str = "accuracy"
     category: str | None = None
+    averages: int = 0  # ``mean`` columns: the task columns it averages (at most)
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -82,7 +90,7 @@ def _avt_columns() -> list[Column]:
     out = []
     for t in AVT_TASKS:
         out += [Column(t, "rate", t), _unparsed(t)]
-    return out + [Column("Avg", "mean")]
+    return out + [Column("Avg", "mean", averages=len(AVT_TASKS))]
 
 
 MAIN_COLUMNS = (
@@ -118,10 +126,32 @@ ABLATION = [
     ("A-Acc %", "c", "A-Acc %"),
     ("V-Acc %", "c", "V-Acc %"),
 ]
+# cross_benchmark: (name, source view alias, source column); t: avtrustbench
+CROSS = [
+    ("AVTrustBench Avg", "t", "Avg"),
+    ("m1 Acc", "c", "Acc"),
+    ("Yes-rate", "c", "Yes-rate"),
+    ("m1 unparsed", "c", "m1 unparsed"),
+    ("A-Acc %", "c", "A-Acc %"),
+    ("V-Acc %", "c", "V-Acc %"),
+    ("Audio match %", "c", "Audio match %"),
+    ("MUSIC-AVQA", "q", "Avg"),
+    ("MUSIC-AVQA unparsed", "q", "MUSIC-AVQA unparsed"),
+    ("AVQA", "q", "AVQA"),
+    ("AVQA unparsed", "q", "AVQA unparsed"),
+]
 _SOURCE = {
+    "t": {c.name: c for c in _avt_columns()},
     "q": {c.name: c for c in MAIN_COLUMNS},
     "c": {c.name: c for c in M1_COLUMNS + M2_COLUMNS},
 }
+
+
+def _picked_columns(spec: list[tuple[str, str, str]]) -> list[Column]:
+    """The columns of a view that picks other views' columns (kind and averages kept)."""
+    return [replace(_SOURCE[v][src], name=name) for name, v, src in spec]
+
+
 AVHBENCH_COLUMNS = [
     Column("Audio-driven V-Halluc. Acc"),
     Column("Video-driven A-Halluc. Acc"),
@@ -132,8 +162,9 @@ COLUMNS: dict[str, list[Column]] = {
     "cavpref": _avt_columns(),
     "rlcomm_main": MAIN_COLUMNS,
     "avconfusebench": M1_COLUMNS + M2_COLUMNS,
-    "rlcomm_ablation": [Column(name, _SOURCE[v][src].kind) for name, v, src in ABLATION],
+    "rlcomm_ablation": _picked_columns(ABLATION),
     "avhbench": AVHBENCH_COLUMNS,
+    "cross_benchmark": _picked_columns(CROSS),
 }
 
 
@@ -183,6 +214,15 @@ def _selected(view: str, methods: list[str]) -> str:
     )
 
 
+def _picked(spec: list[tuple[str, str, str]]) -> str:
+    """The select list of ``spec``'s columns and their counts from the aliased views."""
+    return ", ".join(
+        f"{v}.{_id(src + suffix)} AS {_id(name + suffix)}"
+        for name, v, src in spec
+        for suffix in ("", " n")
+    )
+
+
 def view_sql() -> dict[str, str]:
     tasks = [_id(t) for t in AVT_TASKS]
     avtrustbench = (
@@ -202,14 +242,17 @@ def view_sql() -> dict[str, str]:
         "GROUP BY model, mode) "
         "SELECT * FROM a FULL OUTER JOIN b USING (model, mode) ORDER BY model, mode"
     )
-    picked = ", ".join(
-        f"{v}.{_id(src + suffix)} AS {_id(name + suffix)}"
-        for name, v, src in ABLATION
-        for suffix in ("", " n")
-    )
     ablation = (
-        f"SELECT model, mode, {picked} "
+        f"SELECT model, mode, {_picked(ABLATION)} "
         "FROM rlcomm_main q FULL OUTER JOIN avconfusebench c USING (model, mode)"
+    )
+    # zero-shot rows first, then the CAVPref methods and the RL-CoMM ones in paper order
+    cross = (
+        f"WITH v AS (SELECT model, mode, {_picked(CROSS)} FROM avtrustbench t "
+        "FULL OUTER JOIN avconfusebench c USING (model, mode) "
+        "FULL OUTER JOIN rlcomm_main q USING (model, mode)) "
+        "SELECT v.* FROM v LEFT JOIN runs r USING (model) "
+        f"ORDER BY {_method_order(CAVPREF_METHODS + RLCOMM_METHODS)}, v.model, v.mode"
     )
     return {
         "avtrustbench": avtrustbench,
@@ -218,4 +261,5 @@ def view_sql() -> dict[str, str]:
         "avconfusebench": avconfusebench,
         "rlcomm_ablation_all": ablation,
         "rlcomm_ablation": _selected("rlcomm_ablation_all", RLCOMM_METHODS),
+        "cross_benchmark": cross,
     }
