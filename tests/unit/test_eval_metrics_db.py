@@ -284,6 +284,17 @@ def test_cross_benchmark_repeats_the_tables_and_leaves_unevaluated_cells_empty(t
     assert by_row["zs", "generate"]["Yes-rate_n"] == "4"
 
 
+def test_a_new_or_changed_view_changes_the_results_db_parameter(monkeypatch):
+    """The views are stored in the database: rule results_db's ``views`` parameter is
+    their digest, so a run finished before a view changed recreates them."""
+    from avtrust.results import views
+
+    before, sql = db.views_digest(), views.view_sql()
+    assert db.views_digest() == before  # stable between calls (and so between runs)
+    monkeypatch.setattr(views, "view_sql", lambda: {**sql, "cross_benchmark": "SELECT 1"})
+    assert db.views_digest() != before
+
+
 def _quoted(name):
     return '"' + name + '"'
 

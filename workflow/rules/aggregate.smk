@@ -16,6 +16,8 @@ rule results_db:
         models=list(EVAL_MODELS),
         tables=[f"{b}/{t}" for b, ts in EVAL_TASKS.items() for t in ts],
         split=EVAL["split"],
+        # the views live in the database: a new or changed one reruns the ingest
+        views=views_digest(),
     script:
         "../scripts/results_db.py"
 

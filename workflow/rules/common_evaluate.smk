@@ -6,6 +6,7 @@ from avtrust.evaluate.prompt_template import check_template, template_parts
 from avtrust.evaluate.samples import QA_BENCH, QA_TASKS
 from avtrust.results.breakdown_plots import PLOTS as BREAKDOWN_PLOT_NAMES
 from avtrust.results.breakdowns import BREAKDOWNS
+from avtrust.results.db import views_digest
 from avtrust.results.views import VIEWS
 
 if "evaluation" not in config:

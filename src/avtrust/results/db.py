@@ -179,10 +179,23 @@ def _delete(con, name: str, key_cols: Sequence[str], key: str) -> None:
     con.execute(f"DELETE FROM {name} WHERE {where}", values)
 
 
-def create_views(con) -> None:
+def view_definitions() -> dict[str, str]:
+    """Every view's SQL by name: the papers' tables, the breakdowns, the checks."""
     from avtrust.results import breakdowns, checks, views
 
-    for name, sql in {**views.view_sql(), **breakdowns.view_sql(), **checks.view_sql()}.items():
+    return {**views.view_sql(), **breakdowns.view_sql(), **checks.view_sql()}
+
+
+def views_digest() -> str:
+    """A digest of :func:`view_definitions`, a parameter of rule results_db: the views are
+    stored in the database, so a new or changed view must rerun the ingest (which
+    recreates them) before the tables read it."""
+    text = json.dumps(view_definitions(), sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def create_views(con) -> None:
+    for name, sql in view_definitions().items():
         con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
 
 
