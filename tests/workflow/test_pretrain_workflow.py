@@ -12,6 +12,7 @@ pytestmark = pytest.mark.workflow
 def enable(config):
     config["pretrain"] = {
         "enabled": True,
+        "models": ["omni"],
         "corpus": {"scenes": 2, "solos_per_instrument": 0, "held_out_fraction": 0.5},
         "thinker": {"steps": 2, "batch_size": 2, "learning_rate": 1.0e-3},
     }
@@ -20,7 +21,7 @@ def enable(config):
 def test_later_stages_load_the_pretrained_thinker(tmp_path):
     on = planned_with(tmp_path, "on.yaml", enable)
     off = planned_with(tmp_path, "off.yaml", lambda c: None)
-    # omni is the only tiny model with a pre-training: built untrained, then trained.
+    # omni, the one chosen in pretrain.models: built untrained, then trained.
     assert on["pretrain_corpus"] == 1
     assert on["prepare_untrained_model"] == 1
     assert on["pretrain_model"] == 1
@@ -39,7 +40,7 @@ def test_the_thinkers_model_folder_is_the_pretrain_stages_output(tmp_path):
         "prepare_untrained_model": 1,
         "pretrain_model": 1,
     }
-    # A model without a pre-training (CLAP) is still the models stage's.
+    # A model not chosen for pre-training (CLAP) is still the models stage's.
     proc = run_snakemake(tmp_path, "-n", "resources/models/clap", config=config)
     assert planned_jobs(proc) == {"prepare_model": 1}
 
