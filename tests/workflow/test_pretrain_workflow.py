@@ -32,6 +32,17 @@ def test_later_stages_load_the_pretrained_thinker(tmp_path):
     assert {k: on[k] for k in same} == same
 
 
+def test_without_a_choice_every_tiny_model_with_a_pretraining_is_pretrained(tmp_path):
+    def enable_all(config):
+        enable(config)
+        config["pretrain"]["models"] = None
+
+    on = planned_with(tmp_path, "all.yaml", enable_all)
+    # omni, clap and embedder are trained; only the audio LLM is the models stage's.
+    assert on["prepare_untrained_model"] == on["pretrain_model"] == 3
+    assert on["prepare_model"] == 1
+
+
 def test_the_thinkers_model_folder_is_the_pretrain_stages_output(tmp_path):
     config = write_config(tmp_path / "on.yaml", enable)
     proc = run_snakemake(tmp_path, "-n", "resources/models/omni", config=config)
