@@ -75,12 +75,12 @@ def test_the_seed_is_its_own_even_when_set_to_the_master_seed():
     assert pretrain_seed(config(seed=1)) != pretrain_seed(config(seed=2))
 
 
-def test_only_tiny_thinkers_are_pretrained_and_only_when_enabled():
-    assert pretrained_models(config()) == ["omni"]
+def test_only_tiny_models_are_pretrained_and_only_when_enabled():
+    assert pretrained_models(config()) == ["omni", "clap", "embedder"]
     assert pretrained_models(config(enabled=False)) == []
     hub = config()
     hub["models"] = {**hub["models"], "omni": {**hub["models"]["omni"], "source": "hub"}}
-    assert pretrained_models(hub) == []
+    assert pretrained_models(hub) == ["clap", "embedder"]
 
 
 def test_questions_are_asked_in_the_evaluation_forms(pretrain_corpus):

@@ -12,6 +12,7 @@ pytestmark = pytest.mark.workflow
 def enable(config):
     config["pretrain"] = {
         "enabled": True,
+        "models": ["omni"],
         "corpus": {"scenes": 2, "solos_per_instrument": 0, "held_out_fraction": 0.5},
         "thinker": {"steps": 2, "batch_size": 2, "learning_rate": 1.0e-3},
     }
@@ -20,7 +21,7 @@ def enable(config):
 def test_later_stages_load_the_pretrained_thinker(tmp_path):
     on = planned_with(tmp_path, "on.yaml", enable)
     off = planned_with(tmp_path, "off.yaml", lambda c: None)
-    # omni is the only tiny model with a pre-training: built untrained, then trained.
+    # omni, the one chosen in pretrain.models: built untrained, then trained.
     assert on["pretrain_corpus"] == 1
     assert on["prepare_untrained_model"] == 1
     assert on["pretrain_model"] == 1
@@ -31,6 +32,17 @@ def test_later_stages_load_the_pretrained_thinker(tmp_path):
     assert {k: on[k] for k in same} == same
 
 
+def test_without_a_choice_every_tiny_model_with_a_pretraining_is_pretrained(tmp_path):
+    def enable_all(config):
+        enable(config)
+        config["pretrain"]["models"] = None
+
+    on = planned_with(tmp_path, "all.yaml", enable_all)
+    # omni, clap and embedder are trained; only the audio LLM is the models stage's.
+    assert on["prepare_untrained_model"] == on["pretrain_model"] == 3
+    assert on["prepare_model"] == 1
+
+
 def test_the_thinkers_model_folder_is_the_pretrain_stages_output(tmp_path):
     config = write_config(tmp_path / "on.yaml", enable)
     proc = run_snakemake(tmp_path, "-n", "resources/models/omni", config=config)
@@ -39,7 +51,7 @@ def test_the_thinkers_model_folder_is_the_pretrain_stages_output(tmp_path):
         "prepare_untrained_model": 1,
         "pretrain_model": 1,
     }
-    # A model without a pre-training (CLAP) is still the models stage's.
+    # A model not chosen for pre-training (CLAP) is still the models stage's.
     proc = run_snakemake(tmp_path, "-n", "resources/models/clap", config=config)
     assert planned_jobs(proc) == {"prepare_model": 1}
 

@@ -8,8 +8,14 @@ from what they hear and see instead of at random.
 
 from avtrust.bench.samples import derive_seed
 
-# adapter -> the module that trains it (the Snakefile imports this package: no torch here)
-PRETRAINED = {"qwen2_5_omni_thinker": "avtrust.pretrain.thinker"}
+# adapter -> the module that trains it (the Snakefile imports this package: no torch here).
+# Each module has train_model(model, corpus_dir, section, seed, log) -> summary, the model
+# being what avtrust.models.registry.load returns, and save(model, untrained_dir, out_dir).
+PRETRAINED = {
+    "qwen2_5_omni_thinker": "avtrust.pretrain.thinker",
+    "clap": "avtrust.pretrain.clap",
+    "qwen3_embedding": "avtrust.pretrain.embedder",
+}
 
 
 def pretrain_seed(config: dict) -> int:
@@ -22,12 +28,25 @@ def pretrain_seed(config: dict) -> int:
 
 
 def pretrained_models(config: dict) -> list[str]:
-    """Models the stage trains: ``tiny`` ones whose adapter has a pre-training, when
-    ``pretrain.enabled``; the others keep the models stage's folder."""
-    if not (config.get("pretrain") or {}).get("enabled", False):
+    """Models the stage trains, when ``pretrain.enabled``: ``tiny`` ones whose adapter has
+    a pre-training, all of them or those named in ``pretrain.models``; the others keep the
+    models stage's folder. A name in ``pretrain.models`` that cannot be pre-trained is an
+    error, not a silent skip."""
+    section = config.get("pretrain") or {}
+    if not section.get("enabled", False):
         return []
-    return [
+    trainable = [
         name
         for name, entry in config["models"].items()
         if entry.get("source") == "tiny" and entry.get("adapter") in PRETRAINED
     ]
+    chosen = section.get("models")
+    if chosen is None:
+        return trainable
+    wrong = [name for name in chosen if name not in trainable]
+    if wrong:
+        raise ValueError(
+            f"pretrain.models: {wrong} are not tiny models with a pre-training "
+            f"({', '.join(trainable) or 'none'})"
+        )
+    return [name for name in trainable if name in chosen]

@@ -54,17 +54,30 @@ def generate_corpus(raw_dir: PathLike, corpus: dict, media: dict, seed: int) -> 
     generate("music_avqa", raw_dir, corpus, media, seed, prefix=PREFIX)
 
 
+def scenes(raw_dir: PathLike) -> list[dict]:
+    """``annotations/scenes.json``: every clip's video_id, instruments (left to right),
+    stems, onsets and gains."""
+    return json.loads((Path(raw_dir) / "annotations" / "scenes.json").read_text("utf-8"))
+
+
+def clip_parts(raw_dir: PathLike) -> dict[str, str]:
+    """video_id -> the part (train | held_out) whose annotation file asks about it; the
+    held-out clips are the ones every pre-training reports its held-out figures on."""
+    part_of = {}
+    for part, name in FILES.items():
+        for video in music_avqa.read_annotations(Path(raw_dir) / "annotations" / name)["video_id"]:
+            part_of[video] = part
+    return part_of
+
+
 def _asked(raw: Path, seed: int, rounds: int) -> dict[str, list[dict]]:
     """Every scene's questions, ``rounds`` draws of the MUSIC-AVQA templates each
     (:func:`avtrust.datasets.synthetic.scene_questions`: answers exact from the scene),
     duplicates dropped; per part, by the videos its annotation file asks about."""
     templates = data_files.load("templates")["music_avqa_questions"]
-    part_of = {}
-    for part, name in FILES.items():
-        for video in music_avqa.read_annotations(raw / "annotations" / name)["video_id"]:
-            part_of[video] = part
+    part_of = clip_parts(raw)
     out: dict[str, list[dict]] = {part: [] for part in FILES}
-    for entry in json.loads((raw / "annotations" / "scenes.json").read_text("utf-8")):
+    for entry in scenes(raw):
         video = entry["video_id"]
         if video not in part_of:
             continue

@@ -2,13 +2,15 @@
 
 ``pretrain_model`` trains a copy of the untrained build (``resources/pretrain/untrained/
 <name>``) into ``resources/models/<name>``, the folder every later stage loads, with the
-pre-training's summary (steps, first/last loss, held-out accuracy) in its manifest under
-``pretrained``. It is written into a temporary sibling and renamed into place, so an
+pre-training's summary (steps, first/last loss, held-out figures) in its manifest under
+``pretrained``; the adapter's module in :data:`avtrust.pretrain.PRETRAINED` trains and
+saves it. It is written into a temporary sibling and renamed into place, so an
 interrupted job leaves no half-trained model.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -18,7 +20,7 @@ from pathlib import Path
 from avtrust.bench.samples import derive_seed
 from avtrust.io import dumps_json, remove_stale_scratch, scratch_prefix
 from avtrust.models.registry import MANIFEST, load, read_manifest
-from avtrust.pretrain import PRETRAINED, corpus, pretrain_seed, thinker
+from avtrust.pretrain import PRETRAINED, corpus, pretrain_seed
 
 PathLike = str | os.PathLike
 
@@ -27,34 +29,6 @@ def write_corpus(out_dir: PathLike, config: dict) -> None:
     """The pre-training corpus of ``config`` into ``out_dir``."""
     settings = corpus.corpus_settings(config["corpus"], config["pretrain"]["corpus"])
     corpus.generate_corpus(out_dir, settings, config["media"], pretrain_seed(config))
-
-
-def _train_thinker(model, corpus_dir: Path, section: dict, seed: int, log) -> dict:
-    settings = thinker.ThinkerSettings.from_config(section["thinker"])
-    rounds = section["corpus"].get("question_rounds", 1)
-    train_qs = corpus.questions(corpus_dir, "train", seed, rounds)
-    held_out = corpus.questions(corpus_dir, "held_out", seed, rounds)
-    held_out = held_out[: section["held_out_questions"]]
-    rows = corpus.instruction_rows(train_qs)
-    if log:
-        log.info(
-            "%d training questions (%d rows), %d held-out questions",
-            len(train_qs),
-            len(rows),
-            len(held_out),
-        )
-    losses = thinker.train(model, rows, settings, seed)
-    window = max(1, min(20, len(losses) // 4))
-    summary = {
-        "steps": len(losses),
-        "rows": len(rows),
-        "loss_first": sum(losses[:window]) / window,
-        "loss_last": sum(losses[-window:]) / window,
-        "losses": losses,
-    }
-    if held_out:
-        summary["held_out_accuracy"] = thinker.accuracy(model, held_out)
-    return summary
 
 
 def pretrain_model(
@@ -71,22 +45,24 @@ def pretrain_model(
         raise ValueError(f"no pre-training for adapter {adapter!r} ({', '.join(PRETRAINED)})")
     torch.set_num_threads(section["threads"])
     seed = derive_seed(pretrain_seed(config), "model", manifest["name"])
+    trainer = importlib.import_module(PRETRAINED[adapter])
     model = load(untrained_dir, device="cpu")
-    summary = _train_thinker(model, Path(corpus_dir), section, seed, log)
+    summary = trainer.train_model(model, Path(corpus_dir), section, seed, log)
     if log:
+        held_out = summary.get("held_out_accuracy", summary.get("held_out"))
         log.info(
-            "loss %.4f -> %.4f over %d steps; held-out accuracy %s",
+            "loss %.4f -> %.4f over %d steps; held out %s",
             summary["loss_first"],
             summary["loss_last"],
             summary["steps"],
-            json.dumps(summary.get("held_out_accuracy")),
+            json.dumps(held_out),
         )
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_scratch(out)
     tmp = Path(tempfile.mkdtemp(prefix=scratch_prefix(out), dir=out.parent))
     try:
-        thinker.save(model, untrained_dir, tmp)
+        trainer.save(model, untrained_dir, tmp)
         brief = {k: v for k, v in summary.items() if k != "losses"}
         (tmp / MANIFEST).write_text(dumps_json({**manifest, "pretrained": brief}), "utf-8")
         if out.exists():

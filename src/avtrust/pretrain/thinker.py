@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from avtrust.pretrain import corpus
 from avtrust.pretrain.corpus import answer_forms
 
 PathLike = str | os.PathLike
@@ -160,6 +161,36 @@ def accuracy(thinker, questions: list[dict], batch_size: int = 16) -> dict:
     out["by_category"] = {c: float(np.mean(v)) for c, v in sorted(by_category.items())}
     out["questions"] = len(questions)
     return out
+
+
+def train_model(thinker, corpus_dir: Path, section: dict, seed: int, log) -> dict:
+    """The pretrain stage's entry: train on the corpus's training questions; returns the
+    summary (losses, held-out accuracy)."""
+    settings = ThinkerSettings.from_config(section["thinker"])
+    rounds = section["corpus"].get("question_rounds", 1)
+    train_qs = corpus.questions(corpus_dir, "train", seed, rounds)
+    held_out = corpus.questions(corpus_dir, "held_out", seed, rounds)
+    held_out = held_out[: section["held_out_questions"]]
+    rows = corpus.instruction_rows(train_qs)
+    if log:
+        log.info(
+            "%d training questions (%d rows), %d held-out questions",
+            len(train_qs),
+            len(rows),
+            len(held_out),
+        )
+    losses = train(thinker, rows, settings, seed)
+    window = max(1, min(20, len(losses) // 4))
+    summary = {
+        "steps": len(losses),
+        "rows": len(rows),
+        "loss_first": sum(losses[:window]) / window,
+        "loss_last": sum(losses[-window:]) / window,
+        "losses": losses,
+    }
+    if held_out:
+        summary["held_out_accuracy"] = accuracy(thinker, held_out)
+    return summary
 
 
 def save(thinker, init_dir: PathLike, out_dir: PathLike) -> None:
