@@ -34,6 +34,73 @@ def view_value(con, view: str, model: str, column: str, mode: str) -> float | No
     return None if not rows or rows[0][0] is None else float(rows[0][0])
 
 
+def _read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def pretrain_figures(folder: Path, thinker: str) -> list[tuple[str, object, str, object]]:
+    """The pretrain stage's summaries (``results/pretrain/<model>.json``): the thinker's
+    loss and held-out corpus accuracy, CLAP's held-out audio->caption retrieval and the
+    embedder's held-out paraphrase retrieval; a model not pre-trained is missing."""
+    out: list[tuple[str, object, str, object]] = []
+    summary = _read_json(folder / f"{thinker}.json")
+    if summary is None:
+        out.append(("thinker pretrain", "missing", "pretrain.models", None))
+    else:
+        out.append(
+            (
+                "thinker pretrain loss first -> last",
+                f"{summary['loss_first']:.3f} -> {summary['loss_last']:.3f}",
+                "falls",
+                summary["loss_last"] < summary["loss_first"],
+            )
+        )
+        acc = summary.get("held_out_accuracy")
+        if acc:
+            out.append(
+                (
+                    "thinker held-out corpus QA acc %",
+                    round(100 * acc["all"], 1),
+                    f"chance {100 * acc['all_chance']:.1f}",
+                    acc["all"] > acc["all_chance"],
+                )
+            )
+    for model, name, target in (
+        ("clap", "CLAP held-out audio->caption top-1 %", 90),
+        ("embedder", "embedder held-out paraphrase top-1 %", None),
+    ):
+        held = (_read_json(folder / f"{model}.json") or {}).get("held_out")
+        if not held:
+            out.append((name, "missing", "pretrain.models", None))
+            continue
+        top1, chance = 100 * held["top1"], 100 * held["chance"]
+        if target is None:
+            out.append((name, round(top1, 1), f"> chance {chance:.1f}", top1 > chance))
+        else:
+            out.append((name, round(top1, 1), f">= {target} (chance {chance:.1f})", top1 >= target))
+    return out
+
+
+def reward_figures(checkpoints: Path) -> list[tuple[str, object, str, object]]:
+    """Mean GRPO reward of the first and last logged step of each RL method
+    (``results/checkpoints/<method>/log.jsonl``): the issue asks for rewards that are
+    non-zero and rise."""
+    out: list[tuple[str, object, str, object]] = []
+    for method in ("rlcomm_steprr", "grpo_acc"):
+        log = checkpoints / method / "log.jsonl"
+        steps = []
+        if log.is_file():
+            steps = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+        rewards = [s["reward_mean"] for s in steps if "reward_mean" in s]
+        name = f"{method} mean reward first -> last step"
+        if not rewards:
+            out.append((name, "missing", "non-zero, rises", None))
+            continue
+        met = rewards[-1] > 0 and rewards[-1] > rewards[0]
+        out.append((name, f"{rewards[0]:.3f} -> {rewards[-1]:.3f}", "non-zero, rises", met))
+    return out
+
+
 def figures(
     results: Path, mode: str, thinker: str = "omni"
 ) -> list[tuple[str, object, str, object]]:
@@ -41,29 +108,8 @@ def figures(
     import duckdb
 
     out: list[tuple[str, object, str, object]] = []
-    summary_path = results / "pretrain" / f"{thinker}.json"
-    if summary_path.is_file():
-        summary = json.loads(summary_path.read_text())
-        acc = summary.get("held_out_accuracy", {})
-        out.append(
-            (
-                "pretrain loss first -> last",
-                f"{summary['loss_first']:.3f} -> {summary['loss_last']:.3f}",
-                "falls",
-                summary["loss_last"] < summary["loss_first"],
-            )
-        )
-        if acc:
-            out.append(
-                (
-                    "pretrain held-out corpus QA acc %",
-                    round(100 * acc["all"], 1),
-                    f"chance {100 * acc['all_chance']:.1f}",
-                    acc["all"] > acc["all_chance"],
-                )
-            )
-    else:
-        out.append(("pretrain summary", "missing", "pretrain.enabled", None))
+    out += pretrain_figures(results / "pretrain", thinker)
+    out += reward_figures(results / "checkpoints")
 
     con = duckdb.connect(str(results / "results.duckdb"), read_only=True)
 
@@ -104,12 +150,81 @@ def figures(
     return out
 
 
+def mark(met) -> str:
+    return "-" if met is None else ("yes" if met else "NO")
+
+
+def plain_table(rows) -> str:
+    width = max(len(r[0]) for r in rows)
+    lines = [f"{'figure':<{width}}  {'measured':>14}  {'target':<20} met"]
+    lines += [f"{n:<{width}}  {v!s:>14}  {t:<20} {mark(m)}" for n, v, t, m in rows]
+    return "\n".join(lines)
+
+
+def markdown_table(rows, mode: str, figure: Path | None) -> str:
+    lines = [
+        f"Measured by `bench/trained_default.py` ({mode} rows; targets from issue 17):",
+        "",
+        "| figure | measured | target | met |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {n} | {v} | {t} | {mark(m)} |" for n, v, t, m in rows]
+    if figure is not None:
+        lines += ["", f"![the default run's figures against their targets]({figure.as_posix()})"]
+    return "\n".join(lines)
+
+
+MARKERS = ("<!-- trained-default: start -->", "<!-- trained-default: end -->")
+
+
+def replace_section(path: Path, body: str) -> None:
+    """Replace what lies between :data:`MARKERS` in ``path`` (both must be there)."""
+    text = path.read_text(encoding="utf-8")
+    start, end = (text.find(m) for m in MARKERS)
+    if start < 0 or end < start:
+        raise SystemExit(f"{path}: no {MARKERS[0]} ... {MARKERS[1]} section to rewrite")
+    head = text[: start + len(MARKERS[0])]
+    path.write_text(f"{head}\n{body}\n{text[end:]}", encoding="utf-8")
+
+
+def write_figure(rows, path: Path, title: str) -> None:
+    """The table as a picture, each row coloured by whether its target is met."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colour = {True: "#c7e9c0", False: "#fcbba1", None: "#eeeeee"}
+    fig, ax = plt.subplots(figsize=(9, 0.25 * len(rows) + 0.6))
+    ax.axis("off")
+    table = ax.table(
+        cellText=[[n, str(v), t, mark(m)] for n, v, t, m in rows],
+        colLabels=["figure", "measured", "target", "met"],
+        cellColours=[[colour[m]] * 4 for *_, m in rows],
+        colWidths=[0.5, 0.18, 0.24, 0.08],
+        loc="center",
+        cellLoc="left",
+    )
+    table.auto_set_font_size(False)
+    table.set_fontsize(8)
+    ax.set_title(title, fontsize=9)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", type=Path, default=Path("."))
     parser.add_argument("--run", action="store_true", help="run the default workflow first")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--mode", default="generate", help="scoring mode rows: generate | loglik")
+    parser.add_argument("--figure", type=Path, help="also draw the table into this PNG")
+    parser.add_argument(
+        "--readme",
+        type=Path,
+        help="rewrite this file's section between the trained-default markers with the table",
+    )
     args = parser.parse_args(argv)
     if args.run:
         start = time.time()
@@ -119,11 +234,13 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(cmd, check=True)
         print(f"default run: {time.time() - start:.0f} s on {args.cores} cores")
     rows = figures(args.workdir / "results", args.mode)
-    width = max(len(r[0]) for r in rows)
-    print(f"{'figure':<{width}}  {'measured':>14}  {'target':<20} met")
-    for name, value, target, met in rows:
-        mark = "-" if met is None else ("yes" if met else "NO")
-        print(f"{name:<{width}}  {value!s:>14}  {target:<20} {mark}")
+    print(plain_table(rows))
+    if args.figure:
+        write_figure(rows, args.figure, f"{args.mode} rows of {args.workdir.resolve().name}")
+        print(f"figure: {args.figure}")
+    if args.readme:
+        replace_section(args.readme, markdown_table(rows, args.mode, args.figure))
+        print(f"README section rewritten: {args.readme}")
     return 0
 
 
