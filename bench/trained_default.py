@@ -1,14 +1,17 @@
 """The trained embedded default's findings next to issue 17's targets.
 
-Reads a default run's results — ``results/pretrain/<thinker>.json`` (the pretrain
-stage's summary) and the views of ``results/results.duckdb`` — and prints one table:
-figure, measured value, target, whether it is met. ``--run`` first runs the README's
+Reads a default run's results — ``results/pretrain/<model>.json`` (the pretrain stage's
+summaries), the RL methods' training logs and the views of ``results/results.duckdb`` —
+and prints one table: figure, measured value, target, whether it is met; ``--figure``
+draws it, ``--readme`` rewrites the README's "What the default run shows" table. ``--run`` first runs the README's
 main command (``snakemake --cores N``) in ``--workdir``; without it the script reads a
 run already there. A figure the run does not have (a model not evaluated on a benchmark,
 a model not pre-trained) is printed as missing, never guessed.
 
     .venv/bin/python bench/trained_default.py --workdir .            # read a finished run
     .venv/bin/python bench/trained_default.py --workdir /tmp/d --run --cores 2
+    .venv/bin/python bench/trained_default.py --workdir . --mode loglik \
+        --figure docs/trained_default.png --readme README.md
 
 These are research targets: nothing is tuned to the test split, and the printed values
 are what the run measured.
