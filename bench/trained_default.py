@@ -3,10 +3,11 @@
 Reads a default run's results — ``results/pretrain/<model>.json`` (the pretrain stage's
 summaries), the RL methods' training logs and the views of ``results/results.duckdb`` —
 and prints one table: figure, measured value, target, whether it is met; ``--figure``
-draws it, ``--readme`` rewrites the README's "What the default run shows" table. ``--run`` first runs the README's
-main command (``snakemake --cores N``) in ``--workdir``; without it the script reads a
-run already there. A figure the run does not have (a model not evaluated on a benchmark,
-a model not pre-trained) is printed as missing, never guessed.
+draws it, ``--readme`` rewrites the README's "What the default run shows" table.
+``--run`` first runs the README's main command (``snakemake --cores N``) in
+``--workdir``; without it the script reads a run already there. A figure the run does
+not have (a model not evaluated on a benchmark, a model not pre-trained) is printed as
+missing, never guessed.
 
     .venv/bin/python bench/trained_default.py --workdir .            # read a finished run
     .venv/bin/python bench/trained_default.py --workdir /tmp/d --run --cores 2
