@@ -87,6 +87,16 @@ def test_every_tiny_model_with_a_pretraining_is_chosen_unless_named():
     assert pretrained_models(config(models=["embedder", "clap"])) == ["clap", "embedder"]
     with pytest.raises(ValueError, match="audio_llm"):
         pretrained_models(config(models=["audio_llm"]))
+    with pytest.raises(ValueError, match="clapp"):
+        pretrained_models(config(models=["clapp"]))
+
+
+def test_a_named_model_that_is_a_real_checkpoint_is_not_pretrained():
+    # An overlay that points CLAP at the Hub keeps the default's `pretrain.models`.
+    settings = config(models=["clap", "embedder"])
+    hub_clap = {"adapter": "clap", "source": "hub", "location": "laion/clap-htsat-unfused"}
+    settings["models"] = {**settings["models"], "clap": hub_clap}
+    assert pretrained_models(settings) == ["embedder"]
 
 
 def test_captions_name_the_instruments_in_every_wording():

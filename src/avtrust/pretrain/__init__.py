@@ -30,23 +30,29 @@ def pretrain_seed(config: dict) -> int:
 def pretrained_models(config: dict) -> list[str]:
     """Models the stage trains, when ``pretrain.enabled``: ``tiny`` ones whose adapter has
     a pre-training, all of them or those named in ``pretrain.models``; the others keep the
-    models stage's folder. A name in ``pretrain.models`` that cannot be pre-trained is an
-    error, not a silent skip."""
+    models stage's folder. A named model that is not a tiny build (a real checkpoint,
+    e.g. an overlay pointing it at the Hub) is already trained and is skipped; a name
+    that is not under ``models``, or whose adapter has no pre-training, is an error."""
     section = config.get("pretrain") or {}
     if not section.get("enabled", False):
         return []
+    models = config["models"]
     trainable = [
         name
-        for name, entry in config["models"].items()
+        for name, entry in models.items()
         if entry.get("source") == "tiny" and entry.get("adapter") in PRETRAINED
     ]
     chosen = section.get("models")
     if chosen is None:
         return trainable
-    wrong = [name for name in chosen if name not in trainable]
+    wrong = [
+        name
+        for name in chosen
+        if name not in models or models[name].get("adapter") not in PRETRAINED
+    ]
     if wrong:
         raise ValueError(
-            f"pretrain.models: {wrong} are not tiny models with a pre-training "
-            f"({', '.join(trainable) or 'none'})"
+            f"pretrain.models: {wrong} are not models with a pre-training "
+            f"(adapters {', '.join(PRETRAINED)})"
         )
     return [name for name in trainable if name in chosen]
