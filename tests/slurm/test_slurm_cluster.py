@@ -38,11 +38,11 @@ def _workflow_helpers():
 wf = _workflow_helpers()
 
 
-# Two trained models' metrics: every kind of job (both scorings, SFT-style and RL
-# training, evaluation and the m2 judge on the GPU partition; fetch to metrics on the
-# CPU one) without the other five models' ~80 evaluation jobs, which cost minutes of
-# sbatch round trips and add no kind of job.
-SLURM_TARGETS = ("results/metrics/cavpref.parquet", "results/metrics/rlcomm.parquet")
+# CAVPref's checkpoint and RL-CoMM's metrics: every kind of job (both scorings, SFT-style
+# and RL training, evaluation and the m2 judge on the GPU partition; fetch to metrics on
+# the CPU one) without the other models' evaluation jobs, which cost minutes of sbatch
+# round trips and add no kind of job.
+SLURM_TARGETS = ("results/checkpoints/cavpref/metrics.json", "results/metrics/rlcomm.parquet")
 # Test-machine settings that replace the profile's: fast polling (MinJobAge is 300 on the
 # test cluster, so squeue stays valid), few parallel jobs, and a local filesystem.
 TEST_SETTINGS = {
