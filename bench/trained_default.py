@@ -1,4 +1,4 @@
-"""The trained embedded default's findings next to issue 17's targets.
+"""The embedded default's findings next to the targets a trained default aims at.
 
 Reads a default run's results — ``results/pretrain/<model>.json`` (the pretrain stage's
 summaries), the RL methods' training logs and the views of ``results/results.duckdb`` —
@@ -167,7 +167,8 @@ def plain_table(rows) -> str:
 
 def markdown_table(rows, mode: str, figure: Path | None) -> str:
     lines = [
-        f"Measured by `bench/trained_default.py` ({mode} rows; targets from issue 17):",
+        f"Measured by `bench/trained_default.py` ({mode} rows), beside a trained default's"
+        " targets:",
         "",
         "| figure | measured | target | met |",
         "|---|---|---|---|",

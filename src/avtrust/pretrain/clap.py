@@ -22,7 +22,6 @@ between captions of different sets (what the calibrated β reads).
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +29,9 @@ import numpy as np
 from tqdm import tqdm
 
 from avtrust import data_files
+from avtrust.bench.avconfusebench import indefinite_article
 from avtrust.pretrain import corpus
+from avtrust.pretrain.thinker import batch_order, learning_rate, save  # noqa: F401 (save: the stage calls it)
 
 PathLike = str | os.PathLike
 # {a_list}: "a violin and a piano"; {bare}: "violin, piano"; {labels}: the score stage's
@@ -67,11 +68,11 @@ class ClapSettings:
         return cls(**section)
 
 
-def _article(name: str) -> str:
-    return f"an {name}" if name[:1] in "aeiou" else f"a {name}"
+def with_article(name: str) -> str:
+    return f"{indefinite_article(name)} {name}"
 
 
-def _listed(items: list[str]) -> str:
+def listed(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
@@ -80,7 +81,7 @@ def caption(names: list[str], wording: str) -> str:
     joiner = data_files.load("scoring")["avsm"]["label_joiner"]
     visual = data_files.load("scoring")["avsm"]["visual_caption"]
     fields = {
-        "a_list": _listed([_article(n) for n in names]),
+        "a_list": listed([with_article(n) for n in names]),
         "bare": ", ".join(names),
         "labels": joiner.join(names),
     }
@@ -176,20 +177,10 @@ def contrastive_loss(clap, feats: dict, rows: list[int], texts: list[str], same)
     return (F.cross_entropy(logits_audio, target) + F.cross_entropy(logits_text, target_t)) / 2
 
 
-def learning_rate(step: int, settings: ClapSettings) -> float:
-    """Linear warm-up, then linear decay to 0 at the last step."""
-    if step < settings.warmup_steps:
-        return settings.learning_rate * (step + 1) / settings.warmup_steps
-    span = max(settings.steps - settings.warmup_steps, 1)
-    return settings.learning_rate * (settings.steps - step) / span
-
-
 def train(clap, items: list[dict], feats: dict, settings: ClapSettings, seed: int) -> list[float]:
     """Train ``clap`` (the adapter) in place on ``items`` (rows of ``feats``); returns
     every step's loss. Batch order, wordings and instrument orders come from ``seed``."""
     import torch
-
-    from avtrust.pretrain.thinker import batch_order
 
     if len(items) < 2:
         raise ValueError("pre-training CLAP: fewer than two training clips")
@@ -297,12 +288,3 @@ def train_model(clap, corpus_dir: Path, section: dict, seed: int, log) -> dict:
         summary["held_out_before"] = before
         summary["held_out"] = _figures(clap, held_out, held_feats)
     return summary
-
-
-def save(clap, init_dir: PathLike, out_dir: PathLike) -> None:
-    """The trained weights over a copy of the untrained folder (processor unchanged)."""
-    out = Path(out_dir)
-    shutil.copytree(init_dir, out, dirs_exist_ok=True)
-    for weights in out.glob("*.safetensors"):
-        weights.unlink()
-    clap.model.save_pretrained(out)

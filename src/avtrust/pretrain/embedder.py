@@ -32,6 +32,8 @@ from tqdm import tqdm
 
 from avtrust import data_files
 from avtrust.bench.samples import derive_seed
+from avtrust.pretrain.clap import listed, with_article
+from avtrust.pretrain.thinker import batch_order, learning_rate
 
 PathLike = str | os.PathLike
 KINDS = ("instrument", "event", "environment")
@@ -98,14 +100,6 @@ def contents(seed: int, held_out: int) -> dict[str, list[tuple[str, ...]]]:
     return {"train": [SILENCE, *shuffled[held_out:]], "held_out": shuffled[:held_out]}
 
 
-def _article(name: str) -> str:
-    return f"an {name}" if name[:1] in "aeiou" else f"a {name}"
-
-
-def _listed(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
 def sentence(content: tuple[str, ...], wording: int, rng: np.random.Generator) -> str:
     """``content`` in wording number ``wording`` (of :func:`wording_count`), its sounds
     in an order drawn from ``rng``."""
@@ -115,11 +109,12 @@ def sentence(content: tuple[str, ...], wording: int, rng: np.random.Generator) -
     joiner = data_files.load("scoring")["avsm"]["label_joiner"]
     if wording == len(WORDINGS) and len(names) > 1:
         return ORDER_WORDING.format(
-            first=_article(names[0]).capitalize(), rest=_listed([_article(n) for n in names[1:]])
+            first=with_article(names[0]).capitalize(),
+            rest=listed([with_article(n) for n in names[1:]]),
         )
     template = WORDINGS[wording % len(WORDINGS)]
     return template.format(
-        a_list=_listed([_article(n) for n in names]),
+        a_list=listed([with_article(n) for n in names]),
         labels=joiner.join(names),
         bare=", ".join(names),
     )
@@ -160,20 +155,10 @@ def contrastive_loss(embedder, left: list[str], right: list[str]):
     return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
 
 
-def learning_rate(step: int, settings: EmbedderSettings) -> float:
-    """Linear warm-up, then linear decay to 0 at the last step."""
-    if step < settings.warmup_steps:
-        return settings.learning_rate * (step + 1) / settings.warmup_steps
-    span = max(settings.steps - settings.warmup_steps, 1)
-    return settings.learning_rate * (settings.steps - step) / span
-
-
 def train(embedder, items: list, settings: EmbedderSettings, seed: int) -> list[float]:
     """Train the embedder's transformer in place on ``items`` (contents); returns every
     step's loss. Batches hold distinct contents, so no negative is a paraphrase."""
     import torch
-
-    from avtrust.pretrain.thinker import batch_order
 
     if len(items) < 2:
         raise ValueError("pre-training the embedder: fewer than two training contents")
