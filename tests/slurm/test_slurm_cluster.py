@@ -13,6 +13,8 @@ from __future__ import annotations
 import ast
 import importlib.util
 import re
+import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -38,11 +40,13 @@ def _workflow_helpers():
 wf = _workflow_helpers()
 
 
-# CAVPref's checkpoint and RL-CoMM's metrics: every kind of job (both scorings, SFT-style
-# and RL training, evaluation and the m2 judge on the GPU partition; fetch to metrics on
-# the CPU one) without the other models' evaluation jobs, which cost minutes of sbatch
-# round trips and add no kind of job.
+# CAVPref's checkpoint and RL-CoMM's metrics, rebuilt from the scoring stage on: every
+# GPU rule (both scorings, SFT-style and RL training, evaluation, the m2 judge) and CPU
+# rules between them (pairs, RL-CoMM data, clip decoding, merging, metrics), 21 jobs. The
+# stages before scoring are copied from the local run (`seed_from`): they are CPU rules
+# that add no kind of job and would cost CI ~65 more jobs of sbatch round trips.
 SLURM_TARGETS = ("results/checkpoints/cavpref/metrics.json", "results/metrics/rlcomm.parquet")
+SLURM_FROM = ("score_pairs", "reference_reasoning")
 # Test-machine settings that replace the profile's: fast polling (MinJobAge is 300 on the
 # test cluster, so squeue stays valid), few parallel jobs, and a local filesystem.
 TEST_SETTINGS = {
@@ -110,16 +114,32 @@ def test_cluster_profile_changes_only_site_settings(cluster, tmp_path):
         }
 
 
+def seed_from(local: Path, workdir: Path) -> float:
+    """A copy of the finished local run (files, their times and Snakemake's records;
+    not its logs, so every rule log in ``workdir`` comes from a Slurm job); returns the
+    time after the copy: a file newer than that was written by the Slurm run."""
+
+    def top_logs(folder, _names):
+        return ["logs"] if Path(folder) == local else []
+
+    shutil.copytree(local, workdir, symlinks=True, ignore=top_logs)
+    time.sleep(0.01)  # files written after this are newer at any mtime resolution
+    return time.time()
+
+
 def test_tiny_workflow_on_slurm_matches_local_run(cluster, tmp_path, tmp_path_factory):
     local = wf.build_tiny(tmp_path_factory)
     workdir = tmp_path / "run"
-    workdir.mkdir()
+    seeded = seed_from(local, workdir)
     profile = cluster_profile(cluster, tmp_path / "profile")
-    proc = wf.run_snakemake(workdir, "--profile", str(profile), *SLURM_TARGETS)
+    proc = wf.run_snakemake(
+        workdir, "--profile", str(profile), *SLURM_TARGETS, "--forcerun", *SLURM_FROM
+    )
     planned = wf.planned_jobs(proc)
     assert {"score_pairs", "reference_reasoning", "train", "rlcomm_train", "judge_m2"} <= set(
         planned
     )
+    assert set(planned) - gpu_rules() - {"all"}, "no CPU rule in the run"
     submitted = set(re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+)", proc.stdout))
 
     # Every job of every rule (except the target rule `all`) went through sbatch.
@@ -148,14 +168,19 @@ def test_tiny_workflow_on_slurm_matches_local_run(cluster, tmp_path, tmp_path_fa
     }
     assert set(with_gpu.values()) <= {"0", "1"}
     assert {"logs/score/pairs/0.log", "logs/score/reference/0.log"} <= set(with_gpu)
-    cpu_stages = ("logs/fetch/", "logs/index/", "logs/manipulate/", "logs/build_questions/")
+    cpu_stages = ("logs/decode/train/", "logs/score/cavpref_pairs", "logs/score/rlcomm_data")
+    assert [k for k in placements if k.startswith(cpu_stages)]
     assert not [k for k in with_gpu if k.startswith(cpu_stages)]
 
-    # The same bytes as the local run of the same config (wall-clock fields left out).
+    # What the Slurm jobs wrote: the same bytes as the local run of the same config
+    # (wall-clock fields left out).
     ours, theirs = wf.result_digests(workdir), wf.result_digests(local)
-    assert len(ours) > 100
-    assert set(ours) <= set(theirs)
-    assert [name for name in ours if ours[name] != theirs[name]] == []
+    rebuilt = {name for name in ours if (workdir / name).stat().st_mtime > seeded}
+    for stage in ("scores/", "checkpoints/cavpref/", "checkpoints/rlcomm", "predictions/rlcomm/",
+                  "judge/rlcomm/", "metrics/rlcomm"):  # fmt: skip
+        assert any(name.startswith(f"results/{stage}") for name in rebuilt), stage
+    assert set(ours) == set(theirs)
+    assert [name for name in rebuilt if ours[name] != theirs[name]] == []
 
 
 def test_failures_are_retried_or_stop_only_their_branch(cluster, tmp_path):

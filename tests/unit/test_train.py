@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 from pathlib import Path
 
 import pyarrow as pa
@@ -15,6 +16,7 @@ from training_helpers import CPU_JOB, OMNI
 
 from avtrust.errors import ConfigError
 from avtrust.models import registry
+from avtrust.models.omni_inputs import VIDEO_SAMPLING_FILE, VisionSettings
 from avtrust.train import checkpoint, curves
 from avtrust.train.config import (
     PreferenceSettings,
@@ -384,6 +386,23 @@ def test_train_writes_outputs_and_load_policy_applies_the_adapter(omni_dir, pair
         assert got != pytest.approx(base.sequence_logprobs(batch).item(), abs=1e-4)
 
 
+def test_full_weights_checkpoint_samples_videos_as_its_base_model(omni_dir, pairs, tmp_path):
+    """Full fine-tuning writes the model's own folder: its video pixel budget and frame
+    rate must be the base model's (else evaluation feeds it frames of another size than
+    it was trained on, and misses the decode-once cache)."""
+    assert (omni_dir / VIDEO_SAMPLING_FILE).is_file()  # the tiny model has its own budget
+    spec = spec_for("cavpref_full", omni_dir, pairs, tmp_path)
+    trainer = trainer_for(spec)
+    trainer.train()
+    save(trainer, spec, settings_from_dict(spec["settings"]), 2, {})
+    model_dir = Path(spec["outputs"]["model"])
+    assert checkpoint.read_meta(model_dir)["adapter"] is False
+    assert VisionSettings.from_dir(model_dir) == VisionSettings.from_dir(omni_dir)
+    assert VisionSettings.from_dir(model_dir) != VisionSettings()
+    policy = checkpoint.load_policy(model_dir)
+    assert policy.builder.vision == VisionSettings.from_dir(omni_dir)
+
+
 def test_resume_state_is_discarded_under_another_config(tmp_path):
     state = tmp_path / "state"
     assert checkpoint.prepare_state(state, "aaa") is None
@@ -449,6 +468,21 @@ def test_accelerate_argv_and_topology():
     assert first_host("node7") == "node7" and first_host("a[1,3],b") == "a1"
     with pytest.raises(ConfigError, match="precision"):
         accelerate_argv([], topo, precision="fp8")
+
+
+def test_processes_of_one_machine_meet_on_a_free_port_or_the_users():
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    with busy:
+        ports = {topology(2, {}).main_port for _ in range(5)}
+        assert busy.getsockname()[1] not in ports
+        for port in ports:  # free: it can be bound
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", port))
+    assert topology(2, {"MASTER_PORT": "31234"}).main_port == 31234
+    argv = accelerate_argv([], topology(2, {"MASTER_PORT": "31234"}), cpu=True)
+    assert argv[argv.index("--main_process_port") + 1] == "31234"
 
 
 def test_a_multi_node_job_starts_one_launcher_per_node(monkeypatch):

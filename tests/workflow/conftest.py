@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -64,14 +66,21 @@ def build_tiny(tmp_path_factory) -> Path:
     """Run tiny.yaml locally once per session, in a fixed folder of the session's temp root.
 
     tests/slurm compares its cluster run with this folder and calls this function too,
-    so whichever test directory runs first builds it and the other reuses it.
+    so whichever test directory runs first builds it and the other reuses it. Under
+    pytest-xdist every worker has a temp root of its own inside the session's: the build
+    goes there, and a lock makes the other workers wait for it instead of building again.
     """
-    workdir = tmp_path_factory.getbasetemp() / "tiny-local"
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    workdir = root / "tiny-local"
     done = workdir.with_name("tiny-local.done")
-    if not done.exists():
-        workdir.mkdir(exist_ok=True)
-        run_snakemake(workdir, "--cores", "2")
-        done.touch()
+    with open(workdir.with_name("tiny-local.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            workdir.mkdir(exist_ok=True)  # a failed build resumes where it stopped
+            run_snakemake(workdir, "--cores", "2")
+            done.touch()
     return workdir
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from avtrust.errors import AvtrustError
 from avtrust.io import write_json_atomic
+from avtrust.models.omni_inputs import VIDEO_SAMPLING_FILE
 
 PathLike = str | os.PathLike
 META = "avtrust_checkpoint.json"
@@ -40,6 +41,8 @@ PROCESSING_FILES = (
     "preprocessor_config.json",
     "video_preprocessor_config.json",
     "processor_config.json",
+    # the video pixel budget and frame rate the model was trained with (the tiny models)
+    VIDEO_SAMPLING_FILE,
 )
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -93,6 +94,13 @@ def main_host(nodelist: str, env: Mapping[str, str]) -> str | None:
     return first_host(nodelist)
 
 
+def free_port() -> int:
+    """A TCP port no process of this machine listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def topology(processes: int, env: Mapping[str, str] | None = None) -> Topology:
     """Processes per node and the multi-node layout from the config and Slurm's env."""
     env = os.environ if env is None else env
@@ -101,7 +109,10 @@ def topology(processes: int, env: Mapping[str, str] | None = None) -> Topology:
     n = processes or max(1, visible_gpus(env))
     machines = int(env.get("SLURM_NNODES", "1") or 1)
     if machines <= 1:
-        return Topology(processes=n)
+        # Two training jobs of one machine (Snakemake runs jobs side by side) must not
+        # share a rendezvous port: one the system has free, unless the user names one.
+        port = int(env["MASTER_PORT"]) if env.get("MASTER_PORT") else free_port()
+        return Topology(processes=n, main_port=port) if n > 1 else Topology(processes=n)
     address = env.get("MASTER_ADDR") or main_host(env.get("SLURM_JOB_NODELIST", ""), env)
     if not address:
         raise ConfigError("multi-node training needs MASTER_ADDR or SLURM_JOB_NODELIST")
