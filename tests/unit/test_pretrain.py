@@ -12,7 +12,13 @@ import yaml
 
 from avtrust.datasets import synthetic
 from avtrust.models.registry import load, prepare, read_manifest, spec_from_config
-from avtrust.pretrain import corpus, pretrain_seed, pretrained_models
+from avtrust.pretrain import (
+    corpus,
+    corpus_job_config,
+    model_job_config,
+    pretrain_seed,
+    pretrained_models,
+)
 from avtrust.pretrain.stage import pretrain_model, write_corpus
 
 TINY = yaml.safe_load((Path(__file__).parents[1] / "workflow" / "tiny.yaml").read_text())
@@ -47,7 +53,7 @@ def digests(folder: Path) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def pretrain_corpus(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("pretrain") / "corpus"
-    write_corpus(out, config())
+    write_corpus(out, corpus_job_config(config()))
     return out
 
 
@@ -83,6 +89,24 @@ def test_only_tiny_models_are_pretrained_and_only_when_enabled():
     assert pretrained_models(hub) == ["clap", "embedder"]
 
 
+def test_each_job_reads_only_its_own_settings():
+    """A model's training settings are in its own job's params only: editing them
+    retrains that model alone and never redraws the corpus (which retrains all)."""
+    base = config(clap={"steps": 4}, embedder={"steps": 4})
+    edited = config(clap={"steps": 5}, embedder={"steps": 4})
+    assert model_job_config(edited, "clap") != model_job_config(base, "clap")
+    assert model_job_config(edited, "omni") == model_job_config(base, "omni")
+    assert model_job_config(edited, "embedder") == model_job_config(base, "embedder")
+    assert corpus_job_config(edited) == corpus_job_config(base)
+    assert "clap" not in model_job_config(base, "omni")["pretrain"]
+    assert model_job_config(base, "omni")["pretrain"]["thinker"] == PRETRAIN["thinker"]
+    shared = config(threads=2)
+    assert all(model_job_config(shared, m) != model_job_config(base, m) for m in ("omni", "clap"))
+    redrawn = config(corpus={**PRETRAIN["corpus"], "scenes": 5})
+    assert corpus_job_config(redrawn) != corpus_job_config(base)
+    assert corpus_job_config(config(seed=11)) != corpus_job_config(base)
+
+
 def test_questions_are_asked_in_the_evaluation_forms(pretrain_corpus):
     train = corpus.questions(pretrain_corpus, "train", 1)
     held_out = corpus.questions(pretrain_corpus, "held_out", 1)
@@ -114,8 +138,9 @@ def weights(folder: Path) -> dict:
 def test_pretraining_lowers_the_loss_and_is_deterministic(untrained, pretrain_corpus, tmp_path):
     import torch
 
-    first = pretrain_model(untrained, pretrain_corpus, tmp_path / "a", config())
-    again = pretrain_model(untrained, pretrain_corpus, tmp_path / "b", config())
+    job = model_job_config(config(), "omni")
+    first = pretrain_model(untrained, pretrain_corpus, tmp_path / "a", job)
+    again = pretrain_model(untrained, pretrain_corpus, tmp_path / "b", job)
     assert first["steps"] == 16
     assert first["loss_last"] < 0.8 * first["loss_first"]
     assert first["losses"] == again["losses"]

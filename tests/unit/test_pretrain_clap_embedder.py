@@ -12,7 +12,14 @@ import yaml
 
 from avtrust.bench.samples import derive_seed
 from avtrust.models.registry import load, prepare, read_manifest, spec_from_config
-from avtrust.pretrain import clap, embedder, pretrain_seed, pretrained_models
+from avtrust.pretrain import (
+    clap,
+    corpus_job_config,
+    embedder,
+    model_job_config,
+    pretrain_seed,
+    pretrained_models,
+)
 from avtrust.pretrain.stage import pretrain_model, write_corpus
 
 TINY = yaml.safe_load((Path(__file__).parents[1] / "workflow" / "tiny.yaml").read_text())
@@ -40,7 +47,7 @@ def config(**pretrain) -> dict:
 @pytest.fixture(scope="module")
 def small_corpus(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("pretrain") / "corpus"
-    write_corpus(out, config())
+    write_corpus(out, corpus_job_config(config()))
     return out
 
 
@@ -111,8 +118,9 @@ def test_captions_name_the_instruments_in_every_wording():
 
 def test_clap_pretraining_matches_clips_to_their_captions(small_corpus, tmp_path):
     init = untrained(tmp_path, "clap")
-    first = pretrain_model(init, small_corpus, tmp_path / "a", config())
-    again = pretrain_model(init, small_corpus, tmp_path / "b", config())
+    job = model_job_config(config(), "clap")
+    first = pretrain_model(init, small_corpus, tmp_path / "a", job)
+    again = pretrain_model(init, small_corpus, tmp_path / "b", job)
     assert first["steps"] == 24
     assert first["loss_last"] < 0.9 * first["loss_first"]
     assert first["losses"] == again["losses"]
@@ -129,8 +137,9 @@ def test_clap_pretraining_matches_clips_to_their_captions(small_corpus, tmp_path
 
 def test_embedder_pretraining_separates_paraphrases_from_other_contents(small_corpus, tmp_path):
     init = untrained(tmp_path, "embedder")
-    first = pretrain_model(init, small_corpus, tmp_path / "a", config())
-    again = pretrain_model(init, small_corpus, tmp_path / "b", config())
+    job = model_job_config(config(), "embedder")
+    first = pretrain_model(init, small_corpus, tmp_path / "a", job)
+    again = pretrain_model(init, small_corpus, tmp_path / "b", job)
     assert first["steps"] == 30
     assert first["loss_last"] < 0.5 * first["loss_first"]
     assert first["losses"] == again["losses"]

@@ -14,7 +14,7 @@ rule pretrain_corpus:
     conda:
         "../../envs/media.yaml"
     params:
-        config=pretrain_config(),
+        config=corpus_job_config(config),
     script:
         "../scripts/pretrain_corpus.py"
 
@@ -54,6 +54,6 @@ rule pretrain_model:
     resources:
         mem_mb=8000,
     params:
-        config=pretrain_config(),
+        config=lambda wc: model_job_config(config, wc.model),
     script:
         "../scripts/pretrain_model.py"

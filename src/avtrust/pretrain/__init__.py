@@ -17,6 +17,38 @@ PRETRAINED = {
     "qwen3_embedding": "avtrust.pretrain.embedder",
 }
 
+# adapter -> its settings under `pretrain` (what only that model's job reads)
+SECTIONS = {
+    "qwen2_5_omni_thinker": "thinker",
+    "clap": "clap",
+    "qwen3_embedding": "embedder",
+}
+
+
+def corpus_job_config(config: dict) -> dict:
+    """What the corpus job reads (its params): editing a model's training settings must
+    not redraw the corpus, which would retrain every model."""
+    section = config.get("pretrain") or {}
+    return {
+        "seed": config["seed"],
+        "corpus": config["corpus"],
+        "media": config["media"],
+        "pretrain": {k: section.get(k) for k in ("seed", "corpus")},
+    }
+
+
+def model_job_config(config: dict, name: str) -> dict:
+    """What the job training model ``name`` reads (its params): the seeds and the
+    `pretrain` section without the other models' settings, so editing one model's
+    settings retrains that model alone."""
+    own = SECTIONS[config["models"][name]["adapter"]]
+    left_out = {"enabled", "models", *SECTIONS.values()} - {own}
+    section = config.get("pretrain") or {}
+    return {
+        "seed": config["seed"],
+        "pretrain": {k: v for k, v in section.items() if k not in left_out},
+    }
+
 
 def pretrain_seed(config: dict) -> int:
     """The pre-training's seed: ``pretrain.seed`` (null: the master seed), always passed
