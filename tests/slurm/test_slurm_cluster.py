@@ -179,7 +179,7 @@ def test_tiny_workflow_on_slurm_matches_local_run(cluster, tmp_path, tmp_path_fa
     for stage in ("scores/", "checkpoints/cavpref/", "checkpoints/rlcomm", "predictions/rlcomm/",
                   "judge/rlcomm/", "metrics/rlcomm"):  # fmt: skip
         assert any(name.startswith(f"results/{stage}") for name in rebuilt), stage
-    assert set(ours) == set(theirs)
+    assert rebuilt <= set(theirs)
     assert [name for name in rebuilt if ours[name] != theirs[name]] == []
 
 
