@@ -176,8 +176,8 @@ def test_tiny_workflow_on_slurm_matches_local_run(cluster, tmp_path, tmp_path_fa
     # (wall-clock fields left out).
     ours, theirs = wf.result_digests(workdir), wf.result_digests(local)
     rebuilt = {name for name in ours if (workdir / name).stat().st_mtime > seeded}
-    for stage in ("scores/", "checkpoints/cavpref/", "checkpoints/rlcomm", "predictions/rlcomm/",
-                  "judge/rlcomm/", "metrics/rlcomm"):  # fmt: skip
+    for stage in ("score/cavpref/", "score/rlcomm/", "checkpoints/cavpref/", "checkpoints/rlcomm",
+                  "predictions/rlcomm/", "judge/rlcomm/", "metrics/rlcomm"):  # fmt: skip
         assert any(name.startswith(f"results/{stage}") for name in rebuilt), stage
     assert rebuilt <= set(theirs)
     assert [name for name in rebuilt if ours[name] != theirs[name]] == []

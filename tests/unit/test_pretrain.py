@@ -105,6 +105,8 @@ def test_each_job_reads_only_its_own_settings():
     redrawn = config(corpus={**PRETRAIN["corpus"], "scenes": 5})
     assert corpus_job_config(redrawn) != corpus_job_config(base)
     assert corpus_job_config(config(seed=11)) != corpus_job_config(base)
+    # a real-data config has no synthetic corpus: the stage is off, its params still build
+    assert corpus_job_config({"seed": 7})["corpus"] is None
 
 
 def test_questions_are_asked_in_the_evaluation_forms(pretrain_corpus):

@@ -29,10 +29,10 @@ def corpus_job_config(config: dict) -> dict:
     """What the corpus job reads (its params): editing a model's training settings must
     not redraw the corpus, which would retrain every model."""
     section = config.get("pretrain") or {}
-    return {
+    return {  # a config without the stage (real data only) may have no corpus section
         "seed": config["seed"],
-        "corpus": config["corpus"],
-        "media": config["media"],
+        "corpus": config.get("corpus"),
+        "media": config.get("media"),
         "pretrain": {k: section.get(k) for k in ("seed", "corpus")},
     }
 
