@@ -3,11 +3,9 @@ no daemon outlives the module that needed it)."""
 
 from __future__ import annotations
 
-import fcntl
-import os
-
 import pytest
 from cluster import SlurmCluster, SlurmUnavailable, ensure_installed
+from session_lock import session_lock
 
 
 @pytest.fixture(scope="module")
@@ -17,11 +15,7 @@ def cluster(tmp_path_factory):
     One at a time: the clusters share /etc/slurm and their ports, and apt-get its lock,
     so under pytest-xdist a module on another worker waits for this one to finish.
     """
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent
-    with open(root / "avtrust-slurm.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with session_lock(tmp_path_factory, "avtrust-slurm"):
         try:
             ensure_installed()
         except SlurmUnavailable as exc:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import yaml
+from session_lock import session_lock
 
 from avtrust.dryrun import job_counts
 
@@ -67,16 +66,11 @@ def build_tiny(tmp_path_factory) -> Path:
 
     tests/slurm compares its cluster run with this folder and calls this function too,
     so whichever test directory runs first builds it and the other reuses it. Under
-    pytest-xdist every worker has a temp root of its own inside the session's: the build
-    goes there, and a lock makes the other workers wait for it instead of building again.
+    pytest-xdist the other workers wait for the build instead of building again.
     """
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent
-    workdir = root / "tiny-local"
-    done = workdir.with_name("tiny-local.done")
-    with open(workdir.with_name("tiny-local.lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with session_lock(tmp_path_factory, "tiny-local") as root:
+        workdir = root / "tiny-local"
+        done = workdir.with_name("tiny-local.done")
         if not done.exists():
             workdir.mkdir(exist_ok=True)  # a failed build resumes where it stopped
             run_snakemake(workdir, "--cores", "2")

@@ -111,8 +111,10 @@ def topology(processes: int, env: Mapping[str, str] | None = None) -> Topology:
     if machines <= 1:
         # Two training jobs of one machine (Snakemake runs jobs side by side) must not
         # share a rendezvous port: one the system has free, unless the user names one.
+        if n == 1:
+            return Topology(processes=n)
         port = int(env["MASTER_PORT"]) if env.get("MASTER_PORT") else free_port()
-        return Topology(processes=n, main_port=port) if n > 1 else Topology(processes=n)
+        return Topology(processes=n, main_port=port)
     address = env.get("MASTER_ADDR") or main_host(env.get("SLURM_JOB_NODELIST", ""), env)
     if not address:
         raise ConfigError("multi-node training needs MASTER_ADDR or SLURM_JOB_NODELIST")
