@@ -171,16 +171,17 @@ STAGES = [
         directory_outputs=True,
         resumed_logs="logs/train/*.log",
     ),
-    Stage(  # QA sets, then every model x benchmark shard; killed once the first has started
+    Stage(  # QA sets, then every model x task shard; killed once the first has started
         "evaluate",
         ("qa_set", "evaluate_shard", "merge_predictions"),
         lambda ref: (
             _files(ref, "results/qa/*.parquet")
-            + _files(ref, "results/predictions/*/*/*.shards/*.parquet")
+            + _files(ref, "results/predictions/*/*/*.shards/*")  # a folder per shard
             + _files(ref, "results/predictions/*/*/*.parquet")
         ),
         ("results/qa", "results/predictions"),
         lambda work, t0: bool(newer_than(work / "logs/evaluate", t0, ".0.log")),  # shard 0
+        directory_outputs=True,
     ),
     Stage(
         "judge",
@@ -231,7 +232,9 @@ def test_killed_stage_resumes_to_identical_outputs(tiny_run, tmp_path, stage):
     torn = sorted(
         path
         for path, digest in at_kill.items()
-        if not SCRATCH.match(Path(path).name) and reference.get(path) != digest
+        # a killed job's scratch file or folder (and what is in that folder)
+        if not any(SCRATCH.match(part) for part in Path(path).parts)
+        and reference.get(path) != digest
     )
     if stage.directory_outputs:
         incomplete = sorted({"/".join(p.split("/")[:3]) for p in torn})

@@ -20,6 +20,28 @@ def test_default_config_plans_the_whole_benchmark(tmp_path):
     assert jobs["export_lmms_eval"] == 1
 
 
+def test_one_evaluation_job_per_model_benchmark_and_shard(tmp_path):
+    """The default groups a benchmark's tasks (evaluation.group_tasks): each model loads
+    once per benchmark and shard; predictions are still merged per task."""
+    default = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    evaluation = default["evaluation"]
+    assert evaluation["group_tasks"] is True and evaluation["shards"] == 1
+    benches = len(evaluation["models"]) * 3  # every model on avtrustbench, avconfusebench, qa
+    tasks = len(evaluation["models"]) * (9 + 2 + len(evaluation["qa_sets"]))
+
+    def plan(name, **settings):
+        config = tmp_path / f"{name}.yaml"
+        edited = {**default, "evaluation": {**evaluation, **settings}}
+        config.write_text(yaml.safe_dump(edited, sort_keys=False))
+        return planned_jobs(run_snakemake(tmp_path, "-n", config=config))
+
+    for n in (1, 3):
+        jobs = plan(f"shards{n}", shards=n)
+        assert (jobs["evaluate_shard"], jobs["merge_predictions"]) == (benches * n, tasks)
+    alone = plan("alone", group_tasks=False)
+    assert (alone["evaluate_shard"], alone["merge_predictions"]) == (tasks, tasks)
+
+
 def test_job_count_depends_on_shards_not_samples(tmp_path):
     def scale(factor, shards):
         def edit(config):

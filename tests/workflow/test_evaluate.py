@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
+import shutil
 
 import duckdb
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from conftest import TINY, run_snakemake
+from conftest import TIMING_COLUMNS, TINY, planned_jobs, run_snakemake, write_config
 
 from avtrust.results.breakdown_plots import PLOTS as BREAKDOWN_PLOTS
 from avtrust.results.breakdowns import BREAKDOWNS
@@ -43,6 +44,31 @@ def test_predictions_cover_the_test_split_in_both_modes(tiny_run):
                 assert lps[r["parsed_index"]] == max(lps)
     qa = pq.read_table(tiny_run / "results/qa/music_avqa.parquet")
     assert qa.num_rows == EVAL["qa_sets"]["music_avqa"]["samples"]
+
+
+def test_tasks_evaluated_together_predict_as_each_alone(tiny_run, tmp_path):
+    """evaluation.group_tasks: one job loads the model once and answers every task of
+    the benchmark (a closed and an open one here), with the predictions the tiny run's
+    one-job-per-task evaluation made; merge_predictions then splits them per task."""
+    work = tmp_path / "run"
+    shutil.copytree(tiny_run, work, symlinks=True, ignore=shutil.ignore_patterns("logs"))
+    config = write_config(
+        tmp_path / "grouped.yaml", lambda c: c["evaluation"].update(group_tasks=True)
+    )
+    targets = [f"results/predictions/rlcomm/avconfusebench/{t}.parquet" for t in ("m1", "m2")]
+    plan = planned_jobs(run_snakemake(work, "-n", *targets, config=config))
+    assert plan == {"evaluate_shard": 1, "merge_predictions": 2}
+    run_snakemake(work, "--cores", "1", *targets, config=config)
+    shard = work / "results/predictions/rlcomm/avconfusebench/all.shards/0"
+    assert sorted(p.name for p in shard.glob("*.parquet")) == ["m1.parquet", "m2.parquet"]
+
+    def rows(run, target):
+        table = pq.read_table(run / target)
+        timing = [c for c in TIMING_COLUMNS if c in table.schema.names]
+        return table.drop_columns(timing).to_pylist()
+
+    for target in targets:
+        assert rows(work, target) == rows(tiny_run, target) != []
 
 
 def test_database_tables_and_metrics_agree_with_predictions(tiny_run):

@@ -131,10 +131,11 @@ def test_own_model_recipe_adds_only_that_models_jobs(tmp_path):
 
 def test_own_model_recipe_evaluates_through_a_local_endpoint(tmp_path):
     """The recipe as written, its URL pointed at a local keyless server: on a run that
-    has the default's model and QA set, only the new model's jobs are planned, and its
-    QA set is answered through the endpoint, clip media in every request."""
-    qa = "results/qa/music_avqa.parquet"
-    done = snakemake(tmp_path, None, "--cores", "2", "resources/models/omni", qa)
+    has the default's model and QA sets, only the new model's jobs are planned, and its
+    QA sets are answered through the endpoint (one job: the default groups a benchmark's
+    tasks), clip media in every request."""
+    qa_sets = ["results/qa/music_avqa.parquet", "results/qa/avqa.parquet"]
+    done = snakemake(tmp_path, None, "--cores", "2", "resources/models/omni", *qa_sets)
     assert done.returncode == 0, done.stdout[-3000:]
 
     def reply(body):
@@ -145,7 +146,7 @@ def test_own_model_recipe_evaluates_through_a_local_endpoint(tmp_path):
         overlay = RECIPES["own_model"].replace(OWN_URL, server.base_url)
         assert overlay != RECIPES["own_model"]
         target = f"results/predictions/{OWN_NAME}/qa/MUSIC-AVQA.parquet"
-        plan = dry_run(tmp_path, overlay, "resources/models/omni", qa, target)
+        plan = dry_run(tmp_path, overlay, "resources/models/omni", *qa_sets, target)
         assert plan.returncode == 0, plan.stdout[-3000:]
         assert sorted((rule, dict(wc)["model"]) for rule, wc in job_keys(plan)) == [
             ("evaluate_shard", OWN_NAME),
@@ -155,9 +156,15 @@ def test_own_model_recipe_evaluates_through_a_local_endpoint(tmp_path):
         run = snakemake(tmp_path, overlay, "--cores", "2", target)
         assert run.returncode == 0, run.stdout[-3000:]
 
-    samples = pq.read_table(tmp_path / qa).to_pylist()
+    samples = [row for qa in qa_sets for row in pq.read_table(tmp_path / qa).to_pylist()]
     preds = pq.read_table(tmp_path / target).to_pylist()
-    assert len(preds) == len(server.requests) == len(samples) > 0
+    answered = (
+        len(preds)
+        + pq.read_metadata(
+            tmp_path / f"results/predictions/{OWN_NAME}/qa/all.shards/0/AVQA.parquet"
+        ).num_rows
+    )
+    assert answered == len(server.requests) == len(samples) > len(preds) > 0
     assert {p["mode"] for p in preds} == {"generate"}  # an endpoint only generates
     for p in preds:
         expected = "yes" if p["kind"] == "yes_no" else None

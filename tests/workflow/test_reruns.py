@@ -141,7 +141,8 @@ SEEDED = rules(
     "rlcomm_questions", "train", "rlcomm_train", "qa_set", "judge_m2", "model_metrics",
 )  # fmt: skip
 NOBODY = rules()  # resources (threads, GPUs, memory) and `all`'s target lists
-CLOSED_EVAL = lambda j: j["rule"] == "evaluate_shard" and j["wildcards"]["task"] != "m2"  # noqa: E731
+# tiny.yaml evaluates each task on its own (evaluation.group_tasks: false): group = task
+CLOSED_EVAL = lambda j: j["rule"] == "evaluate_shard" and j["wildcards"]["group"] != "m2"  # noqa: E731
 LMMS = rules("export_lmms_eval")  # the lmms-eval tasks: prompts cut and replies parsed the same way
 FORMAT_KEYS = {
     "solos_per_instrument": ("music_avqa",),
@@ -191,13 +192,13 @@ READERS = [
     (r"training\.(device|precision|processes|accelerate_config|media_cache|keep_state|tasks|tracking\..*|defaults\..*)", lambda m: rules("train")),
     (r"training\.(sft|dpo|cavpref)\..*", lambda m: is_("train", method=(m[1],))),
     (r"evaluation\.split", lambda m: lambda j: (rules("evaluate_shard", "decode_clips")(j) and j["wildcards"]["bench"] != "qa") or j["rule"] == "results_db"),
-    (r"evaluation\.shards", lambda m: rules("evaluate_shard")),
+    (r"evaluation\.(shards|group_tasks)", lambda m: rules("evaluate_shard")),
     (r"evaluation\.(batch_size|device)", lambda m: lambda j: j["rule"] == "evaluate_shard" or (m[1] == "device" and j["rule"] == "judge_m2")),
     (r"evaluation\.mode", lambda m: rules("evaluate_shard", "model_metrics")),
     (r"evaluation\.loglik_norm", lambda m: CLOSED_EVAL),
     (r"evaluation\.max_new_tokens", lambda m: lambda j: CLOSED_EVAL(j) or LMMS(j)),
-    (r"evaluation\.max_new_tokens_open", lambda m: lambda j: is_("evaluate_shard", task=("m2",))(j) or LMMS(j)),
-    (r"evaluation\.prompts\.(\w+)\.open", lambda m: lambda j: is_("evaluate_shard", bench=(m[1],), task=("m2",))(j) or (m[1] != "qa" and LMMS(j))),
+    (r"evaluation\.max_new_tokens_open", lambda m: lambda j: is_("evaluate_shard", group=("m2",))(j) or LMMS(j)),
+    (r"evaluation\.prompts\.(\w+)\.open", lambda m: lambda j: is_("evaluate_shard", bench=(m[1],), group=("m2",))(j) or (m[1] != "qa" and LMMS(j))),
     (r"evaluation\.prompts\.(\w+)\.\w+", lambda m: lambda j: (is_("evaluate_shard", bench=(m[1],))(j) and CLOSED_EVAL(j)) or (m[1] != "qa" and LMMS(j))),
     # the tiny run has the stage off: its settings must rerun nothing
     (r"pretrain\..*", lambda m: lambda j: False),
@@ -212,7 +213,7 @@ READERS = [
     ),
 ]  # fmt: skip
 # Keys whose edit adds or removes jobs: the expected jobs come from the edited DAG.
-RESHAPING = re.compile(r"benchmark\.shards|scoring\.shards|evaluation\.shards")
+RESHAPING = re.compile(r"benchmark\.shards|scoring\.shards|evaluation\.(shards|group_tasks)")
 
 
 def readers_of(key: str):

@@ -52,6 +52,20 @@ EVAL_TASKS = {
     for bench, tasks in BENCH_TASKS.items()
 }
 EVAL_TASKS[QA_BENCH] = list(QA_SETS)
+# Tasks one evaluation job answers with one model load: with evaluation.group_tasks all
+# of a benchmark's tasks (group "all"; the model loads once, not once per task), else
+# each task alone (group = the task: fewer clips decoded at once, more jobs in parallel).
+ALL_TASKS = "all"
+EVAL_GROUPS = {
+    bench: (
+        {ALL_TASKS: tasks} if EVAL["group_tasks"] and tasks else {t: [t] for t in tasks}
+    )
+    for bench, tasks in EVAL_TASKS.items()
+}
+
+
+def task_group(bench, task):
+    return next(g for g, tasks in EVAL_GROUPS[bench].items() if task in tasks)
 
 
 # Open-ended tasks (descriptions, judged later): generation length of their own, never
@@ -89,13 +103,25 @@ def samples_inputs(bench, task):
 
 
 def evaluate_inputs(wildcards):
+    """Each task's table (and decode-cache index), in the order of the group's tasks."""
+    bench, tasks = wildcards.bench, EVAL_GROUPS[wildcards.bench][wildcards.group]
     out = {
-        **samples_inputs(wildcards.bench, wildcards.task),
+        **samples_inputs(bench, tasks[0]),
+        "samples": [eval_table(bench, t) for t in tasks],
         "model": EVAL_MODELS[wildcards.model].folder,
     }
     if DECODED and EVAL_MODELS[wildcards.model].adapter == OMNI_ADAPTER:
-        out["decoded"] = f"{DECODED}/{wildcards.bench}/{wildcards.task}/index.parquet"
+        out["decoded"] = [f"{DECODED}/{bench}/{t}/index.parquet" for t in tasks]
     return out
+
+
+def shard_folders(wildcards):
+    """The evaluation shards' folders that hold a task's predictions (merge_predictions)."""
+    group = task_group(wildcards.bench, wildcards.task)
+    return expand(
+        f"results/predictions/{wildcards.model}/{wildcards.bench}/{group}.shards/{{shard}}",
+        shard=EVAL_SHARDS,
+    )
 
 
 def qa_inputs(wildcards):

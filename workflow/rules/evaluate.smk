@@ -1,6 +1,7 @@
 # Evaluate stage: every model of evaluation.models on every benchmark task (test split)
-# and the plain QA sets, evaluation.shards jobs per (model, task), batched and resumable;
-# then the m2 judge and the metrics of each model. Input functions: common_evaluate.smk.
+# and the plain QA sets, evaluation.shards jobs per (model, benchmark) with
+# evaluation.group_tasks (else per (model, task)), batched and resumable; then the m2
+# judge and the metrics of each model. Input functions: common_evaluate.smk.
 
 
 rule qa_set:
@@ -26,13 +27,15 @@ rule evaluate_shard:
     input:
         unpack(evaluate_inputs),
     output:
-        predictions="results/predictions/{model}/{bench}/{task}.shards/{shard}.parquet",
+        predictions=directory(
+            "results/predictions/{model}/{bench}/{group}.shards/{shard}"
+        ),
     log:
-        "logs/evaluate/{model}/{bench}/{task}.{shard}.log",
+        "logs/evaluate/{model}/{bench}/{group}.{shard}.log",
     wildcard_constraints:
         model=one_of(EVAL_MODELS),
         bench=one_of(EVAL_TASKS),
-        task=one_of(t for ts in EVAL_TASKS.values() for t in ts),
+        group=one_of(g for groups in EVAL_GROUPS.values() for g in groups),
     conda:
         "../../envs/models.yaml"
     threads: EVAL["threads"]
@@ -41,20 +44,20 @@ rule evaluate_shard:
         mem_mb=16000,
     params:
         kind=lambda wc: EVAL_MODELS[wc.model].kind,
+        tasks=lambda wc: EVAL_GROUPS[wc.bench][wc.group],
         shards=len(EVAL_SHARDS),
         split=lambda wc: EVAL["split"] if wc.bench != QA_BENCH else None,
-        state="results/eval_state/{model}/{bench}/{task}/{shard}",
-        settings=lambda wc: eval_settings(wc.bench, wc.task),
+        state="results/eval_state/{model}/{bench}/{group}/{shard}",
+        settings=lambda wc: {
+            t: eval_settings(wc.bench, t) for t in EVAL_GROUPS[wc.bench][wc.group]
+        },
     script:
         "../scripts/evaluate_shard.py"
 
 
 rule merge_predictions:
     input:
-        shards=expand(
-            "results/predictions/{{model}}/{{bench}}/{{task}}.shards/{shard}.parquet",
-            shard=EVAL_SHARDS,
-        ),
+        shards=shard_folders,
     output:
         predictions="results/predictions/{model}/{bench}/{task}.parquet",
     log:

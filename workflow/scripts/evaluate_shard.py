@@ -1,4 +1,5 @@
-"""Predictions of one model on one shard of a task (rule evaluate_shard)."""
+"""Predictions of one model on one shard of each task of a group (rule evaluate_shard):
+the model is loaded once, each task's predictions go to <output folder>/<task>.parquet."""
 
 import shutil
 import sys
@@ -18,42 +19,54 @@ from avtrust.sharding import shard_rows
 
 with rule_logging(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
-    s = snakemake.params.settings
-    rows = eval_rows(snakemake.input.samples, snakemake.input.get("split"), snakemake.params.split)
-    shard = int(snakemake.wildcards.shard)
-    rows = shard_rows(rows, shard, snakemake.params.shards)
-    log.info("%d samples in shard %d; loading %s", len(rows), shard, snakemake.input.model)
+    shard, tasks = int(snakemake.wildcards.shard), snakemake.params.tasks
+    log.info("tasks %s, shard %d; loading %s", ", ".join(tasks), shard, snakemake.input.model)
+    device = snakemake.params.settings[tasks[0]]["device"]
     if snakemake.params.kind == "checkpoint":
         from avtrust.train.checkpoint import load_policy
 
-        model = load_policy(snakemake.input.model, device=s["device"])
+        model = load_policy(snakemake.input.model, device=device)
     else:
-        model = load(snakemake.input.model, device=s["device"])
-    # an open-ended task's settings leave out what only choices read (and vice versa)
-    settings = Settings(
-        modes=modes_setting(s["mode"]),
-        batch_size=s["batch_size"],
-        **{
-            k: s[k]
-            for k in ("max_new_tokens", "max_new_tokens_open", "loglik_norm", "wording", "prompt")
-            if k in s
-        },
-    )
-    # the decode-once cache of this task (rule decode_clips), where the config has one
-    decoded = snakemake.input.get("decoded")
-    decoded = DecodeCache(Path(decoded).parent) if decoded else None
-    table = run_shard(
-        Predictor(model, threads=snakemake.threads, cache=s["batch_size"], decoded=decoded),
-        rows,
-        settings,
-        model_id=snakemake.wildcards.model,
-        state_dir=snakemake.params.state,
-        shard=shard,
-        log=log,
-    )
-    if decoded is not None:
-        log.info("decode cache: %d clips read from it, %d decoded (not in it)",
-                 decoded.hits, decoded.misses)  # fmt: skip
-    write_parquet_atomic(snakemake.output.predictions, table)
+        model = load(snakemake.input.model, device=device)
+    out = Path(snakemake.output.predictions)
+    out.mkdir(parents=True, exist_ok=True)
+    decoded_indexes = snakemake.input.get("decoded") or [None] * len(tasks)
+    tables = zip(tasks, snakemake.input.samples, decoded_indexes, strict=True)
+    for task, samples, decoded in tables:
+        s = snakemake.params.settings[task]
+        rows = eval_rows(samples, snakemake.input.get("split"), snakemake.params.split)
+        rows = shard_rows(rows, shard, snakemake.params.shards)
+        log.info("%s: %d samples in shard %d", task, len(rows), shard)
+        # an open-ended task's settings leave out what only choices read (and vice versa)
+        settings = Settings(
+            modes=modes_setting(s["mode"]),
+            batch_size=s["batch_size"],
+            **{
+                k: s[k]
+                for k in (
+                    "max_new_tokens",
+                    "max_new_tokens_open",
+                    "loglik_norm",
+                    "wording",
+                    "prompt",
+                )
+                if k in s
+            },
+        )
+        # the decode-once cache of this task (rule decode_clips), where the config has one
+        decoded = DecodeCache(Path(decoded).parent) if decoded else None
+        table = run_shard(
+            Predictor(model, threads=snakemake.threads, cache=s["batch_size"], decoded=decoded),
+            rows,
+            settings,
+            model_id=snakemake.wildcards.model,
+            state_dir=Path(snakemake.params.state) / task,
+            shard=shard,
+            log=log,
+        )
+        if decoded is not None:
+            log.info("%s decode cache: %d clips read from it, %d decoded (not in it)",
+                     task, decoded.hits, decoded.misses)  # fmt: skip
+        write_parquet_atomic(out / f"{task}.parquet", table)
+        log.info("%s: %d predictions", task, table.num_rows)
     shutil.rmtree(snakemake.params.state, ignore_errors=True)  # done: the state is spent
-    log.info("%d predictions", table.num_rows)

@@ -1,6 +1,8 @@
-"""The shards of one (model, task) as one predictions table (rule merge_predictions)."""
+"""The shards of one (model, task) as one predictions table (rule merge_predictions):
+each evaluation shard's folder holds the task as <task>.parquet."""
 
 import sys
+from pathlib import Path
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's package
 
@@ -9,6 +11,9 @@ from avtrust.io import write_parquet_atomic
 from avtrust.logs import rule_logging
 
 with rule_logging(snakemake) as log:
-    table = merge_shards(snakemake.input.shards)
-    log.info("%d predictions from %d shards", table.num_rows, len(snakemake.input.shards))
+    shards = [
+        Path(folder) / f"{snakemake.wildcards.task}.parquet" for folder in snakemake.input.shards
+    ]
+    table = merge_shards(shards)
+    log.info("%d predictions from %d shards", table.num_rows, len(shards))
     write_parquet_atomic(snakemake.output.predictions, table)
