@@ -44,7 +44,8 @@ def _read_json(path: Path) -> dict | None:
 
 def pretrain_figures(folder: Path, thinker: str) -> list[tuple[str, object, str, object]]:
     """The pretrain stage's summaries (``results/pretrain/<model>.json``): the thinker's
-    loss and held-out corpus accuracy, CLAP's held-out audio->caption retrieval and the
+    loss and held-out corpus accuracy, the audio LLM's share of held-out replies naming
+    exactly the clip's instruments, CLAP's held-out audio->caption retrieval and the
     embedder's held-out paraphrase retrieval; a model not pre-trained is missing."""
     out: list[tuple[str, object, str, object]] = []
     summary = _read_json(folder / f"{thinker}.json")
@@ -69,6 +70,13 @@ def pretrain_figures(folder: Path, thinker: str) -> list[tuple[str, object, str,
                     acc["all"] > acc["all_chance"],
                 )
             )
+    named = (_read_json(folder / "audio_llm.json") or {}).get("held_out")
+    name = "audio LLM names held-out clips' instruments %"
+    if named:
+        share = round(100 * named["names_instruments"], 1)
+        out.append((name, share, ">= 80 (exact set)", share >= 80))
+    else:
+        out.append((name, "missing", "pretrain.models", None))
     for model, name, target in (
         ("clap", "CLAP held-out audio->caption top-1 %", 90),
         ("embedder", "embedder held-out paraphrase top-1 %", None),

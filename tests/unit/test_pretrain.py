@@ -8,10 +8,10 @@ import hashlib
 from pathlib import Path
 
 import pytest
-import yaml
+from pretrain_helpers import TINY, config_with, untrained_build, weights, written_corpus
 
 from avtrust.datasets import synthetic
-from avtrust.models.registry import load, prepare, read_manifest, spec_from_config
+from avtrust.models.registry import load, read_manifest
 from avtrust.pretrain import (
     corpus,
     corpus_job_config,
@@ -19,9 +19,8 @@ from avtrust.pretrain import (
     pretrain_seed,
     pretrained_models,
 )
-from avtrust.pretrain.stage import pretrain_model, write_corpus
+from avtrust.pretrain.stage import pretrain_model
 
-TINY = yaml.safe_load((Path(__file__).parents[1] / "workflow" / "tiny.yaml").read_text())
 PRETRAIN = {
     "enabled": True,
     "seed": None,
@@ -38,7 +37,7 @@ PRETRAIN = {
 
 
 def config(**pretrain) -> dict:
-    return {**TINY, "pretrain": {**PRETRAIN, **pretrain}}
+    return config_with(PRETRAIN, **pretrain)
 
 
 def digests(folder: Path) -> dict[str, Path]:
@@ -52,9 +51,7 @@ def digests(folder: Path) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def pretrain_corpus(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("pretrain") / "corpus"
-    write_corpus(out, corpus_job_config(config()))
-    return out
+    return written_corpus(tmp_path_factory.mktemp("pretrain") / "corpus", config())
 
 
 def test_corpus_shares_no_clip_with_any_synthetic_dataset(pretrain_corpus, tmp_path):
@@ -82,11 +79,11 @@ def test_the_seed_is_its_own_even_when_set_to_the_master_seed():
 
 
 def test_only_tiny_models_are_pretrained_and_only_when_enabled():
-    assert pretrained_models(config()) == ["omni", "clap", "embedder"]
+    assert pretrained_models(config()) == ["omni", "audio_llm", "clap", "embedder"]
     assert pretrained_models(config(enabled=False)) == []
     hub = config()
     hub["models"] = {**hub["models"], "omni": {**hub["models"]["omni"], "source": "hub"}}
-    assert pretrained_models(hub) == ["clap", "embedder"]
+    assert pretrained_models(hub) == ["audio_llm", "clap", "embedder"]
 
 
 def test_each_job_reads_only_its_own_settings():
@@ -125,16 +122,7 @@ def test_questions_are_asked_in_the_evaluation_forms(pretrain_corpus):
 
 @pytest.fixture(scope="module")
 def untrained(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("untrained") / "omni"
-    prepare(spec_from_config("omni", TINY["models"]), out, seed=3)
-    return out
-
-
-def weights(folder: Path) -> dict:
-    from safetensors.torch import load_file
-
-    (path,) = folder.glob("*.safetensors")
-    return load_file(path)
+    return untrained_build(tmp_path_factory.mktemp("untrained") / "omni", "omni")
 
 
 def test_pretraining_lowers_the_loss_and_is_deterministic(untrained, pretrain_corpus, tmp_path):

@@ -8,21 +8,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
+from pretrain_helpers import config_with, untrained_build, weights, written_corpus
 
 from avtrust.bench.samples import derive_seed
-from avtrust.models.registry import load, prepare, read_manifest, spec_from_config
+from avtrust.models.registry import load, read_manifest
 from avtrust.pretrain import (
     clap,
-    corpus_job_config,
     embedder,
     model_job_config,
     pretrain_seed,
     pretrained_models,
 )
-from avtrust.pretrain.stage import pretrain_model, write_corpus
+from avtrust.pretrain.stage import pretrain_model
 
-TINY = yaml.safe_load((Path(__file__).parents[1] / "workflow" / "tiny.yaml").read_text())
 PRETRAIN = {
     "enabled": True,
     "seed": None,
@@ -41,27 +39,16 @@ PRETRAIN = {
 
 
 def config(**pretrain) -> dict:
-    return {**TINY, "pretrain": {**PRETRAIN, **pretrain}}
+    return config_with(PRETRAIN, **pretrain)
 
 
 @pytest.fixture(scope="module")
 def small_corpus(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("pretrain") / "corpus"
-    write_corpus(out, corpus_job_config(config()))
-    return out
+    return written_corpus(tmp_path_factory.mktemp("pretrain") / "corpus", config())
 
 
 def untrained(tmp_path: Path, name: str) -> Path:
-    out = tmp_path / "untrained" / name
-    prepare(spec_from_config(name, TINY["models"]), out, seed=3)
-    return out
-
-
-def weights(folder: Path) -> dict:
-    from safetensors.torch import load_file
-
-    (path,) = folder.glob("*.safetensors")
-    return load_file(path)
+    return untrained_build(tmp_path / "untrained" / name, name)
 
 
 def assert_trained_deterministically(before: Path, a: Path, b: Path) -> None:
@@ -90,10 +77,12 @@ def own_caption_wins(folder: Path, items: list[dict]) -> float:
 
 
 def test_every_tiny_model_with_a_pretraining_is_chosen_unless_named():
-    assert pretrained_models(config()) == ["omni", "clap", "embedder"]
+    assert pretrained_models(config()) == ["omni", "audio_llm", "clap", "embedder"]
     assert pretrained_models(config(models=["embedder", "clap"])) == ["clap", "embedder"]
-    with pytest.raises(ValueError, match="audio_llm"):
-        pretrained_models(config(models=["audio_llm"]))
+    with_endpoint = config(models=["judge"])
+    with_endpoint["models"] = {**with_endpoint["models"], "judge": {"adapter": "openai_http"}}
+    with pytest.raises(ValueError, match="judge"):  # an endpoint has no pre-training
+        pretrained_models(with_endpoint)
     with pytest.raises(ValueError, match="clapp"):
         pretrained_models(config(models=["clapp"]))
 

@@ -30,6 +30,11 @@ def test_pretrain_figures_read_each_models_summary_and_mark_what_is_missing(benc
         for name, value, target, met in bench.pretrain_figures(tmp_path, "omni")
     }
     assert rows["thinker pretrain"] == ("missing", "pretrain.models", None)
+    named = "audio LLM names held-out clips' instruments %"
+    assert rows[named] == ("missing", "pretrain.models", None)
+    (tmp_path / "audio_llm.json").write_text(json.dumps({"held_out": {"names_instruments": 0.8}}))
+    trained = {name: (v, met) for name, v, _, met in bench.pretrain_figures(tmp_path, "omni")}
+    assert trained[named] == (80.0, True)
     assert rows["CLAP held-out audio->caption top-1 %"] == (30.0, ">= 90 (chance 5.0)", False)
     assert rows["embedder held-out paraphrase top-1 %"] == (100.0, "> chance 1.6", True)
 

@@ -38,9 +38,9 @@ def test_without_a_choice_every_tiny_model_with_a_pretraining_is_pretrained(tmp_
         config["pretrain"]["models"] = None
 
     on = planned_with(tmp_path, "all.yaml", enable_all)
-    # omni, clap and embedder are trained; only the audio LLM is the models stage's.
-    assert on["prepare_untrained_model"] == on["pretrain_model"] == 3
-    assert on["prepare_model"] == 1
+    # every tiny model (omni, the audio LLM, CLAP, the embedder) has a pre-training
+    assert on["prepare_untrained_model"] == on["pretrain_model"] == 4
+    assert on.get("prepare_model", 0) == 0
 
 
 def test_the_thinkers_model_folder_is_the_pretrain_stages_output(tmp_path):

@@ -1,6 +1,6 @@
 # Pretrain stage (pretrain.enabled): the tiny models whose adapter has a pre-training
-# (avtrust.pretrain.PRETRAINED: the Omni thinker, CLAP, Qwen3-Embedding; pretrain.models
-# narrows them) are built untrained into resources/pretrain/untrained/,
+# (avtrust.pretrain.PRETRAINED: the Omni thinker, the audio LLM, CLAP, Qwen3-Embedding;
+# pretrain.models narrows them) are built untrained into resources/pretrain/untrained/,
 # trained on a synthetic corpus of their own (resources/pretrain/corpus/, drawn from the
 # pre-training seed) and written to resources/models/<name>/, where every later stage
 # loads them. The models stage builds the others.

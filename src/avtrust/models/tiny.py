@@ -38,6 +38,11 @@ WHISPER_ENCODER = {
     "d_model": 16,
     "max_source_positions": 1500,
 }
+# Qwen2-Audio's encoder takes exactly max_source_positions * 2 feature frames (100 a
+# second): the real model's 30 s window. The synthetic clips last seconds, and over a
+# padded 30 s window the tiny encoder was ~75 % of a pre-training step, so the tiny
+# build's processor and encoder use a shorter one (longer audio is cut, as at 30 s).
+AUDIO_LLM_WINDOW_S = 10
 # The tiny Omni thinker sees few pixels: a 128x96 clip becomes 84x140 (6x10 patches).
 TINY_VIDEO = {"min_pixels": 56 * 56, "max_pixels": 112 * 112, "fps": 2.0}
 
@@ -153,7 +158,7 @@ def build_qwen2_audio(out: Path, seed: int) -> dict:
 
     tok = qwen_tokenizer()
     config = Qwen2AudioConfig(
-        audio_config=dict(WHISPER_ENCODER),
+        audio_config={**WHISPER_ENCODER, "max_source_positions": AUDIO_LLM_WINDOW_S * 50},
         text_config={"model_type": "qwen2", **TEXT, "vocab_size": len(tok)},
         audio_token_index=tok.convert_tokens_to_ids("<|AUDIO|>"),
         pad_token_id=tok.pad_token_id,
@@ -163,9 +168,8 @@ def build_qwen2_audio(out: Path, seed: int) -> dict:
     model.generation_config.pad_token_id = tok.pad_token_id
     model.generation_config.eos_token_id = tok.convert_tokens_to_ids("<|im_end|>")
     model.save_pretrained(out)
-    processor = Qwen2AudioProcessor(
-        feature_extractor=WhisperFeatureExtractor(feature_size=128), tokenizer=tok
-    )
+    features = WhisperFeatureExtractor(feature_size=128, chunk_length=AUDIO_LLM_WINDOW_S)
+    processor = Qwen2AudioProcessor(feature_extractor=features, tokenizer=tok)
     processor.save_pretrained(out)
     return {"class": type(model).__name__, "parameters": _count(model)}
 

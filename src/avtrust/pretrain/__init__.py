@@ -6,6 +6,8 @@ clips generated from the pre-training seed, so that the models later stages load
 from what they hear and see instead of at random.
 """
 
+from typing import ClassVar
+
 from avtrust.bench.samples import derive_seed
 
 # adapter -> the module that trains it (the Snakefile imports this package: no torch here).
@@ -15,6 +17,7 @@ PRETRAINED = {
     "qwen2_5_omni_thinker": "avtrust.pretrain.thinker",
     "clap": "avtrust.pretrain.clap",
     "qwen3_embedding": "avtrust.pretrain.embedder",
+    "qwen2_audio": "avtrust.pretrain.audio_llm",
 }
 
 # adapter -> its settings under `pretrain` (what only that model's job reads)
@@ -22,6 +25,7 @@ SECTIONS = {
     "qwen2_5_omni_thinker": "thinker",
     "clap": "clap",
     "qwen3_embedding": "embedder",
+    "qwen2_audio": "audio_llm",
 }
 
 
@@ -88,3 +92,17 @@ def pretrained_models(config: dict) -> list[str]:
             f"(adapters {', '.join(PRETRAINED)})"
         )
     return [name for name in trainable if name in chosen]
+
+
+class SectionSettings:
+    """Base of a model's settings dataclass, read from its section ``pretrain.<key>``."""
+
+    key: ClassVar[str]
+
+    @classmethod
+    def from_config(cls, section: dict):
+        # the schema rejects unknown keys too; this guards dicts built in Python
+        unknown = sorted(set(section) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"pretrain.{cls.key}: unknown key(s) {unknown}")
+        return cls(**section)

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from avtrust import data_files
 from avtrust.bench.avconfusebench import indefinite_article
-from avtrust.pretrain import corpus
+from avtrust.pretrain import SectionSettings, corpus
 from avtrust.pretrain.thinker import batch_order, learning_rate, save  # noqa: F401 (save: the stage calls it)
 
 PathLike = str | os.PathLike
@@ -49,8 +49,10 @@ CANONICAL = "the sound of {labels}"
 
 
 @dataclass(frozen=True)
-class ClapSettings:
+class ClapSettings(SectionSettings):
     """config ``pretrain.clap``."""
+
+    key = "clap"
 
     steps: int
     batch_size: int
@@ -58,14 +60,6 @@ class ClapSettings:
     warmup_steps: int = 0
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
-
-    @classmethod
-    def from_config(cls, section: dict) -> ClapSettings:
-        known = cls.__dataclass_fields__
-        unknown = sorted(set(section) - set(known))
-        if unknown:
-            raise ValueError(f"pretrain.clap: unknown key(s) {unknown}")
-        return cls(**section)
 
 
 def with_article(name: str) -> str:

@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from avtrust import data_files
 from avtrust.bench.samples import derive_seed
+from avtrust.pretrain import SectionSettings
 from avtrust.pretrain.clap import listed, with_article
 from avtrust.pretrain.thinker import batch_order, learning_rate
 
@@ -62,8 +63,10 @@ SCALE = 20.0  # 1 / temperature, MultipleNegativesRankingLoss's default
 
 
 @dataclass(frozen=True)
-class EmbedderSettings:
+class EmbedderSettings(SectionSettings):
     """config ``pretrain.embedder``."""
+
+    key = "embedder"
 
     steps: int
     batch_size: int
@@ -72,14 +75,6 @@ class EmbedderSettings:
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     held_out_contents: int = 64
-
-    @classmethod
-    def from_config(cls, section: dict) -> EmbedderSettings:
-        known = cls.__dataclass_fields__
-        unknown = sorted(set(section) - set(known))
-        if unknown:
-            raise ValueError(f"pretrain.embedder: unknown key(s) {unknown}")
-        return cls(**section)
 
 
 def sound_names() -> list[str]:

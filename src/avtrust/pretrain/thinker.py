@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from avtrust.pretrain import corpus
+from avtrust.pretrain import SectionSettings, corpus
 from avtrust.pretrain.corpus import answer_forms
 
 PathLike = str | os.PathLike
@@ -30,8 +30,10 @@ TOWERS = ("model.audio_tower.", "model.visual.")
 
 
 @dataclass(frozen=True)
-class ThinkerSettings:
+class ThinkerSettings(SectionSettings):
     """config ``pretrain.thinker``."""
+
+    key = "thinker"
 
     steps: int
     batch_size: int
@@ -42,14 +44,6 @@ class ThinkerSettings:
     # The random audio and vision towers barely move the answer at first (swapping the
     # clip changes it by ~1 %), so they may learn faster than the language model.
     tower_lr_scale: float = 1.0
-
-    @classmethod
-    def from_config(cls, section: dict) -> ThinkerSettings:
-        known = cls.__dataclass_fields__
-        unknown = sorted(set(section) - set(known))
-        if unknown:
-            raise ValueError(f"pretrain.thinker: unknown key(s) {unknown}")
-        return cls(**section)
 
 
 def batch_order(n_rows: int, steps: int, batch_size: int, seed: int) -> list[list[int]]:
