@@ -40,15 +40,26 @@ def test_pretrain_figures_read_each_models_summary_and_mark_what_is_missing(benc
 
 
 def test_rewards_must_be_non_zero_and_rise(bench, tmp_path):
-    for method, rewards in (("rlcomm_steprr", [0.2, 0.9]), ("grpo_acc", [0.0, 0.0])):
+    rising = [0.2, 0.0, 0.4, 0.5, 1.0, 0.8, 0.0, 1.2]  # quarters of two steps: 0.1 -> 0.6
+    for method, rewards in (("rlcomm_steprr", rising), ("grpo_acc", [0.0, 0.0])):
         folder = tmp_path / method
         folder.mkdir()
         lines = [json.dumps({"step": k, "reward_mean": r}) for k, r in enumerate(rewards)]
         (folder / "log.jsonl").write_text("\n".join(lines) + "\n")
     rows = bench.reward_figures(tmp_path)
     assert rows == [
-        ("rlcomm_steprr mean reward first -> last step", "0.200 -> 0.900", "non-zero, rises", True),
-        ("grpo_acc mean reward first -> last step", "0.000 -> 0.000", "non-zero, rises", False),
+        (
+            "rlcomm_steprr mean reward first -> last quarter of steps",
+            "0.100 -> 0.600",
+            "non-zero, rises",
+            True,
+        ),
+        (
+            "grpo_acc mean reward first -> last quarter of steps",
+            "0.000 -> 0.000",
+            "non-zero, rises",
+            False,
+        ),
     ]
     assert bench.reward_figures(tmp_path / "none")[0][1] == "missing"
 

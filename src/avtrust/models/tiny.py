@@ -91,9 +91,13 @@ def build_omni_thinker(out: Path, seed: int) -> dict:
             **TEXT,
             "vocab_size": len(tok),
             # 3-D RoPE: temporal/height/width sections of head_dim / 2 rotary pairs.
+            # Base 1e4, not the real checkpoint's 1e6: with head dim 8 only one of the
+            # four rotary pairs turns faster than once in a thousand tokens at 1e6, so
+            # the tiny model can hardly tell positions apart (bench/README.md,
+            # "lookup_probe.py"; the RL-CoMM warm-up learnt its tag order only at 1e4).
             "rope_parameters": {
                 "rope_type": "default",
-                "rope_theta": 1000000.0,
+                "rope_theta": 10000.0,
                 "mrope_section": [head_dim // 4, head_dim // 8, head_dim // 8],
             },
         },
