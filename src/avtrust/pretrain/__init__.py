@@ -6,6 +6,7 @@ clips generated from the pre-training seed, so that the models later stages load
 from what they hear and see instead of at random.
 """
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 from avtrust.bench.samples import derive_seed
@@ -94,10 +95,19 @@ def pretrained_models(config: dict) -> list[str]:
     return [name for name in trainable if name in chosen]
 
 
+@dataclass(frozen=True)
 class SectionSettings:
-    """Base of a model's settings dataclass, read from its section ``pretrain.<key>``."""
+    """A model's optimiser settings, read from its section ``pretrain.<key>``; each model's
+    subclass names its key and adds its own fields (with defaults)."""
 
     key: ClassVar[str]
+
+    steps: int
+    batch_size: int
+    learning_rate: float
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
 
     @classmethod
     def from_config(cls, section: dict):

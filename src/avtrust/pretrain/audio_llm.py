@@ -63,12 +63,6 @@ class AudioLLMSettings(SectionSettings):
 
     key = "audio_llm"
 
-    steps: int
-    batch_size: int
-    learning_rate: float
-    warmup_steps: int = 0
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
     held_out_clips: int = 24
     max_new_tokens: int = 32
 

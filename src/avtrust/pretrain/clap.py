@@ -54,13 +54,6 @@ class ClapSettings(SectionSettings):
 
     key = "clap"
 
-    steps: int
-    batch_size: int
-    learning_rate: float
-    warmup_steps: int = 0
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-
 
 def with_article(name: str) -> str:
     return f"{indefinite_article(name)} {name}"

@@ -68,12 +68,6 @@ class EmbedderSettings(SectionSettings):
 
     key = "embedder"
 
-    steps: int
-    batch_size: int
-    learning_rate: float
-    warmup_steps: int = 0
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
     held_out_contents: int = 64
 
 

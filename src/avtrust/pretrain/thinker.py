@@ -35,12 +35,6 @@ class ThinkerSettings(SectionSettings):
 
     key = "thinker"
 
-    steps: int
-    batch_size: int
-    learning_rate: float
-    warmup_steps: int = 0
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
     # The random audio and vision towers barely move the answer at first (swapping the
     # clip changes it by ~1 %), so they may learn faster than the language model.
     tower_lr_scale: float = 1.0
