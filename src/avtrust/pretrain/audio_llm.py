@@ -39,7 +39,7 @@ from avtrust import data_files
 from avtrust.bench.samples import derive_seed
 from avtrust.pretrain import SectionSettings, corpus
 from avtrust.pretrain.clap import clips, listed, with_article
-from avtrust.pretrain.thinker import batch_order, learning_rate, save  # noqa: F401 (save: the stage calls it)
+from avtrust.pretrain.thinker import batch_order, optimiser_step, save  # noqa: F401 (save: the stage calls it)
 
 PathLike = str | os.PathLike
 # Plain listening questions (no system prompt: the chat template's default one).
@@ -209,15 +209,8 @@ def train(
     for step, rows in enumerate(progress):
         prompts = [prompt_ids(llm, audios[i], *draw_prompt(pairs[i], rng)) for i in rows]
         batch = build_batch(llm, [audios[i] for i in rows], prompts, [targets[i] for i in rows])
-        for group in optimiser.param_groups:
-            group["lr"] = learning_rate(step, settings)
         loss = model(**batch, use_cache=False).loss
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        if settings.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
-        optimiser.step()
-        losses.append(float(loss.detach()))
+        losses.append(optimiser_step(optimiser, model.parameters(), loss, step, settings))
         progress.set_postfix(loss=f"{losses[-1]:.3f}")
     model.eval()
     return losses

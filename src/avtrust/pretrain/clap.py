@@ -31,7 +31,7 @@ from tqdm import tqdm
 from avtrust import data_files
 from avtrust.bench.avconfusebench import indefinite_article
 from avtrust.pretrain import SectionSettings, corpus
-from avtrust.pretrain.thinker import batch_order, learning_rate, save  # noqa: F401 (save: the stage calls it)
+from avtrust.pretrain.thinker import batch_order, optimiser_step, save  # noqa: F401 (save: the stage calls it)
 
 PathLike = str | os.PathLike
 # {a_list}: "a violin and a piano"; {bare}: "violin, piano"; {labels}: the score stage's
@@ -190,15 +190,8 @@ def train(clap, items: list[dict], feats: dict, settings: ClapSettings, seed: in
             order = rng.permutation(len(names))
             texts.append(caption([names[k] for k in order], every[rng.integers(len(every))]))
         same = torch.tensor([[float(sets[i] == sets[j]) for j in rows] for i in rows])
-        for group in optimiser.param_groups:
-            group["lr"] = learning_rate(step, settings)
         loss = contrastive_loss(clap, feats, rows, texts, same)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        if settings.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
-        optimiser.step()
-        losses.append(float(loss.detach()))
+        losses.append(optimiser_step(optimiser, model.parameters(), loss, step, settings))
         progress.set_postfix(loss=f"{losses[-1]:.3f}")
     model.eval()
     return losses

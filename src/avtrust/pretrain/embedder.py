@@ -34,7 +34,7 @@ from avtrust import data_files
 from avtrust.bench.samples import derive_seed
 from avtrust.pretrain import SectionSettings
 from avtrust.pretrain.clap import listed, with_article
-from avtrust.pretrain.thinker import batch_order, learning_rate
+from avtrust.pretrain.thinker import batch_order, optimiser_step
 
 PathLike = str | os.PathLike
 KINDS = ("instrument", "event", "environment")
@@ -163,15 +163,8 @@ def train(embedder, items: list, settings: EmbedderSettings, seed: int) -> list[
     steps = batch_order(len(items), settings.steps, batch, seed)
     for step, rows in enumerate(tqdm(steps, desc="pre-training the embedder")):
         left, right = pairs([items[i] for i in dict.fromkeys(rows)], rng)
-        for group in optimiser.param_groups:
-            group["lr"] = learning_rate(step, settings)
         loss = contrastive_loss(embedder, left, right)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        if settings.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(st.parameters(), settings.max_grad_norm)
-        optimiser.step()
-        losses.append(float(loss.detach()))
+        losses.append(optimiser_step(optimiser, st.parameters(), loss, step, settings))
     st.eval()
     return losses
 

@@ -58,6 +58,22 @@ def learning_rate(step: int, settings: ThinkerSettings) -> float:
     return settings.learning_rate * left / span
 
 
+def optimiser_step(optimiser, parameters, loss, step: int, settings: SectionSettings) -> float:
+    """Back-propagate ``loss`` and take one step at the schedule's rate for ``step``
+    (times each parameter group's ``scale``, 1 when it has none), the gradients of
+    ``parameters`` clipped to ``settings.max_grad_norm`` (0: not clipped); the loss."""
+    import torch
+
+    for group in optimiser.param_groups:
+        group["lr"] = learning_rate(step, settings) * group.get("scale", 1.0)
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    if settings.max_grad_norm > 0:
+        torch.nn.utils.clip_grad_norm_(parameters, settings.max_grad_norm)
+    optimiser.step()
+    return float(loss.detach())
+
+
 def train(thinker, rows: list[dict], settings: ThinkerSettings, seed: int) -> list[float]:
     """Train ``thinker`` (an :class:`avtrust.models.omni.OmniThinker`) in place on
     ``rows``; returns the loss of every step."""
@@ -89,15 +105,8 @@ def train(thinker, rows: list[dict], settings: ThinkerSettings, seed: int) -> li
             [rows[i]["prompt"] for i in indices],
             [rows[i]["response"] for i in indices],
         ).batch
-        for group in optimiser.param_groups:
-            group["lr"] = learning_rate(step, settings) * group["scale"]
         loss = model(**batch, use_cache=False).loss
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        if settings.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.max_grad_norm)
-        optimiser.step()
-        losses.append(float(loss.detach()))
+        losses.append(optimiser_step(optimiser, model.parameters(), loss, step, settings))
         progress.set_postfix(loss=f"{losses[-1]:.3f}")
     model.eval()
     return losses
