@@ -39,7 +39,7 @@ from avtrust import data_files
 from avtrust.bench.samples import derive_seed
 from avtrust.pretrain import SectionSettings, corpus
 from avtrust.pretrain.clap import clips, listed, with_article
-from avtrust.pretrain.thinker import batch_order, optimiser_step, save  # noqa: F401 (save: the stage calls it)
+from avtrust.pretrain.thinker import batch_order, loss_summary, optimiser_step, save  # noqa: F401 (save: the stage calls it)
 
 PathLike = str | os.PathLike
 # Plain listening questions (no system prompt: the chat template's default one).
@@ -297,14 +297,7 @@ def train_model(llm, corpus_dir: Path, section: dict, seed: int, log) -> dict:
         log.info("%d training clips, %d held-out clips", len(items), len(held_items))
     audios = clip_audio(llm, items)
     losses = train(llm, items, audios, pairs, settings, seed)
-    window = max(1, min(20, len(losses) // 4))
-    summary = {
-        "steps": len(losses),
-        "clips": len(items),
-        "loss_first": sum(losses[:window]) / window,
-        "loss_last": sum(losses[-window:]) / window,
-        "losses": losses,
-    }
+    summary = loss_summary(losses, clips=len(items))
     if held_items:
         replies = held_out_replies(llm, held_items, held_pairs, settings, seed)
         summary["held_out"] = held_out_figures(held_items, replies, parts["vocabulary"])

@@ -31,7 +31,7 @@ from tqdm import tqdm
 from avtrust import data_files
 from avtrust.bench.avconfusebench import indefinite_article
 from avtrust.pretrain import SectionSettings, corpus
-from avtrust.pretrain.thinker import batch_order, optimiser_step, save  # noqa: F401 (save: the stage calls it)
+from avtrust.pretrain.thinker import batch_order, loss_summary, optimiser_step, save  # noqa: F401 (save: the stage calls it)
 
 PathLike = str | os.PathLike
 # {a_list}: "a violin and a piano"; {bare}: "violin, piano"; {labels}: the score stage's
@@ -256,14 +256,7 @@ def train_model(clap, corpus_dir: Path, section: dict, seed: int, log) -> dict:
     held_feats = audio_features(clap, held_out) if held_out else {}
     before = _figures(clap, held_out, held_feats) if held_out else {}
     losses = train(clap, train_items, feats, settings, seed)
-    window = max(1, min(20, len(losses) // 4))
-    summary = {
-        "steps": len(losses),
-        "clips": len(train_items),
-        "loss_first": sum(losses[:window]) / window,
-        "loss_last": sum(losses[-window:]) / window,
-        "losses": losses,
-    }
+    summary = loss_summary(losses, clips=len(train_items))
     if held_out:
         summary["held_out_before"] = before
         summary["held_out"] = _figures(clap, held_out, held_feats)

@@ -34,7 +34,7 @@ from avtrust import data_files
 from avtrust.bench.samples import derive_seed
 from avtrust.pretrain import SectionSettings
 from avtrust.pretrain.clap import listed, with_article
-from avtrust.pretrain.thinker import batch_order, optimiser_step
+from avtrust.pretrain.thinker import batch_order, loss_summary, optimiser_step
 
 PathLike = str | os.PathLike
 KINDS = ("instrument", "event", "environment")
@@ -201,13 +201,8 @@ def train_model(embedder, corpus_dir: Path, section: dict, seed: int, log) -> di
         )
     before = paraphrase_figures(embedder, parts["held_out"], seed)
     losses = train(embedder, parts["train"], settings, seed)
-    window = max(1, min(20, len(losses) // 4))
     return {
-        "steps": len(losses),
-        "contents": len(parts["train"]),
-        "loss_first": sum(losses[:window]) / window,
-        "loss_last": sum(losses[-window:]) / window,
-        "losses": losses,
+        **loss_summary(losses, contents=len(parts["train"])),
         "held_out_before": before,
         "held_out": paraphrase_figures(embedder, parts["held_out"], seed),
     }

@@ -74,6 +74,20 @@ def optimiser_step(optimiser, parameters, loss, step: int, settings: SectionSett
     return float(loss.detach())
 
 
+def loss_summary(losses: list[float], **counts: int) -> dict:
+    """The start of a pre-training's summary: its steps, ``counts`` (what it trained on),
+    the mean loss of its first and last steps (a quarter of them, at most 20) and every
+    step's loss."""
+    window = max(1, min(20, len(losses) // 4))
+    return {
+        "steps": len(losses),
+        **counts,
+        "loss_first": sum(losses[:window]) / window,
+        "loss_last": sum(losses[-window:]) / window,
+        "losses": losses,
+    }
+
+
 def train(thinker, rows: list[dict], settings: ThinkerSettings, seed: int) -> list[float]:
     """Train ``thinker`` (an :class:`avtrust.models.omni.OmniThinker`) in place on
     ``rows``; returns the loss of every step."""
@@ -177,14 +191,7 @@ def train_model(thinker, corpus_dir: Path, section: dict, seed: int, log) -> dic
             len(held_out),
         )
     losses = train(thinker, rows, settings, seed)
-    window = max(1, min(20, len(losses) // 4))
-    summary = {
-        "steps": len(losses),
-        "rows": len(rows),
-        "loss_first": sum(losses[:window]) / window,
-        "loss_last": sum(losses[-window:]) / window,
-        "losses": losses,
-    }
+    summary = loss_summary(losses, rows=len(rows))
     if held_out:
         summary["held_out_accuracy"] = accuracy(thinker, held_out)
     return summary
