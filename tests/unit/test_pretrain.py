@@ -7,9 +7,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from pretrain_helpers import TINY, config_with, untrained_build, weights, written_corpus
 
+from avtrust import data_files
 from avtrust.datasets import synthetic
 from avtrust.models.registry import load, read_manifest
 from avtrust.pretrain import (
@@ -29,6 +31,7 @@ PRETRAIN = {
     "corpus": {
         "scenes": 4,
         "solos_per_instrument": 1,
+        "event_clips": 8,
         "held_out_fraction": 0.25,
         "question_rounds": 2,
     },
@@ -118,6 +121,42 @@ def test_questions_are_asked_in_the_evaluation_forms(pretrain_corpus):
     letters = [r for r in rows if r["prompt"].endswith("directly.")]
     assert {r["response"] for r in yes_no} <= {"yes", "no"}
     assert letters and {r["response"] for r in letters} <= set("ABCD")
+
+
+def test_event_clips_are_read_from_their_avqa_files(pretrain_corpus, tmp_path):
+    from avtrust.datasets import avqa
+    from avtrust.media.synthesis import catalog, names_of_kind
+
+    events = corpus.event_clips(pretrain_corpus)
+    assert sum(len(v) for v in events.values()) == PRETRAIN["corpus"]["event_clips"]
+    assert events["train"] and events["held_out"]
+    train_videos = {e["video_id"] for e in events["train"]}
+    assert not train_videos & {e["video_id"] for e in events["held_out"]}
+    attributes = data_files.load("attributes")
+    nouns = {attributes[catalog()[n].label]["noun"] for n in names_of_kind("event")}
+    for e in [*events["train"], *events["held_out"]]:
+        assert e["video_id"].startswith(corpus.EVENT_PREFIX) and Path(e["media_path"]).is_file()
+        assert e["source"] in nouns
+        # the labels the index gives an AVQA clip: its answers ("A dog barks", "Dog")
+        assert e["source"].capitalize() in e["labels"] and len(e["labels"]) == 2
+        assert ("What is making the sound in the video?", e["source"].capitalize()) in e["pairs"]
+    # a clip whose source questions disagree is refused, naming the clip
+    raw = tmp_path / "raw"
+    (raw / "annotations").mkdir(parents=True)
+    frame = avqa.read_annotations(pretrain_corpus / "annotations" / "val_qa.json")
+    video = frame["video_id"].iloc[0]
+    extra = frame[(frame["video_id"] == video) & (frame["question_type"] == "Come From")].copy()
+    extra["qa_id"] += 10_000
+    extra["answer_index"] = (extra["answer_index"] + 1) % 4
+    extra["answer"] = [o[i] for o, i in zip(extra["options"], extra["answer_index"], strict=True)]
+    avqa.write_annotations(
+        pd.concat([frame, extra]), raw / "annotations" / corpus.EVENT_FILES["held_out"]
+    )
+    with pytest.raises(ValueError, match=f"event clip {video} needs one 'Come From' answer"):
+        corpus.event_clips(raw)
+    assert corpus.event_clips(tmp_path / "empty") == {"train": [], "held_out": []}
+    with pytest.raises(ValueError, match="prefix applies to music_avqa and avqa only"):
+        synthetic.generate("audioset", tmp_path / "as", {}, None, 1, prefix="pretrain")
 
 
 @pytest.fixture(scope="module")

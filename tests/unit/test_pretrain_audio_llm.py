@@ -33,7 +33,7 @@ PRETRAIN = {
     "seed": None,
     "threads": 1,
     "held_out_questions": 0,
-    "corpus": {"scenes": 6, "solos_per_instrument": 1, "held_out_fraction": 0.25},
+    "corpus": {"scenes": 6, "solos_per_instrument": 1, "event_clips": 8, "held_out_fraction": 0.25},
     "audio_llm": SETTINGS,
 }
 
@@ -78,6 +78,30 @@ def test_the_response_names_each_instrument_once_in_a_fixed_order():
     assert audio_llm.response(["piano"]) == "I hear a piano."
     three = audio_llm.response(["xylophone", "flute", "clarinet"])
     assert three == "I hear a clarinet, a flute and a xylophone."
+    assert audio_llm.response(["engine"]) == "I hear an engine."
+
+
+def test_event_clips_are_asked_their_own_avqa_questions(small_corpus):
+    parts = audio_llm.corpus_parts(small_corpus, config(), 5)
+    for part in ("train", "held_out"):
+        items, pairs = parts[part]
+        events = [(it, p) for it, p in zip(items, pairs, strict=True) if it["kind"] == "event"]
+        assert events, part
+        for it, clip_pairs in events:
+            assert clip_pairs == it["pairs"]
+            assert {q for q, _ in clip_pairs} == {
+                "What is making the sound in the video?",
+                "What happened in the video?",
+            }
+    every = {n for part in ("train", "held_out") for it in parts[part][0] for n in it["sounds"]}
+    assert set(parts["vocabulary"]) == every and "violin" in every
+    assert every - {"violin", "cello", "flute", "piano", "guitar", "trumpet", "clarinet"}
+
+
+def test_held_out_clips_are_spread_over_the_part():
+    assert audio_llm.spread(10, 3) == [0, 4, 9]
+    assert audio_llm.spread(3, 5) == [0, 1, 2]
+    assert audio_llm.spread(10, 1) == [0] and audio_llm.spread(10, 0) == []
 
 
 def test_the_matcher_wants_the_exact_set_and_prefers_longer_names():
@@ -104,7 +128,7 @@ def test_the_batch_is_the_processors_prompt_with_the_response_alone_labelled(
     items = clap.clips(small_corpus)["train"][:2]
     audios = audio_llm.clip_audio(llm, items)
     instruction, system = audio_llm.reference_prompt("Is there a violin sound?", "yes")
-    forms = [(audio_llm.PLAIN_QUESTIONS[0], None), (instruction, system)]
+    forms = [(audio_llm.PLAIN_QUESTIONS["music"][0], None), (instruction, system)]
     prompts = [audio_llm.prompt_ids(llm, a, *form) for a, form in zip(audios, forms, strict=True)]
     # the processor itself, on the clip's soundtrack: same ids, same features
     for it, a, ids, (text, sys) in zip(items, audios, prompts, forms, strict=True):
@@ -113,7 +137,7 @@ def test_the_batch_is_the_processors_prompt_with_the_response_alone_labelled(
         assert torch.equal(official["input_features"][0], a["input_features"])
         assert torch.equal(official["feature_attention_mask"][0], a["feature_attention_mask"])
         assert ids.count(llm.processor.audio_token_id) > 10
-    responses = [audio_llm.response(it["instruments"]) for it in items]
+    responses = [audio_llm.response(it["sounds"]) for it in items]
     batch = audio_llm.build_batch(llm, audios, prompts, responses)
     tok = llm.processor.tokenizer
     end = tok.convert_tokens_to_ids("<|im_end|>")

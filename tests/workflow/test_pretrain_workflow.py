@@ -13,7 +13,12 @@ def enable(config):
     config["pretrain"] = {
         "enabled": True,
         "models": ["omni"],
-        "corpus": {"scenes": 2, "solos_per_instrument": 0, "held_out_fraction": 0.5},
+        "corpus": {
+            "scenes": 2,
+            "solos_per_instrument": 0,
+            "event_clips": 2,
+            "held_out_fraction": 0.5,
+        },
         "thinker": {"steps": 2, "batch_size": 2, "learning_rate": 1.0e-3},
     }
 

@@ -258,7 +258,7 @@ def _avqa_option(source: Source, field: str, attrs: dict) -> str:
     return _event_phrase(source.label)
 
 
-def _avqa(raw: Path, w: _Writer, corpus: dict, seed: int) -> None:
+def _avqa(raw: Path, w: _Writer, corpus: dict, seed: int, prefix: str = "avqa") -> None:
     events = names_of_kind("event")
     cat = catalog()
     attrs = data_files.load("attributes")
@@ -267,7 +267,7 @@ def _avqa(raw: Path, w: _Writer, corpus: dict, seed: int) -> None:
     for i in tqdm(range(corpus["avqa_clips"]), desc="avqa clips", unit="clip"):
         rng = rng_for(seed, "avqa", i)
         source = cat[events[i % len(events)]]
-        video_name = f"avqa{i:07d}_{int(rng.integers(0, 300)):06d}"
+        video_name = f"{prefix}{i:07d}_{int(rng.integers(0, 300)):06d}"
         w.clip(f"videos/{video_name}.mp4", w.frames([source], rng), w.sound(source, rng))
         others = [cat[e] for e in events if e != source.name]
         for template in templates:  # every clip gets one question of each AVQA type
@@ -338,6 +338,7 @@ def _folder(raw: Path, w: _Writer, corpus: dict, seed: int) -> None:
 
 
 GENERATORS = {"music_avqa": _music_avqa, "avqa": _avqa, "audioset": _audioset, "folder": _folder}
+PREFIXED = ("music_avqa", "avqa")  # the formats whose video names take a prefix
 # The `corpus` keys each format's generator reads (besides the clip sizes), and whether
 # it encodes video clips (with `media`'s codecs) or writes plain WAV files.
 CLIP_SIZES = ("duration_s", "fps", "width", "height", "sample_rate")
@@ -379,12 +380,15 @@ def generate(
 ) -> None:
     """Write the synthetic corpus of dataset format ``fmt`` into ``raw_dir`` (``corpus``
     and ``media`` may be the slices :func:`settings` gives). ``prefix`` renames the
-    MUSIC-AVQA videos (``<prefix>_scene_0000``): the pre-training corpus
-    (:mod:`avtrust.pretrain.corpus`) names its clips apart from the benchmarks' ones."""
+    MUSIC-AVQA videos (``<prefix>_scene_0000``) or the AVQA ones (``<prefix>0000000_000123``):
+    the pre-training corpus (:mod:`avtrust.pretrain.corpus`) names its clips apart from
+    the benchmarks' ones."""
     if fmt not in GENERATORS:
         raise ValueError(f"no synthetic generator for format {fmt!r}; known: {sorted(GENERATORS)}")
-    if prefix is not None and fmt != "music_avqa":
-        raise ValueError(f"a video-name prefix applies to music_avqa only, not {fmt!r}")
+    if prefix is not None and fmt not in PREFIXED:
+        raise ValueError(
+            f"a video-name prefix applies to {' and '.join(PREFIXED)} only, not {fmt!r}"
+        )
     raw = Path(raw_dir)
     raw.mkdir(parents=True, exist_ok=True)
     writer = _Writer(raw, Sizes.from_config(corpus), media or {})

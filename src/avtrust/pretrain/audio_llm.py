@@ -1,4 +1,4 @@
-"""Instruction-tune the tiny Qwen2-Audio to say which instruments it hears.
+"""Instruction-tune the tiny Qwen2-Audio to say which instruments (or what) it hears.
 
 The score stage asks the audio LLM, for each RL-CoMM training sample, to describe the
 soundtrack in support of the ground-truth answer (system and instruction of
@@ -8,7 +8,9 @@ Here the model learns, on the pre-training corpus's training clips, to answer bo
 reference prompt (a question about the clip asked by the corpus and its right answer)
 and a plain listening question with one short sentence naming the instruments that
 sound, in a fixed wording and a fixed (alphabetical) order: "I hear a cello and a
-violin." (in this natural corpus every instrument of a scene sounds).
+violin." (in this natural corpus every instrument of a scene sounds); for the corpus's
+AVQA-style event clips, what makes the sound: "I hear a dog.", with the clip's own AVQA
+questions in the reference form.
 
 Inputs go through the adapter's own path (:class:`avtrust.models.audio_llm.AudioLLM`:
 the video's soundtrack at 16 kHz, the processor's chat template and Whisper features),
@@ -42,12 +44,20 @@ from avtrust.pretrain.clap import clips, listed, with_article
 from avtrust.pretrain.thinker import batch_order, loss_summary, optimiser_step, save  # noqa: F401 (save: the stage calls it)
 
 PathLike = str | os.PathLike
-# Plain listening questions (no system prompt: the chat template's default one).
-PLAIN_QUESTIONS = (
-    "Which instruments do you hear?",
-    "What instruments can be heard in this audio?",
-    "Listen to the audio. Which instruments are playing?",
-)
+# Plain listening questions (no system prompt: the chat template's default one), per
+# kind of clip (a music scene, an event clip).
+PLAIN_QUESTIONS = {
+    "music": (
+        "Which instruments do you hear?",
+        "What instruments can be heard in this audio?",
+        "Listen to the audio. Which instruments are playing?",
+    ),
+    "event": (
+        "What do you hear?",
+        "What is making the sound in this audio?",
+        "Listen to the audio. What can be heard?",
+    ),
+}
 PLAIN_SHARE = 0.5  # share of the training prompts in the plain form, the rest reference
 # The reference form for a clip without a corpus question (answer: its labels joined).
 GENERIC_QUESTION = "Which instruments are playing in the video?"
@@ -120,7 +130,7 @@ def clip_audio(llm, items: list[dict]) -> list[dict]:
         wave = llm.read(it["media_path"])
         if wave is None or len(wave) == 0:
             raise ValueError(f"pre-training the audio LLM: {it['media_path']} has no audio")
-        enc = llm.inputs([wave], [PLAIN_QUESTIONS[0]])
+        enc = llm.inputs([wave], [PLAIN_QUESTIONS["music"][0]])
         count = int((enc["input_ids"] == processor.audio_token_id).sum())
         out.append(
             {
@@ -172,11 +182,15 @@ def build_batch(llm, audios: list[dict], prompts: list[list[int]], responses: li
     }
 
 
-def draw_prompt(pairs: list[tuple[str, str]], rng: np.random.Generator) -> tuple[str, str | None]:
-    """(instruction, system) of one training row: a plain question or, the other half of
-    the time, the reference form with one of the clip's (question, answer) ``pairs``."""
+def draw_prompt(
+    kind: str, pairs: list[tuple[str, str]], rng: np.random.Generator
+) -> tuple[str, str | None]:
+    """(instruction, system) of one training row: a plain question about a clip of
+    ``kind`` or, the other half of the time, the reference form with one of the clip's
+    (question, answer) ``pairs``."""
     if rng.random() < PLAIN_SHARE:
-        return PLAIN_QUESTIONS[int(rng.integers(len(PLAIN_QUESTIONS)))], None
+        plain = PLAIN_QUESTIONS[kind]
+        return plain[int(rng.integers(len(plain)))], None
     return reference_prompt(*pairs[int(rng.integers(len(pairs)))])
 
 
@@ -201,13 +215,15 @@ def train(
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
-    targets = [response(it["instruments"]) for it in items]
+    targets = [response(it["sounds"]) for it in items]
     model.train()
     losses = []
     steps = batch_order(len(items), settings.steps, settings.batch_size, seed)
     progress = tqdm(steps, desc="pre-training the audio LLM", unit="step")
     for step, rows in enumerate(progress):
-        prompts = [prompt_ids(llm, audios[i], *draw_prompt(pairs[i], rng)) for i in rows]
+        prompts = [
+            prompt_ids(llm, audios[i], *draw_prompt(items[i]["kind"], pairs[i], rng)) for i in rows
+        ]
         batch = build_batch(llm, [audios[i] for i in rows], prompts, [targets[i] for i in rows])
         loss = model(**batch, use_cache=False).loss
         losses.append(optimiser_step(optimiser, model.parameters(), loss, step, settings))
@@ -225,7 +241,7 @@ def held_out_replies(
 ) -> dict[str, list[str]]:
     """form (``reference``, ``plain``) -> the greedy reply for each of ``items``: the
     reference form with one of the clip's pairs (drawn from ``seed``), the plain form
-    with the first plain question."""
+    with the first plain question of the clip's kind."""
     rng = np.random.default_rng(derive_seed(seed, "audio_llm", "held_out"))
     waves = [llm.read(it["media_path"]) for it in items]
     chosen = [p[int(rng.integers(len(p)))] for p in pairs]
@@ -233,7 +249,7 @@ def held_out_replies(
     kwargs = {"max_new_tokens": settings.max_new_tokens}
     return {
         "reference": llm.generate(waves, instructions, system=reference_system(), **kwargs),
-        "plain": llm.generate(waves, [PLAIN_QUESTIONS[0]] * len(items), **kwargs),
+        "plain": llm.generate(waves, [PLAIN_QUESTIONS[it["kind"]][0] for it in items], **kwargs),
     }
 
 
@@ -247,18 +263,16 @@ def held_out_figures(
     hits: dict[str, list[bool]] = {}
     named = right = sounding = 0
     examples = []
-    shown = sorted({round(k * (len(items) - 1) / max(EXAMPLES - 1, 1)) for k in range(EXAMPLES)})
-    shown = shown if items else []
+    shown = spread(len(items), EXAMPLES)
     for form, texts in replies.items():
         for it, reply in zip(items, texts, strict=True):
-            found, truth = named_instruments(reply, vocabulary), set(it["instruments"])
+            found, truth = named_instruments(reply, vocabulary), set(it["sounds"])
             hits.setdefault(form, []).append(found == truth)
             named += len(found)
             right += len(found & truth)
             sounding += len(truth)
         examples += [
-            {"form": form, "truth": response(items[i]["instruments"]), "reply": texts[i]}
-            for i in shown
+            {"form": form, "truth": response(items[i]["sounds"]), "reply": texts[i]} for i in shown
         ]
     every = [h for v in hits.values() for h in v]
     return {
@@ -271,17 +285,30 @@ def held_out_figures(
     }
 
 
+def spread(n: int, count: int) -> list[int]:
+    """``count`` indices of ``range(n)`` evenly spread from first to last (all when
+    ``count >= n``)."""
+    if count >= n:
+        return list(range(n))
+    if count <= 1:
+        return list(range(count))
+    return sorted({round(k * (n - 1) / (count - 1)) for k in range(count)})
+
+
 def corpus_parts(corpus_dir: Path, section: dict, seed: int) -> dict:
-    """The corpus's clips, their reference (question, answer) pairs and the instrument
-    vocabulary, per part."""
+    """The corpus's clips, their reference (question, answer) pairs (an event clip's own
+    AVQA questions) and the vocabulary of sound names, per part."""
     parts = clips(corpus_dir)
     rounds = section.get("corpus", {}).get("question_rounds", 1)
-    out = {"vocabulary": sorted({n for p in parts.values() for it in p for n in it["instruments"]})}
+    out = {"vocabulary": sorted({n for p in parts.values() for it in p for n in it["sounds"]})}
     for part, items in parts.items():
         asked = clip_questions(corpus.questions(corpus_dir, part, seed, rounds))
         out[part] = (
             items,
-            [asked.get(it["media_path"]) or [generic_pair(it["instruments"])] for it in items],
+            [
+                it.get("pairs") or asked.get(it["media_path"]) or [generic_pair(it["sounds"])]
+                for it in items
+            ],
         )
     return out
 
@@ -292,7 +319,10 @@ def train_model(llm, corpus_dir: Path, section: dict, seed: int, log) -> dict:
     settings = AudioLLMSettings.from_config(section["audio_llm"])
     parts = corpus_parts(Path(corpus_dir), section, seed)
     items, pairs = parts["train"]
-    held_items, held_pairs = (x[: settings.held_out_clips] for x in parts["held_out"])
+    held_items, held_pairs = parts["held_out"]
+    # spread over the part (music scenes first, then event clips) so both kinds are asked
+    keep = spread(len(held_items), settings.held_out_clips)
+    held_items, held_pairs = [held_items[i] for i in keep], [held_pairs[i] for i in keep]
     if log:
         log.info("%d training clips, %d held-out clips", len(items), len(held_items))
     audios = clip_audio(llm, items)

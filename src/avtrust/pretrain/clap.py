@@ -2,11 +2,13 @@
 
 CLAP's own objective (symmetric InfoNCE over a batch of (audio, caption) pairs, with
 the model's learnt ``logit_scale_a`` / ``logit_scale_t``) on each clip's soundtrack and
-a caption naming its sounding instruments, in one of several wordings with the
+a caption naming what sounds, in one of several wordings: for a music scene its
 instruments in a random order ("a violin and a piano playing", "the sound of violin,
-piano", the score stage's own "A video showing violin and piano."). Two clips of the
-same instrument set are both positives of each other's captions (soft targets), so a
-batch never pushes a caption away from a clip it describes.
+piano", the score stage's own "A video showing violin and piano."); for an event clip
+its source or one of its labels as the index labels such a clip ("a dog", "the sound of
+a dog", "a dog barks", "A video showing A dog barks and Dog."). Two clips of the same
+sound set are both positives of each other's captions (soft targets), so a batch never
+pushes a caption away from a clip it describes.
 
 The audio goes through the scoring code's own path (the video's soundtrack read at
 48 kHz, :meth:`avtrust.models.clap.Clap.features`: centre window, ``ClapProcessor``),
@@ -45,6 +47,15 @@ WORDINGS = (
     "you can hear {a_list}",
     "a recording of {a_list} playing together",
 )
+# An event clip's wordings; "label": one of its labels, lower case ("a dog barks").
+EVENT_WORDINGS = (
+    "{a_list}",
+    "the sound of {a_list}",
+    "you can hear {a_list}",
+    "a recording of {a_list}",
+    "label",
+    "visual",
+)
 CANONICAL = "the sound of {labels}"
 
 
@@ -63,8 +74,9 @@ def listed(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def caption(names: list[str], wording: str) -> str:
-    """``names`` (in the given order) in ``wording`` (one of :data:`WORDINGS`)."""
+def caption(names: list[str], wording: str, labels: list[str] | None = None) -> str:
+    """``names`` (in the given order) in ``wording`` (one of :func:`wordings`); the visual
+    caption joins ``labels`` (default: the names), as the score stage joins a clip's."""
     joiner = data_files.load("scoring")["avsm"]["label_joiner"]
     visual = data_files.load("scoring")["avsm"]["visual_caption"]
     fields = {
@@ -73,13 +85,25 @@ def caption(names: list[str], wording: str) -> str:
         "labels": joiner.join(names),
     }
     if wording == "visual":
-        return visual.format(labels=fields["labels"])
+        return visual.format(labels=joiner.join(labels or names))
     return wording.format(**fields)
 
 
-def wordings() -> tuple[str, ...]:
-    """Every training wording: :data:`WORDINGS` and the score stage's visual caption."""
-    return (*WORDINGS, "visual")
+def wordings(kind: str = "music") -> tuple[str, ...]:
+    """Every training wording of a clip of ``kind``: :data:`WORDINGS` and the score
+    stage's visual caption for a music scene, :data:`EVENT_WORDINGS` for an event."""
+    return EVENT_WORDINGS if kind == "event" else (*WORDINGS, "visual")
+
+
+def draw_caption(item: dict, rng: np.random.Generator) -> str:
+    """One training caption of ``item`` (of :func:`clips`): a wording of its kind, its
+    sounds in a random order."""
+    every = wordings(item["kind"])
+    wording = every[int(rng.integers(len(every)))]
+    if wording == "label":
+        return item["labels"][int(rng.integers(len(item["labels"])))].lower()
+    names = [item["sounds"][k] for k in rng.permutation(len(item["sounds"]))]
+    return caption(names, wording, item["labels"] if item["kind"] == "event" else names)
 
 
 def canonical_caption(names: list[str]) -> str:
@@ -87,7 +111,9 @@ def canonical_caption(names: list[str]) -> str:
 
 
 def clips(corpus_dir: PathLike) -> dict[str, list[dict]]:
-    """part -> [{media_path, instruments}] of the corpus's clips."""
+    """part -> [{media_path, sounds, labels, kind}] of the corpus's clips: its music
+    scenes (kind ``music``; sounds and labels: the instruments) and its event clips
+    (``event``; sounds: the source, labels: the clip's answers, and their ``pairs``)."""
     raw = Path(corpus_dir)
     part_of = corpus.clip_parts(raw)
     out: dict[str, list[dict]] = {part: [] for part in corpus.FILES}
@@ -97,9 +123,22 @@ def clips(corpus_dir: PathLike) -> dict[str, list[dict]]:
             out[part].append(
                 {
                     "media_path": str(raw / "videos" / f"{entry['video_id']}.mp4"),
-                    "instruments": list(entry["instruments"]),
+                    "sounds": list(entry["instruments"]),
+                    "labels": list(entry["instruments"]),
+                    "kind": "music",
                 }
             )
+    for part, events in corpus.event_clips(raw).items():
+        out[part] += [
+            {
+                "media_path": e["media_path"],
+                "sounds": [e["source"]],
+                "labels": e["labels"],
+                "kind": "event",
+                "pairs": e["pairs"],
+            }
+            for e in events
+        ]
     return out
 
 
@@ -177,18 +216,13 @@ def train(clap, items: list[dict], feats: dict, settings: ClapSettings, seed: in
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
-    sets = [frozenset(it["instruments"]) for it in items]
-    every = wordings()
+    sets = [frozenset(it["sounds"]) for it in items]
     model.train()
     losses = []
     batch = min(settings.batch_size, len(items))
     progress = tqdm(batch_order(len(items), settings.steps, batch, seed), desc="pre-training CLAP")
     for step, rows in enumerate(progress):
-        texts = []
-        for i in rows:
-            names = list(items[i]["instruments"])
-            order = rng.permutation(len(names))
-            texts.append(caption([names[k] for k in order], every[rng.integers(len(every))]))
+        texts = [draw_caption(items[i], rng) for i in rows]
         same = torch.tensor([[float(sets[i] == sets[j]) for j in rows] for i in rows])
         loss = contrastive_loss(clap, feats, rows, texts, same)
         losses.append(optimiser_step(optimiser, model.parameters(), loss, step, settings))
@@ -202,7 +236,7 @@ def retrieval(clap, items: list[dict], feats: dict) -> dict:
     per distinct instrument set among them, with its chance level."""
     import torch
 
-    captions = sorted({canonical_caption(it["instruments"]) for it in items})
+    captions = sorted({canonical_caption(it["sounds"]) for it in items})
     if not items or len(captions) < 2:
         return {"clips": len(items), "captions": len(captions)}
     clap.model.eval()
@@ -210,7 +244,7 @@ def retrieval(clap, items: list[dict], feats: dict) -> dict:
         audio = _embed_audio(clap.model, feats, list(range(len(items))))
         text = _embed_text(clap, captions)
         best = (audio @ text.T).argmax(dim=1).tolist()
-    truth = [canonical_caption(it["instruments"]) for it in items]
+    truth = [canonical_caption(it["sounds"]) for it in items]
     hits = [captions[b] == t for b, t in zip(best, truth, strict=True)]
     return {
         "top1": float(np.mean(hits)),
@@ -221,15 +255,15 @@ def retrieval(clap, items: list[dict], feats: dict) -> dict:
 
 
 def text_similarity(clap, items: list[dict]) -> dict:
-    """Mean cosine of two wordings of one instrument set vs captions of different sets."""
+    """Mean cosine of two wordings of one sound set vs captions of different sets."""
     import torch
 
-    sets = sorted({tuple(sorted(it["instruments"])) for it in items})
+    sets = sorted({tuple(sorted(it["sounds"])) for it in items})
     if len(sets) < 2:
         return {}
-    every = wordings()
-    first = [caption(list(s), every[0]) for s in sets]
-    second = [caption(list(reversed(s)), every[1]) for s in sets]
+    # Two wordings every kind has: "a violin and a piano" vs "the sound of a piano and a violin"
+    first = [caption(list(s), "{a_list}") for s in sets]
+    second = [caption(list(reversed(s)), "the sound of {a_list}") for s in sets]
     with torch.no_grad():
         a, b = _embed_text(clap, first), _embed_text(clap, second)
         cos = (a @ b.T).numpy()

@@ -2,7 +2,10 @@
 
 The corpus is the synthetic MUSIC-AVQA world (:mod:`avtrust.datasets.synthetic`) drawn
 from the pre-training seed, with its videos named ``pretrain_*``: natural, synchronised
-scenes (every visible instrument sounds) whose questions have exact answers. The clip
+scenes (every visible instrument sounds) whose questions have exact answers; and, in
+the same folder, ``event_clips`` AVQA-style single-event clips (a dog barks, a siren
+wails; ``pretrain_avqa*``, questions in AVQA's files), so that the audio models also
+learn the sounds of the AVQA and AudioSet clips they later describe. The clip
 geometry (duration, frame rate, size, sample rate) is the benchmarks' own, so the model
 sees clips like those it is later evaluated on, but never one of them.
 
@@ -32,10 +35,14 @@ from avtrust.evaluate.prompts import prompt_for, task_kind
 
 PathLike = str | os.PathLike
 PREFIX = "pretrain"  # the corpus's video names: pretrain_scene_0000, pretrain_solo_...
+EVENT_PREFIX = "pretrain_avqa"  # its event clips: pretrain_avqa0000000_000123
 DISTRACTORS = 3
 # The corpus keys taken from the benchmarks' `corpus` section (the world's geometry).
 SHARED_KEYS = (*CLIP_SIZES, "instruments_per_scene", "onset_step_s")
 FILES = {"train": "avqa-train.json", "held_out": "avqa-test.json"}
+EVENT_FILES = {"train": "train_qa.json", "held_out": "val_qa.json"}  # AVQA's names
+# AVQA's question type whose answer names what makes the sound ("Dog", "Man").
+SOURCE_QUESTION = "Come From"
 
 
 def corpus_settings(corpus: dict, pretrain_corpus: dict) -> dict:
@@ -46,12 +53,52 @@ def corpus_settings(corpus: dict, pretrain_corpus: dict) -> dict:
     out["scenes"] = pretrain_corpus["scenes"]
     out["solos_per_instrument"] = pretrain_corpus["solos_per_instrument"]
     out["qa_train_fraction"] = 1.0 - pretrain_corpus["held_out_fraction"]
+    out["avqa_clips"] = pretrain_corpus["event_clips"]
     return out
 
 
 def generate_corpus(raw_dir: PathLike, corpus: dict, media: dict, seed: int) -> None:
     """Write the pre-training corpus (``corpus`` from :func:`corpus_settings`)."""
     generate("music_avqa", raw_dir, corpus, media, seed, prefix=PREFIX)
+    if corpus["avqa_clips"]:
+        generate("avqa", raw_dir, corpus, media, seed, prefix=EVENT_PREFIX)
+
+
+def event_clips(raw_dir: PathLike) -> dict[str, list[dict]]:
+    """part -> the event clips its AVQA file asks about: {video_id, media_path, source
+    (what makes the sound, lower case: "dog"), labels (the clip's answers, sorted, as the
+    index labels an AVQA clip), pairs ((question, answer) of each of its questions)}.
+    Empty parts for a corpus without event clips."""
+    from avtrust.datasets import avqa
+
+    raw = Path(raw_dir)
+    out: dict[str, list[dict]] = {}
+    for part, name in EVENT_FILES.items():
+        path = raw / "annotations" / name
+        frame = avqa.read_annotations(path) if path.is_file() else None
+        out[part] = [] if frame is None else _event_entries(raw, frame)
+    return out
+
+
+def _event_entries(raw: Path, frame) -> list[dict]:
+    entries = []
+    for video, rows in frame.groupby("video_id", sort=True):
+        sources = rows.loc[rows["question_type"] == SOURCE_QUESTION, "answer"].unique()
+        if len(sources) != 1:
+            raise ValueError(
+                f"pre-training corpus: event clip {video} needs one {SOURCE_QUESTION!r} "
+                f"answer naming its sound, not {list(sources)}"
+            )
+        entries.append(
+            {
+                "video_id": video,
+                "media_path": str(raw / "videos" / f"{video}.mp4"),
+                "source": str(sources[0]).lower(),
+                "labels": sorted(set(rows["answer"])),
+                "pairs": list(zip(rows["question"], rows["answer"], strict=True)),
+            }
+        )
+    return entries
 
 
 def scenes(raw_dir: PathLike) -> list[dict]:
