@@ -174,6 +174,7 @@ def test_pretraining_lowers_the_loss_deterministically(trained, untrained):
     assert held_out["clips"] == SETTINGS["held_out_clips"]
     assert 0.0 <= held_out["names_instruments"] <= 1.0
     assert set(held_out["by_form"]) == {"reference", "plain"}
+    assert set(held_out["by_kind"]) == {"music", "event"}
     assert held_out["examples"]
     assert all(e["truth"].startswith("I hear") for e in held_out["examples"])
 

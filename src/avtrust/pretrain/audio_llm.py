@@ -256,11 +256,12 @@ def held_out_replies(
 def held_out_figures(
     items: list[dict], replies: dict[str, list[str]], vocabulary: list[str]
 ) -> dict:
-    """Share of replies (all forms, and per form) that name exactly the clip's
-    instruments; over all replies, the share of named instruments that sound
-    (precision) and of sounding instruments named (recall); a few (truth, reply)
-    examples per form."""
+    """Share of replies (all forms, per form and per kind of clip) that name exactly the
+    clip's instruments (an event clip's source); over all replies, the share of named
+    instruments that sound (precision) and of sounding instruments named (recall); a few
+    (truth, reply) examples per form."""
     hits: dict[str, list[bool]] = {}
+    by_kind: dict[str, list[bool]] = {}
     named = right = sounding = 0
     examples = []
     shown = spread(len(items), EXAMPLES)
@@ -268,6 +269,7 @@ def held_out_figures(
         for it, reply in zip(items, texts, strict=True):
             found, truth = named_instruments(reply, vocabulary), set(it["sounds"])
             hits.setdefault(form, []).append(found == truth)
+            by_kind.setdefault(it["kind"], []).append(found == truth)
             named += len(found)
             right += len(found & truth)
             sounding += len(truth)
@@ -278,6 +280,7 @@ def held_out_figures(
     return {
         "names_instruments": float(np.mean(every)) if every else 0.0,
         "by_form": {form: float(np.mean(v)) for form, v in hits.items()},
+        "by_kind": {kind: float(np.mean(v)) for kind, v in sorted(by_kind.items())},
         "precision": right / named if named else 0.0,
         "recall": right / sounding if sounding else 0.0,
         "clips": len(items),
