@@ -14,7 +14,7 @@ if "evaluation" not in config:
         "config: the `evaluation` section is missing (see config/config.yaml)"
     )
 EVAL = config["evaluation"]
-EVAL_MODELS = eval_models(EVAL, config["models"])
+EVAL_MODELS = eval_models(EVAL, config["models"], [*TRAIN_METHODS, *RLCOMM_METHODS])
 EVAL_SHARDS = list(range(EVAL["shards"]))
 JUDGE = EVAL["judge"]["model"]
 # Each benchmark's evaluation prompt template, checked (ConfigError naming the key).

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from avtrust.errors import ConfigError
@@ -31,10 +32,6 @@ BENCHES = ("avtrustbench", "avconfusebench", QA_BENCH)
 
 EVAL_ADAPTERS = ("qwen2_5_omni_thinker", "openai_http")
 JUDGE_ADAPTERS = ("qwen2_5_omni_thinker", "openai_http")
-METHODS = (
-    "sft", "dpo", "cavpref", "cavpref_no_robust", "cavpref_no_av",
-    "rlcomm_warmup", "rlcomm_steprr", "rlcomm_ansco", "grpo_acc",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -64,8 +61,14 @@ class EvalModel:
         return f"resources/models/{self.registry_name}"
 
 
-def eval_models(evaluation: dict, models: dict, base_model: str = "omni") -> dict[str, EvalModel]:
-    """The evaluated models by name; ConfigError naming the key for a bad entry."""
+def eval_models(
+    evaluation: dict, models: dict, methods: Sequence[str], base_model: str = "omni"
+) -> dict[str, EvalModel]:
+    """The evaluated models by name; ConfigError naming the key for a bad entry.
+
+    ``methods``: the methods the run can train — every method declared under
+    ``training`` (an ablation of the user's own included) and RL-CoMM's stages — so a
+    checkpoint entry may name any of them."""
     out = {}
     for name, entry in (evaluation.get("models") or {}).items():
         where = f"config: evaluation.models.{name}"
@@ -101,10 +104,10 @@ def eval_models(evaluation: dict, models: dict, base_model: str = "omni") -> dic
             out[name] = EvalModel(name, "zero-shot", reg, None, adapter, benches)
         else:
             method = entry["checkpoint"]
-            if method not in METHODS:
+            if method not in methods:
                 raise ConfigError(
                     f"{where}.checkpoint = {method!r} is not a training method "
-                    f"({', '.join(METHODS)})"
+                    f"({', '.join(methods)})"
                 )
             out[name] = EvalModel(
                 name, "checkpoint", base_model, method, "qwen2_5_omni_thinker", benches
