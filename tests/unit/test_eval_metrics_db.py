@@ -239,6 +239,20 @@ CROSS_SOURCES = {
 }
 
 
+def test_the_cavpref_table_lists_a_users_own_variants_after_the_built_in_methods(tmp_path):
+    """A method trained by name (``training.cavpref_fixed_beta``, ``training.dpo_beta05``)
+    is a row of the CAVPref table, after the paper's methods; an RL-CoMM stage is not."""
+    path = tmp_path / "r.duckdb"
+    trained = {"fixed": "cavpref_fixed_beta", "cavpref": "cavpref", "beta05": "dpo_beta05",
+               "dpo": "dpo", "grpo": "grpo_acc", "other": "cavprefx"}  # fmt: skip
+    models = {"zs": write_model(tmp_path, "zs", 0, None, ["avtrustbench"])}
+    for model, method in trained.items():
+        models[model] = write_model(tmp_path, model, 1, method, ["avtrustbench"])
+    db.ingest(path, sources(models))
+    listed = [r[0] for r in rows(path, "SELECT model FROM cavpref WHERE mode = 'generate'")]
+    assert listed == ["zs", "dpo", "cavpref", "beta05", "fixed"]
+
+
 def test_cross_benchmark_repeats_the_tables_and_leaves_unevaluated_cells_empty(tmp_path):
     path = tmp_path / "r.duckdb"
     models = {

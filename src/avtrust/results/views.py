@@ -201,15 +201,20 @@ def _avg(names: list[str]) -> str:
 
 
 def _method_order(methods: list[str]) -> str:
-    cases = " ".join(f"WHEN {_q(m)} THEN {i + 1}" for i, m in enumerate(methods))
-    return f"CASE r.method {cases} ELSE 0 END"
+    """Zero-shot rows first, then ``methods`` in their order, then any other method."""
+    cases = " ".join(f"WHEN r.method = {_q(m)} THEN {i + 1}" for i, m in enumerate(methods))
+    return f"CASE WHEN r.method IS NULL THEN 0 {cases} ELSE {len(methods) + 1} END"
 
 
-def _selected(view: str, methods: list[str]) -> str:
+def _selected(view: str, methods: list[str], variants_of: tuple[str, ...] = ()) -> str:
+    """``view``'s zero-shot rows and those of ``methods``, and of any user-declared
+    variant of a family in ``variants_of`` (a method named ``<family>_<variant>``, as
+    training names them)."""
     listed = ", ".join(_q(m) for m in methods)
+    variants = "".join(f" OR r.method LIKE {_q(f + '!_%')} ESCAPE '!'" for f in variants_of)
     return (
         f"SELECT v.* FROM {view} v JOIN runs r USING (model) "
-        f"WHERE r.kind = 'zero-shot' OR r.method IN ({listed}) "
+        f"WHERE r.kind = 'zero-shot' OR r.method IN ({listed}){variants} "
         f"ORDER BY {_method_order(methods)}, v.model, v.mode"
     )
 
@@ -256,7 +261,7 @@ def view_sql() -> dict[str, str]:
     )
     return {
         "avtrustbench": avtrustbench,
-        "cavpref": _selected("avtrustbench", CAVPREF_METHODS),
+        "cavpref": _selected("avtrustbench", CAVPREF_METHODS, ("sft", "dpo", "cavpref")),
         "rlcomm_main": rlcomm_main,
         "avconfusebench": avconfusebench,
         "rlcomm_ablation_all": ablation,
