@@ -11,7 +11,10 @@ folder, a placeholder URL or an unset API key then fails hours into a cluster ru
 - models neither prepared under ``resources/models/`` nor present where the config
   says (a Hub model not downloaded yet, a local folder that is missing or holds no
   saved model, an endpoint's API key variable that is not set);
-- GPU counts of the config that the Slurm profile's ``set-resources`` replaces.
+- GPU counts of the config that the Slurm profile's ``set-resources`` replaces;
+- the download tools a ``source: youtube`` dataset needs on the machine that runs its
+  jobs: yt-dlp importable, and for YouTube itself a JavaScript runtime (``deno``) on
+  ``PATH`` for yt-dlp's challenge solver.
 
 Each finding names the key and says how to fix it. The synthetic default has no real
 source and gets no findings: nothing of this applies to it.
@@ -19,7 +22,9 @@ source and gets no findings: nothing of this applies to it.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +102,7 @@ def check(
         *_placeholders(config),
         *_models(config, root, environ),
         *_gpu_overrides(config, profile or {}, profile_name, profile_in_use),
+        *_download_tools(config, environ),
     ]
 
 
@@ -251,6 +257,38 @@ def _models(config: Mapping, root: Path, environ: Mapping[str, str]) -> Iterator
             "prepare_model downloads them; where compute nodes have no internet, run "
             "`snakemake --cores 4 --configfile <yours> --until prepare_model` on the login "
             "node first (README, Running on a cluster)",
+        )
+
+
+def _download_tools(config: Mapping, environ: Mapping[str, str]) -> Iterator[Finding]:
+    """yt-dlp and, for YouTube URLs, deno (on the jobs' PATH) for each youtube dataset."""
+    youtube = {
+        name: spec
+        for name, spec in (config.get("datasets") or {}).items()
+        if spec.get("source") == "youtube"
+    }
+    if not youtube:
+        return
+    keys = ", ".join(f"datasets.{name}" for name in youtube)
+    if importlib.util.find_spec("yt_dlp") is None:
+        yield Finding(
+            keys,
+            "yt-dlp is not installed in this environment",
+            "install the project with its dependencies (`pip install -e .`; yt-dlp and "
+            "yt-dlp-ejs are pinned in pyproject.toml) or use envs/media.yaml",
+        )
+    on_youtube = [
+        name
+        for name, spec in youtube.items()
+        if "youtube.com" in (spec.get("url_template") or "https://www.youtube.com/")
+    ]
+    if on_youtube and shutil.which("deno", path=environ.get("PATH", "")) is None:
+        yield Finding(
+            ", ".join(f"datasets.{name}" for name in on_youtube),
+            "no `deno` on PATH: yt-dlp cannot solve YouTube's JavaScript challenges, so "
+            "most videos would fail to download",
+            "install deno (https://deno.land, or envs/media.yaml) where the download jobs "
+            "run and put it on PATH",
         )
 
 

@@ -111,6 +111,7 @@ def test_a_real_config_gets_each_gap_named_with_its_fix(tmp_path):
         "models.audio_llm.location",
         "models.judge.api_key_env",
         "training.gpus",
+        "datasets.avqa",
     }
     # only the absent one of two folders, with where the data come from
     problem, fix = found["datasets.music_avqa.path"]
@@ -131,6 +132,8 @@ def test_a_real_config_gets_each_gap_named_with_its_fix(tmp_path):
     problem, fix = found["training.gpus"]
     assert problem.startswith("8 GPU(s) for rule train, but profiles/x sets gpu: 4, which wins")
     assert "global batch" in problem and "profiles/x" in fix
+    problem, fix = found["datasets.avqa"]
+    assert problem.startswith("no `deno` on PATH") and "deno.land" in fix
 
 
 def test_what_is_in_place_is_not_reported(tmp_path):
@@ -147,11 +150,38 @@ def test_what_is_in_place_is_not_reported(tmp_path):
         (tmp_path / f"resources/models/{name}/avtrust_model.json").write_text("{}")
     (tmp_path / "mine/config.json").write_text("{}")
     config["training"]["gpus"] = 4
-    findings = check(config, root=tmp_path, profile=PROFILE, environ={"JUDGE_KEY": "k"})
+    environ = {"JUDGE_KEY": "k", "PATH": str(fake_deno(tmp_path))}
+    findings = check(config, root=tmp_path, profile=PROFILE, environ=environ)
     assert findings == []
     # no profile: nothing to compare the GPU counts with
     config["training"]["gpus"] = 8
+    assert check(config, root=tmp_path, environ=environ) == []
+    # a mirror (url_template) is not YouTube: no challenge to solve, no deno needed
+    config["datasets"]["avqa"]["url_template"] = "http://127.0.0.1:8000/{id}.mp4"
     assert check(config, root=tmp_path, environ={"JUDGE_KEY": "k"}) == []
+
+
+def fake_deno(tmp_path: Path) -> Path:
+    """A folder with an executable named deno (what shutil.which looks for)."""
+    folder = tmp_path / "bin"
+    folder.mkdir(exist_ok=True)
+    (folder / "deno").write_text("#!/bin/sh\n")
+    (folder / "deno").chmod(0o755)
+    return folder
+
+
+def test_a_youtube_dataset_needs_yt_dlp(tmp_path, monkeypatch):
+    import importlib.util
+
+    config = real_config(tmp_path)
+    found = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "yt_dlp" else found(name, *a)
+    )
+    findings = by_key(check(config, root=tmp_path, environ={"PATH": str(fake_deno(tmp_path))}))
+    problem, fix = findings["datasets.avqa"]
+    assert problem == "yt-dlp is not installed in this environment"
+    assert "pyproject.toml" in fix
 
 
 def test_the_report_is_a_few_lint_style_lines(tmp_path):
