@@ -30,6 +30,18 @@ def test_the_default_is_the_projects_wording():
     assert prompt_for("{braces} stay", None) == "{braces} stay"  # a question is not a template
 
 
+def test_a_question_that_says_how_to_answer_gets_no_second_instruction():
+    """The released m1 questions end with their own yes/no instruction."""
+    release = "Please answer:\n Is there a violin sound? \nYour answer can only be 'yes' or 'no'"
+    assert prompt_for(release, ["yes", "no"]) == release
+    assert prompt_for("Is it loud? Say yes or no.", ["yes", "no"]) == "Is it loud? Say yes or no."
+    # a configured wording is kept as written
+    template = {"yes_no": "{question}\nReply with one word."}
+    assert prompt_for(release, ["yes", "no"], template=template).endswith("one word.")
+    # a question merely mentioning "no" still gets the instruction
+    assert prompt_for("Is there no drum?", ["yes", "no"]).endswith("\nAnswer yes or no.")
+
+
 def test_a_template_words_every_kind():
     template = {
         "choice": "Q: {question}\nChoices:\n{options}\nReply with a letter.",

@@ -26,6 +26,7 @@ checked by :mod:`avtrust.evaluate.prompt_template`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 # Relative and standard-library imports only: the lmms-eval task export
@@ -35,6 +36,9 @@ from .parse import LETTERS, normalise
 CHOICE_PROMPT = "Answer with the option's letter from the given choices directly."
 LOGLIK_PROMPT = "Answer with the text of one option."
 YES_NO_PROMPT = "Answer yes or no."
+# A question that already says how to answer: the released AV-ConfuseBench m1 questions
+# end "Your answer can only be 'yes' or 'no'", and get no second instruction.
+ANSWERS_YES_OR_NO = re.compile(r"\byes\W{0,2}\s+or\s+\W{0,2}no\b", re.IGNORECASE)
 
 DEFAULT_TEMPLATE = {
     "choice": "{question}\n{options}\n" + CHOICE_PROMPT,
@@ -65,7 +69,11 @@ def prompt_for(
     t = {**DEFAULT_TEMPLATE, **(template or {})}
     kind = task_kind(options)
     if kind in ("open", "yes_no"):
-        return t[kind].format(question=question)
+        text = t[kind].format(question=question)
+        suffix = "\n" + YES_NO_PROMPT
+        if kind == "yes_no" and ANSWERS_YES_OR_NO.search(question) and text.endswith(suffix):
+            return text[: -len(suffix)]
+        return text
     part = "loglik" if mode == "loglik" else "choice"
     line = t["loglik_option" if mode == "loglik" else "option"]
     listed = "\n".join(line.format(letter=LETTERS[i], option=o) for i, o in enumerate(options))
