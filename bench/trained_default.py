@@ -163,7 +163,24 @@ def figures(
         c, d = cell("avtrustbench", "cavpref", task), cell("avtrustbench", "dpo", task)
         gain = None if c is None or d is None else c - d
         row(f"CAVPref - DPO on {task} (points)", gain, "> 0", lambda v: v > 0)
+    ablations = {m: cell("avtrustbench", m, "Avg") for m in ABLATIONS}
+    out += ablation_rows(ablations, avg["dpo"])
     return out
+
+
+# CAVPref's ablations; shown when the run evaluated them (what each drops: README).
+ABLATIONS = ("cavpref_no_robust", "cavpref_no_av", "cavpref_fixed_beta")
+
+
+def ablation_rows(averages: dict, dpo: float | None) -> list[tuple[str, object, str, object]]:
+    """One row per evaluated ablation: its AVTrustBench Avg against DPO's, no target
+    (they say which of CAVPref's parts moves it, see README "What the default run
+    shows"); ablations the run did not evaluate are left out."""
+    return [
+        (f"{name} - DPO AVTrustBench Avg (points)", round(value - dpo, 1), "ablation", None)
+        for name, value in averages.items()
+        if value is not None and dpo is not None
+    ]
 
 
 def mark(met) -> str:

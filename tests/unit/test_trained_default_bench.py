@@ -85,3 +85,9 @@ def test_the_figure_is_written(bench, tmp_path):
     out = tmp_path / "plots" / "findings.png"
     bench.write_figure([("a", 1.0, "> 0", True), ("b", "missing", "x", None)], out, "t")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_ablations_are_compared_with_dpo_when_evaluated(bench):
+    rows = bench.ablation_rows({"cavpref_no_av": 46.5, "cavpref_fixed_beta": None}, 63.9)
+    assert rows == [("cavpref_no_av - DPO AVTrustBench Avg (points)", -17.4, "ablation", None)]
+    assert bench.ablation_rows({"cavpref_no_av": 46.5}, None) == []
