@@ -207,7 +207,7 @@ READERS = [
     (
         # allow_mixed_sources: checked when the DAG is built, read by no job
         r"(index\.workers|benchmark\.(workers_per_shard|allow_mixed_sources)|(scoring|training|rlcomm|evaluation)"
-        r"\.(threads|gpus|mem_mb)|training\.methods|rlcomm\.enabled|training\.cavpref_no_\w+\..*"
+        r"\.(threads|gpus|mem_mb)|training\.methods|rlcomm\.enabled|training\.cavpref_\w+\..*"
         r"|evaluation\.decode_cache\.shard_clips)",
         lambda m: NOBODY,
     ),
