@@ -139,6 +139,7 @@ class Runner:
             apply_lora(base, LoraSettings(r=8, alpha=16, targets=("q_proj", "v_proj")))
         )
         self.model.train()
+        self.device = next(base.parameters()).device  # gpu_check builds it on the GPU
         self.opt = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], 1e-4)
         self.rows = rows
         self.collators = {
@@ -147,10 +148,18 @@ class Runner:
             "dpo": PreferenceCollator(self.encoder, av_terms=False),
         }
         self.beta = {
-            k: torch.tensor([r[f"beta_{k}"] for r in rows]) for k in ("text", "video", "audio")
+            k: self.tensor([r[f"beta_{k}"] for r in rows]) for k in ("text", "video", "audio")
         }
-        self.eta = torch.tensor([r["eta"] for r in rows])
-        self.gamma = torch.tensor([r["gamma"] for r in rows])
+        self.eta = self.tensor([r["eta"] for r in rows])
+        self.gamma = self.tensor([r["gamma"] for r in rows])
+
+    def tensor(self, values) -> torch.Tensor:
+        return torch.tensor(values, device=self.device)
+
+    def on_device(self, inputs: dict) -> dict:
+        """The collated model inputs on the policy's device (the trainer's accelerate
+        does this in the workflow; the bench drives the model itself)."""
+        return {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in inputs.items()}
 
     def logps(self, collator: str, *, separate: bool = False, reference: bool = False):
         """(n, K) summed log-probs: one merged forward of the collator's sequences, or
@@ -159,11 +168,11 @@ class Runner:
         with ctx, torch.no_grad() if reference else torch.enable_grad():
             if not separate:
                 batch = self.collators[collator](self.rows)
-                return sequence_logps(self.model, batch["model"])[batch["index"]]
+                return sequence_logps(self.model, self.on_device(batch["model"]))[batch["index"]]
             cols = []
             for role in ROLES:
                 enc = self.encoder(*sequences(self.rows, [role]))
-                cols.append(sequence_logps(self.model, enc.batch)[enc.rows])
+                cols.append(sequence_logps(self.model, self.on_device(enc.batch))[enc.rows])
             return torch.stack(cols, 1)
 
     def step(self, mode: str, ref_cache: dict) -> None:
@@ -181,8 +190,8 @@ class Runner:
             {r: policy[:, k] for k, r in enumerate(roles)},
             {r: ref[:, k] for k, r in enumerate(roles)},
             beta,
-            self.eta if av else torch.zeros(len(self.rows)),
-            self.gamma if av else torch.zeros(len(self.rows)),
+            self.eta if av else self.tensor([0.0] * len(self.rows)),
+            self.gamma if av else self.tensor([0.0] * len(self.rows)),
             settings,
         )
         loss.backward()

@@ -3,9 +3,9 @@ of the real-sized Qwen2.5-Omni-3B thinker, with random weights (no download).
 
 ``--size 3b`` builds ``Qwen2_5OmniThinkerForConditionalGeneration`` from the published
 dimensions of Qwen2.5-Omni-3B's thinker (text: 36 layers, hidden 2048, MLP 11008, 16
-heads, 2 KV heads, vocabulary 151,936, 3-D RoPE sections 16/24/24; the vision and audio
-encoders of the Qwen2.5-Omni family, transformers' defaults for them, projecting to
-2048) directly on the device in bf16, and reads clips with the real processor's
+heads, 2 KV heads, vocabulary 151,936, 3-D RoPE sections 16/24/24; the family's ViT:
+32 layers, hidden 1280, MLP 3420; its Whisper-large encoder; both projecting to 2048;
+4.70 B parameters) directly on the device in bf16, and reads clips with the real processor's
 settings (:class:`avtrust.models.omni_inputs.VisionSettings` defaults: 2 fps, 128–768
 merged patches per frame). ``--size tiny`` builds the tiny thinker of the default run
 instead, so that the script can be tested on a CPU (tests/unit/test_gpu_check.py).
@@ -50,6 +50,9 @@ TEXT_3B = {
     "vocab_size": 151936,
     "rms_norm_eps": 1e-6,
 }
+# Its vision tower (the Qwen2.5-VL ViT). transformers' defaults for the Omni vision config
+# have hidden_size 3584, which builds a 3-billion-parameter tower instead of 0.67 B.
+VISION_3B = {"depth": 32, "hidden_size": 1280, "intermediate_size": 3420, "num_heads": 16}
 MROPE_3B = [16, 24, 24]  # temporal / height / width rotary pairs of the 128-wide heads
 
 
@@ -69,7 +72,7 @@ def thinker_3b(device: str, seed: int = 0):
     token_id = tok.convert_tokens_to_ids
     config = Qwen2_5OmniThinkerConfig(
         audio_config={"output_dim": TEXT_3B["hidden_size"]},  # the family's Whisper encoder
-        vision_config={"out_hidden_size": TEXT_3B["hidden_size"]},  # and its ViT
+        vision_config={**VISION_3B, "out_hidden_size": TEXT_3B["hidden_size"]},
         text_config={
             **TEXT_3B,
             "rope_parameters": {
@@ -178,8 +181,7 @@ def evaluation(thinker, args, root: Path, device: str) -> dict:
     sync(device)
     start = time.perf_counter()
     for batch in batches:
-        texts = thinker.generate_batch(batch, max_new_tokens=args.max_new_tokens)
-        new_tokens += sum(len(thinker.tokenizer(t)["input_ids"]) for t in texts)
+        new_tokens += generated_tokens(thinker, batch, args.max_new_tokens)
     sync(device)
     model_s = time.perf_counter() - start
     return {
@@ -194,6 +196,19 @@ def evaluation(thinker, args, root: Path, device: str) -> dict:
         "decodes": DECODES.total(),
         "peak_memory_gib": peak.gib,
     }
+
+
+def generated_tokens(thinker, batch: dict, max_new_tokens: int) -> int:
+    """How many tokens greedy generation produced for ``batch`` (padding after an early
+    end not counted). Counted as ids: the 3B model's random weights mostly pick ids past
+    the tiny tokenizer's vocabulary, which decode to nothing."""
+    import torch
+
+    with torch.inference_mode():
+        ids = thinker.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False)
+    new = ids[:, batch["input_ids"].shape[1] :]
+    pad = thinker.model.generation_config.pad_token_id
+    return int(new.numel() if pad is None else (new != pad).sum())
 
 
 def sync(device: str) -> None:
