@@ -15,6 +15,8 @@ import torch
 from training_helpers import CPU_JOB, OMNI
 
 from avtrust.errors import ConfigError
+from avtrust.evaluate.prompt_template import training_parts
+from avtrust.evaluate.prompts import prompt_for
 from avtrust.models import registry
 from avtrust.models.omni_inputs import VIDEO_SAMPLING_FILE, VisionSettings
 from avtrust.train import checkpoint, curves
@@ -102,7 +104,7 @@ def pairs(tmp_path_factory, clips):
     return path
 
 
-def spec_for(method, omni_dir, pairs, tmp_path, training=TRAINING):
+def spec_for(method, omni_dir, pairs, tmp_path, training=TRAINING, prompt=None):
     names = {
         "model": "model",
         "jsonl": "log.jsonl",
@@ -110,7 +112,7 @@ def spec_for(method, omni_dir, pairs, tmp_path, training=TRAINING):
         "metrics": "metrics.json",
     }
     return make_spec(
-        job=job_settings(training, method, seed=5),
+        job=job_settings(training, method, seed=5, prompt=prompt),
         base_dir=omni_dir,
         inputs={"pairs": pairs},
         state_dir=tmp_path / "state",
@@ -141,9 +143,36 @@ def test_one_batch_mixing_stream_kinds_equals_separate_forwards(omni_dir, clips)
             assert merged[i].item() == pytest.approx(alone.item(), abs=1e-4)
 
 
+def test_training_rows_are_worded_as_the_evaluation_asks(omni_dir, pairs, tmp_path):
+    """SFT, DPO and CAVPref answer with an option's text: they train on the benchmark's
+    log-likelihood evaluation prompt, the config's wording when it has one, and a
+    changed wording is another training run."""
+    default = pair_rows(pairs)
+    assert default[0]["prompt"] == (
+        "What is playing?\nOptions:\n- a violin\n- Mismatch in audio and video\n"
+        "Answer with the text of one option."
+    )
+    for row, source in zip(default, pq.read_table(pairs).to_pylist(), strict=True):
+        assert row["prompt"] == prompt_for(source["question"], source["options"], "loglik")
+    own = training_parts(
+        {"loglik": "Q: {question}\nPick one of:\n{options}", "choice": "x {question} {options}"}
+    )
+    assert set(own) == {"yes_no", "loglik", "loglik_option"}  # the generated wording is not read
+    worded = pair_rows(pairs, template=own)
+    assert (
+        worded[0]["prompt"]
+        == "Q: What is playing?\nPick one of:\n- a violin\n- Mismatch in audio and video"
+    )
+    trainer = trainer_for(spec_for("dpo", omni_dir, pairs, tmp_path, prompt=own))
+    assert trainer.train_dataset[0]["prompt"] == worded[0]["prompt"]
+    hashes = {
+        spec_for("dpo", omni_dir, pairs, tmp_path, prompt=p)["config_hash"]
+        for p in (None, training_parts(None), own)
+    }
+    assert len(hashes) == 2  # None is the default wording
+
+
 def test_pairs_file_beta_reaches_the_batch_per_sample(omni_dir, pairs, tmp_path):
-    rows = pair_rows(pairs)
-    assert [r["prompt"].splitlines()[1] for r in rows][0].startswith("Options: a violin")
     trainer = trainer_for(spec_for("cavpref", omni_dir, pairs, tmp_path))
     batch = trainer.collator([trainer.train_dataset[0], trainer.train_dataset[1]])
     assert batch["beta"].flatten().tolist() == pytest.approx([0.3, 0.5, 0.7, 0.9, 0.2, 0.4])

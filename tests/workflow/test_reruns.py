@@ -199,6 +199,11 @@ READERS = [
     (r"evaluation\.max_new_tokens", lambda m: lambda j: CLOSED_EVAL(j) or LMMS(j)),
     (r"evaluation\.max_new_tokens_open", lambda m: lambda j: is_("evaluate_shard", group=("m2",))(j) or LMMS(j)),
     (r"evaluation\.prompts\.(\w+)\.open", lambda m: lambda j: is_("evaluate_shard", bench=(m[1],), group=("m2",))(j) or (m[1] != "qa" and LMMS(j))),
+    # SFT, DPO and CAVPref train on AVTrustBench's log-likelihood wording (training_parts)
+    (
+        r"evaluation\.prompts\.avtrustbench\.(yes_no|loglik|loglik_option)",
+        lambda m: lambda j: j["rule"] == "train" or (is_("evaluate_shard", bench=("avtrustbench",))(j) and CLOSED_EVAL(j)) or LMMS(j),
+    ),
     (r"evaluation\.prompts\.(\w+)\.\w+", lambda m: lambda j: (is_("evaluate_shard", bench=(m[1],))(j) and CLOSED_EVAL(j)) or (m[1] != "qa" and LMMS(j))),
     # the tiny run has the stage off: its settings must rerun nothing
     (r"pretrain\..*", lambda m: lambda j: False),

@@ -1,9 +1,15 @@
 # Constants, config checks and input functions of the training stage (train.smk).
 
+from avtrust.evaluate.prompt_template import training_parts
 from avtrust.train.config import declared_methods, family_of, job_settings
 
 TRAINING = config["training"]
 TRAIN_METHODS = {m: family_of(m, TRAINING[m]) for m in declared_methods(TRAINING)}
+# SFT, DPO and CAVPref train on AVTrustBench questions worded as its evaluation asks them.
+TRAIN_PROMPT = training_parts(
+    (config["evaluation"].get("prompts") or {}).get("avtrustbench"),
+    "config: evaluation.prompts.avtrustbench",
+)
 # The files of every trained checkpoint (train.smk and rlcomm.smk).
 CHECKPOINT_OUTPUTS = {
     "model": directory("results/checkpoints/{method}/model"),

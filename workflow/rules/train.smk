@@ -23,7 +23,7 @@ rule train:
         gpu=TRAINING["gpus"],
         mem_mb=TRAINING["mem_mb"],
     params:
-        job=lambda wc: job_settings(TRAINING, wc.method, config["seed"]),
+        job=lambda wc: job_settings(TRAINING, wc.method, config["seed"], TRAIN_PROMPT),
         state_dir=lambda wc: f"results/train_state/{wc.method}",
     script:
         "../scripts/train.py"

@@ -21,6 +21,9 @@ FIELDS = {
 # The parts a task reads: an open-ended task only ``open``, a closed one the rest.
 OPEN_PARTS = ("open",)
 CLOSED_PARTS = ("choice", "option", "yes_no", "loglik", "loglik_option")
+# The parts the training prompt reads (SFT, DPO, CAVPref answer with an option's text:
+# the log-likelihood wording, yes/no questions by theirs).
+TRAINING_PARTS = ("yes_no", "loglik", "loglik_option")
 
 
 def _fields(text: str, where: str) -> set[str]:
@@ -50,6 +53,13 @@ def check_template(template: Mapping[str, str] | None, where: str = "template") 
                 + (f" and may use {', '.join('{' + f + '}' for f in sorted(may))}" if may else "")
             )
     return {**DEFAULT_TEMPLATE, **template}
+
+
+def training_parts(template: Mapping[str, str] | None, where: str = "template") -> dict:
+    """The resolved parts of ``template`` that SFT, DPO and CAVPref train on: what their
+    jobs' parameters hold, so that editing the generated-answer wording does not retrain."""
+    full = check_template(template, where)
+    return {p: full[p] for p in TRAINING_PARTS}
 
 
 def template_parts(template: Mapping[str, str] | None, open_task: bool) -> dict:

@@ -266,15 +266,18 @@ JOB_KEYS = (
 )
 
 
-def job_settings(training: dict, method: str, seed: int) -> dict:
+def job_settings(training: dict, method: str, seed: int, prompt: dict | None = None) -> dict:
     """Exactly the configuration the training job of ``method`` reads (the rule's params):
-    its merged settings and the shared job keys, so that editing another method's section
-    leaves this method's checkpoint as it is."""
+    its merged settings, the shared job keys and the prompt parts its rows are worded by
+    (``prompt``: :func:`avtrust.evaluate.prompt_template.training_parts`; None: the
+    default wording), so that editing another method's section leaves this method's
+    checkpoint as it is."""
     return {
         "settings": settings_dict(method_settings(training, method, seed)),
         "model": training["model"],
         **{k: training[k] for k in JOB_KEYS},
         "tracking": job_tracking(training["tracking"], "training.tracking", method),
+        "prompt": prompt,
     }
 
 

@@ -24,13 +24,13 @@ Inputs
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pyarrow.parquet as pq
 
-from avtrust import data_files
 from avtrust.errors import ConfigError
+from avtrust.evaluate.prompts import prompt_for
 from avtrust.models.decode_cache import DecodeCache, attach
 from avtrust.models.media_cache import cache_decoding as cache_decoding  # training's import
 from avtrust.models.omni_inputs import group_by_streams
@@ -68,18 +68,24 @@ def with_decode_cache(builder, spec: dict):
     return builder
 
 
-def question_prompt(question: str, options: Sequence[str] | None) -> str:
-    """The text the policy is trained on: the question, then its options (the same
-    wording as the RL-CoMM prompts, without their output-format instruction)."""
-    cfg = data_files.load("scoring")["rlcomm"]
-    if not options:
-        return question
-    return question + "\n" + cfg["options_line"].format(options=cfg["options_joiner"].join(options))
+def question_prompt(
+    question: str, options: Sequence[str] | None, template: Mapping[str, str] | None = None
+) -> str:
+    """The text the policy is trained on: the evaluation's log-likelihood prompt of the
+    benchmark (``template``: its parts, None the default wording), so that SFT, DPO and
+    CAVPref are evaluated on the prompt they were trained on — their responses are an
+    option's text, as that mode scores."""
+    return prompt_for(question, options, "loglik", template)
 
 
-def sft_rows(split_path: PathLike, tables: dict[str, PathLike], tasks: Sequence[str]) -> list[dict]:
+def sft_rows(
+    split_path: PathLike,
+    tables: dict[str, PathLike],
+    tasks: Sequence[str],
+    template: Mapping[str, str] | None = None,
+) -> list[dict]:
     """Training-split samples of the AVTrustBench tables of ``tasks`` (those with a
-    table in ``tables``: {task: path}), as SFT rows."""
+    table in ``tables``: {task: path}), as SFT rows worded by ``template``."""
     split = pq.read_table(split_path).to_pylist()
     train = {(r["bench"], r["id"]) for r in split if r["split"] == "train"}
     rows = []
@@ -91,15 +97,20 @@ def sft_rows(split_path: PathLike, tables: dict[str, PathLike], tasks: Sequence[
                         "id": s["id"],
                         "task": s["task"],
                         "media_path": s["media_path"],
-                        "prompt": question_prompt(s["question"], s["options"]),
+                        "prompt": question_prompt(s["question"], s["options"], template),
                         "response": s["answer"],
                     }
                 )
     return rows
 
 
-def pair_rows(pairs_path: PathLike, tasks: Sequence[str] | None = None) -> list[dict]:
-    """Rows of the CAVPref pairs file (restricted to ``tasks`` when given)."""
+def pair_rows(
+    pairs_path: PathLike,
+    tasks: Sequence[str] | None = None,
+    template: Mapping[str, str] | None = None,
+) -> list[dict]:
+    """Rows of the CAVPref pairs file (restricted to ``tasks`` when given), worded by
+    ``template``."""
     table = pq.read_table(pairs_path)
     missing = [c for c in PAIR_COLUMNS if c not in table.column_names]
     if missing:
@@ -108,7 +119,7 @@ def pair_rows(pairs_path: PathLike, tasks: Sequence[str] | None = None) -> list[
     for r in table.select(list(PAIR_COLUMNS)).to_pylist():
         if tasks and r["task"] not in tasks:
             continue
-        r["prompt"] = question_prompt(r.pop("question"), r.pop("options"))
+        r["prompt"] = question_prompt(r.pop("question"), r.pop("options"), template)
         rows.append(r)
     return rows
 

@@ -89,6 +89,7 @@ def make_spec(
 ) -> dict:
     """The run spec of a job from the rule's params ``job`` ({"settings", "model", and
     :data:`JOB_KEYS`}) and its files (without ``resume``, set by :func:`train_job`)."""
+    from avtrust.evaluate.prompt_template import training_parts
     from avtrust.train.fingerprint import inputs_fingerprint, model_fingerprint
 
     settings = settings_from_dict(job["settings"])  # a malformed section fails here
@@ -105,12 +106,13 @@ def make_spec(
         "outputs": {k: str(v) for k, v in outputs.items()},
         "threads": int(threads),
         **{k: job[k] for k in JOB_KEYS},
+        "prompt": training_parts(job.get("prompt")),  # None: the default wording
     }
     # The run's identity: what it trains, from what and how, by content (the rows, the
     # clips they use, the start weights), not by paths: rewriting pairs.parquet in place
     # is another run, moving the results folder is not; nor where its state lives or how
     # many threads or processes compute it.
-    hashed = {k: spec[k] for k in ("settings", "device", "precision")}
+    hashed = {k: spec[k] for k in ("settings", "device", "precision", "prompt")}
     hashed["start"] = spec["start"]["sha256"]
     hashed["inputs"] = inputs_fingerprint(spec["inputs"])
     spec["config_hash"] = config_hash(hashed)

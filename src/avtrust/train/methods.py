@@ -13,11 +13,13 @@ from avtrust.train.lora import apply_lora, lora_config
 from avtrust.train.losses import LossSettings
 
 
-def training_rows(settings: MethodSettings, inputs: dict) -> list[dict]:
+def training_rows(settings: MethodSettings, inputs: dict, prompt: dict | None = None) -> list[dict]:
+    """The method's rows, their prompts worded by ``prompt`` (the training parts of the
+    evaluation template; None: the default wording)."""
     if settings.family == "sft":
-        rows = sft_rows(inputs["split"], inputs["tables"], settings.tasks)
+        rows = sft_rows(inputs["split"], inputs["tables"], settings.tasks, prompt)
     else:
-        rows = pair_rows(inputs["pairs"], settings.tasks or None)
+        rows = pair_rows(inputs["pairs"], settings.tasks or None, prompt)
     if settings.max_samples > 0 and len(rows) > settings.max_samples:
         import numpy as np
 
@@ -45,7 +47,8 @@ def build_trainer(spec: dict, settings: MethodSettings, rows: list[dict] | None 
         SFTTrainer,
     )
 
-    rows = training_rows(settings, spec["inputs"]) if rows is None else rows
+    if rows is None:
+        rows = training_rows(settings, spec["inputs"], spec.get("prompt"))
     policy = load_start_policy(spec)
     encoder = SequenceEncoder(job_builder(policy, spec), policy.model.get_rope_index)
     dataset = datasets.Dataset.from_list(rows)
