@@ -160,7 +160,7 @@ def evaluation(thinker, args, root: Path, device: str) -> dict:
     start = time.perf_counter()
     build([r["media_path"] for r in rows], [thinker.builder.vision], root / "decoded", workers=4)
     build_s = time.perf_counter() - start
-    predictor = Predictor(thinker, threads=4, cache=args.batch_size,
+    predictor = Predictor(thinker, threads=args.threads, cache=args.batch_size,
                           decoded=DecodeCache(root / "decoded"))  # fmt: skip
     settings = Settings(batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
     run_shard(predictor, rows[: args.batch_size], settings, model_id="warm",
@@ -187,6 +187,7 @@ def evaluation(thinker, args, root: Path, device: str) -> dict:
     return {
         "samples": len(rows),
         "batch_size": size,
+        "threads": args.threads,
         "samples_per_s": len(rows) / elapsed,
         "model_only_samples_per_s": len(rows) / model_s,
         "prompt_tokens_per_sample": prompt_tokens / len(rows),
@@ -309,6 +310,12 @@ def main(argv=None) -> int:
     parser.add_argument("--pairs", type=int, default=4, help="CAVPref pairs per step")
     parser.add_argument("--group", type=int, default=4, help="GRPO completions per prompt")
     parser.add_argument("--steps", type=int, default=3, help="timed training steps")
+    parser.add_argument(
+        "--threads", type=int, default=4, help="evaluation's loader threads (evaluation.threads)"
+    )
+    parser.add_argument(
+        "--phases", default="evaluation,cavpref,grpo", help="comma-separated, in this order"
+    )
     parser.add_argument("--out", type=Path, required=True, help="results JSON")
     args = parser.parse_args(argv)
     import torch
@@ -320,8 +327,11 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="gpu_check.") as tmp:
         root = Path(tmp)
         # a fresh model per phase: the training phases add their own LoRA adapters
-        for phase, measure in (("evaluation", evaluation), ("cavpref", cavpref),
-                               ("grpo", grpo)):  # fmt: skip
+        phases = {"evaluation": evaluation, "cavpref": cavpref, "grpo": grpo}
+        chosen = args.phases.split(",")
+        if unknown := sorted(set(chosen) - set(phases)):
+            parser.error(f"unknown phase(s) {unknown} (phases: {', '.join(phases)})")
+        for phase, measure in ((p, phases[p]) for p in chosen):
             start = time.perf_counter()
             thinker = load_thinker(args.size, args.device, root / phase)
             out["build_s"] = time.perf_counter() - start

@@ -72,6 +72,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--learning-rate", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--start-from-audio-llm",
+        type=Path,
+        help="a pre-trained audio LLM folder: the thinker starts from its language model "
+        "and audio encoder (avtrust.pretrain.thinker_init)",
+    )
     args = parser.parse_args()
 
     import torch
@@ -107,6 +113,13 @@ def main() -> None:
         else:
             parser.error(f"unknown rows {kind!r}")
     model = load(work / "untrained", device="cpu")
+    if args.start_from_audio_llm:
+        from avtrust.pretrain.thinker_init import start_from_audio_llm
+
+        print(
+            "started from the audio LLM:",
+            start_from_audio_llm(model.model, args.start_from_audio_llm),
+        )
     settings = thinker.ThinkerSettings(
         steps=args.steps,
         batch_size=args.batch_size,
