@@ -73,6 +73,12 @@ def main() -> None:
     parser.add_argument("--learning-rate", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--seen-scenes",
+        type=Path,
+        help="scenes.json of a corpus a starting model was trained on: no held-out scene "
+        "comes from it",
+    )
+    parser.add_argument(
         "--start-from-audio-llm",
         type=Path,
         help="a pre-trained audio LLM folder: the thinker starts from its language model "
@@ -97,7 +103,13 @@ def main() -> None:
     scenes = json.loads((work / "corpus" / "annotations" / "scenes.json").read_text())
     instruments = sorted({i for s in scenes for i in s["instruments"]})
     rng = np.random.default_rng(args.seed)
-    held = set(rng.choice(len(scenes), size=len(scenes) // 5, replace=False).tolist())
+    # held-out scenes: never among the clips the starting audio LLM was trained on (its
+    # corpus is the default's, from the same seed: the probe's first scenes are its scenes)
+    seen = set()
+    if args.seen_scenes:
+        seen = {s["video_id"] for s in json.loads(args.seen_scenes.read_text())}
+    fresh = [k for k, s in enumerate(scenes) if s["video_id"] not in seen]
+    held = set(rng.choice(fresh, size=min(len(scenes) // 5, len(fresh)), replace=False).tolist())
     train_scenes = [s for k, s in enumerate(scenes) if k not in held]
     test_scenes = [s for k, s in enumerate(scenes) if k in held]
 
