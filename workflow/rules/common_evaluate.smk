@@ -94,19 +94,24 @@ def eval_table(bench, task):
     return f"results/bench/{bench}/{task}.parquet"
 
 
+def split_input(bench):
+    """The split file where it selects the evaluated rows of ``bench`` (one for all of
+    its tasks), else nothing."""
+    if bench != QA_BENCH and EVAL["split"] != "all":
+        return {"split": f"{SCORE}/split.parquet"}
+    return {}
+
+
 def samples_inputs(bench, task):
     """The table of an evaluated task and, where a split selects its rows, the split."""
-    out = {"samples": eval_table(bench, task)}
-    if bench != QA_BENCH and EVAL["split"] != "all":
-        out["split"] = f"{SCORE}/split.parquet"
-    return out
+    return {"samples": eval_table(bench, task), **split_input(bench)}
 
 
 def evaluate_inputs(wildcards):
     """Each task's table (and decode-cache index), in the order of the group's tasks."""
     bench, tasks = wildcards.bench, EVAL_GROUPS[wildcards.bench][wildcards.group]
     out = {
-        **samples_inputs(bench, tasks[0]),
+        **split_input(bench),
         "samples": [eval_table(bench, t) for t in tasks],
         "model": EVAL_MODELS[wildcards.model].folder,
     }
