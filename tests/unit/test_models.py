@@ -9,6 +9,7 @@ stage opens real checkpoints.
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -304,6 +305,16 @@ def test_qwen2_audio_generates(tiny_models, clips):
     out = llm.generate(waves, ["What do you hear?", "Describe it."], max_new_tokens=4)
     assert len(out) == 2 and all(isinstance(t, str) for t in out)
     assert "<|audio_bos|><|AUDIO|><|audio_eos|>" in llm.chat_text("q")
+
+
+def test_tiny_audio_llm_has_whisper_positions_as_the_omni_encoder(tiny_models):
+    """The real Qwen2-Audio keeps Whisper's sinusoidal position table; the tiny build
+    too (transformers leaves it random), and it is the Omni encoder's fixed one."""
+    table = registry.load(tiny_models / "audio_llm").model.model.audio_tower.embed_positions
+    omni = registry.load(tiny_models / "omni").model.model.audio_tower.positional_embedding
+    length = table.weight.shape[0]
+    torch.testing.assert_close(table.weight, omni.positional_embedding[:length])
+    assert table.weight[1, 0].item() == pytest.approx(math.sin(1.0))
 
 
 def test_qwen3_embedding_similarity(tiny_models):

@@ -170,6 +170,8 @@ def test_pretraining_lowers_the_loss_deterministically(trained, untrained):
     assert one.keys() == two.keys() == init.keys()
     assert all(torch.equal(one[k], two[k]) for k in one)
     assert any(not torch.equal(one[k], init[k]) for k in one)
+    positions = "audio_tower.embed_positions.weight"  # Whisper's sinusoids, kept
+    assert torch.equal(one[positions], init[positions])
     held_out = first["held_out"]
     assert held_out["clips"] == SETTINGS["held_out_clips"]
     assert 0.0 <= held_out["names_instruments"] <= 1.0

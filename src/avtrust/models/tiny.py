@@ -151,6 +151,22 @@ def build_omni_thinker(out: Path, seed: int) -> dict:
     return {"class": type(model).__name__, "parameters": _count(model)}
 
 
+def whisper_positions(encoder) -> None:
+    """Set a Qwen2-Audio encoder's (frozen) position table to Whisper's sinusoids, as the
+    real checkpoint has them from Whisper-large-v3; transformers leaves it random on a
+    fresh build. They are the sinusoids the Omni audio encoder computes, so weights
+    copied from the audio LLM into the thinker (avtrust.pretrain.thinker_init) see the
+    positions they were trained with."""
+    import torch
+    from transformers.models.qwen2_5_omni.modeling_qwen2_5_omni import (
+        SinusoidsPositionEmbedding,
+    )
+
+    table = encoder.embed_positions.weight
+    with torch.no_grad():
+        table.copy_(SinusoidsPositionEmbedding(*table.shape).positional_embedding)
+
+
 def build_qwen2_audio(out: Path, seed: int) -> dict:
     """``Qwen2AudioForConditionalGeneration`` + ``Qwen2AudioProcessor`` (Whisper, 128 mels)."""
     from transformers import (
@@ -169,6 +185,7 @@ def build_qwen2_audio(out: Path, seed: int) -> dict:
     )
     _seed(seed)
     model = Qwen2AudioForConditionalGeneration(config)
+    whisper_positions(model.model.audio_tower)
     model.generation_config.pad_token_id = tok.pad_token_id
     model.generation_config.eos_token_id = tok.convert_tokens_to_ids("<|im_end|>")
     model.save_pretrained(out)

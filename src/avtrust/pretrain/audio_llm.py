@@ -212,8 +212,13 @@ def train(
     rng = np.random.default_rng(derive_seed(seed, "audio_llm", "prompts"))
     torch.manual_seed(seed % 2**31)
     model = llm.model
+    # Whisper's position table stays as it is, as in the real encoder (frozen at build;
+    # loading a saved model makes it trainable again)
+    model.model.audio_tower.embed_positions.requires_grad_(False)
     optimiser = torch.optim.AdamW(
-        model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
+        [p for p in model.parameters() if p.requires_grad],
+        lr=settings.learning_rate,
+        weight_decay=settings.weight_decay,
     )
     targets = [response(it["sounds"]) for it in items]
     model.train()
