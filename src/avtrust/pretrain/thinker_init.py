@@ -25,8 +25,8 @@ RENAMES = (
     (r"model\.audio_tower\.layer_norm\.(.*)", r"model.audio_tower.ln_post.\1"),
     (r"model\.multi_modal_projector\.linear\.(.*)", r"model.audio_tower.proj.\1"),
 )
-# Left behind: Qwen2-Audio's learnt encoder positions (the Omni encoder's are fixed
-# sinusoids, a buffer).
+# Left behind: Qwen2-Audio's position table (Whisper's sinusoids in the real and the
+# tiny build), which the Omni encoder computes itself as a buffer.
 SKIPPED = re.compile(r"model\.audio_tower\.embed_positions\..*")
 
 
