@@ -190,8 +190,8 @@ class Runner:
             {r: policy[:, k] for k, r in enumerate(roles)},
             {r: ref[:, k] for k, r in enumerate(roles)},
             beta,
-            self.eta if av else self.tensor([0.0] * len(self.rows)),
-            self.gamma if av else self.tensor([0.0] * len(self.rows)),
+            self.eta if av else torch.zeros(len(self.rows), device=self.device),
+            self.gamma if av else torch.zeros(len(self.rows), device=self.device),
             settings,
         )
         loss.backward()

@@ -269,10 +269,13 @@ def _download_tools(config: Mapping, environ: Mapping[str, str]) -> Iterator[Fin
     }
     if not youtube:
         return
-    keys = ", ".join(f"datasets.{name}" for name in youtube)
+
+    def keys(names) -> str:
+        return ", ".join(f"datasets.{name}" for name in names)
+
     if importlib.util.find_spec("yt_dlp") is None:
         yield Finding(
-            keys,
+            keys(youtube),
             "yt-dlp is not installed in this environment",
             "install the project with its dependencies (`pip install -e .`; yt-dlp and "
             "yt-dlp-ejs are pinned in pyproject.toml) or use envs/media.yaml",
@@ -284,7 +287,7 @@ def _download_tools(config: Mapping, environ: Mapping[str, str]) -> Iterator[Fin
     ]
     if on_youtube and shutil.which("deno", path=environ.get("PATH", "")) is None:
         yield Finding(
-            ", ".join(f"datasets.{name}" for name in on_youtube),
+            keys(on_youtube),
             "no `deno` on PATH: yt-dlp cannot solve YouTube's JavaScript challenges, so "
             "most videos would fail to download",
             "install deno (https://deno.land, or envs/media.yaml) where the download jobs "

@@ -50,7 +50,7 @@ def test_thinker_starts_from_the_audio_llm_weights(builds):
         "model.visual.merger",
         "model.visual.patch_embed",
     ]
-    assert report["copied"] == len(source) - 1  # all but Qwen2-Audio's learnt positions
+    assert report["copied"] == len(source) - 1  # all but Qwen2-Audio's position table
 
 
 def test_names_and_a_model_of_other_dimensions(builds):
