@@ -39,7 +39,17 @@ def exist_prompt(instrument: str) -> str:
     return f"Is there a {instrument} sound? Answer yes or no."
 
 
+CAPTION_FORMS = ("list", "sentence")
+caption_form = "list"  # set from --caption-form
+
+
 def caption(scene: dict) -> str:
+    """The caption row's answer: the instruments left to right ("violin, piano."), or
+    (``sentence``) the audio LLM's own answer ("I hear a piano and a violin.")."""
+    if caption_form == "sentence":
+        from avtrust.pretrain.audio_llm import response
+
+        return response(sorted(scene["instruments"]))
     return ", ".join(scene["instruments"]) + "."
 
 
@@ -63,6 +73,18 @@ def exist_rows(scenes, media, instruments, rng) -> list[dict]:
     return out
 
 
+def soundtrack_file(video: Path, folder: Path) -> Path:
+    """The clip's soundtrack alone, as 16-bit WAV in ``folder`` (written once)."""
+    import subprocess
+
+    out = folder / f"{video.stem}.wav"
+    if not out.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        cmd = ["ffmpeg", "-v", "error", "-y", "-i", str(video), "-vn", "-c:a", "pcm_s16le"]
+        subprocess.run([*cmd, str(out)], check=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, required=True)
@@ -72,6 +94,18 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--learning-rate", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--caption-form",
+        choices=CAPTION_FORMS,
+        default="list",
+        help="list: 'violin, piano.'; sentence: the audio LLM's 'I hear a piano and a violin.'",
+    )
+    parser.add_argument(
+        "--inputs",
+        default="av",
+        help="what the training rows show: av (the clip), a (its soundtrack alone) or a+av "
+        "(both, each row once per input)",
+    )
     parser.add_argument(
         "--seen-scenes",
         type=Path,
@@ -85,6 +119,8 @@ def main() -> None:
         "and audio encoder (avtrust.pretrain.thinker_init)",
     )
     args = parser.parse_args()
+    global caption_form
+    caption_form = args.caption_form
 
     import torch
 
@@ -113,17 +149,25 @@ def main() -> None:
     train_scenes = [s for k, s in enumerate(scenes) if k not in held]
     test_scenes = [s for k, s in enumerate(scenes) if k in held]
 
-    def media(s):
+    def clip(s):
         return str(work / "corpus" / "videos" / f"{s['video_id']}.mp4")
 
+    def soundtrack(s):
+        return str(soundtrack_file(Path(clip(s)), work / "soundtracks"))
+
+    readers = {"av": clip, "a": soundtrack}
+    inputs = args.inputs.split("+")
+    if set(inputs) - set(readers):
+        parser.error(f"unknown inputs {args.inputs!r}")
     rows = []
     for kind in args.rows.split("+"):
-        if kind == "caption":
-            rows += caption_rows(train_scenes, media)
-        elif kind == "exist":
-            rows += exist_rows(train_scenes, media, instruments, rng)
-        else:
-            parser.error(f"unknown rows {kind!r}")
+        for media in (readers[i] for i in inputs):
+            if kind == "caption":
+                rows += caption_rows(train_scenes, media)
+            elif kind == "exist":
+                rows += exist_rows(train_scenes, media, instruments, rng)
+            else:
+                parser.error(f"unknown rows {kind!r}")
     model = load(work / "untrained", device="cpu")
     if args.start_from_audio_llm:
         from avtrust.pretrain.thinker_init import start_from_audio_llm
@@ -153,7 +197,15 @@ def main() -> None:
             return sequence_logps(model.model, enc.batch)[enc.rows].numpy()
 
     captions = sorted({caption(s) for s in scenes})
-    for part, part_scenes in (("train", train_scenes[: len(test_scenes)]), ("held", test_scenes)):
+    parts = [
+        (f"{part} {name}", part_scenes, readers[name])
+        for name in inputs
+        for part, part_scenes in (
+            ("train", train_scenes[: len(test_scenes)]),
+            ("held", test_scenes),
+        )
+    ]
+    for part, part_scenes, media in parts:
         aucs, spreads, hits = [], [], []
         for s in part_scenes:
             n = len(instruments)
@@ -169,7 +221,7 @@ def main() -> None:
             lp = logps([media(s)] * len(captions), [CAPTION_PROMPT] * len(captions), captions)
             hits.append(captions[int(np.argmax(lp))] == caption(s))
         print(
-            f"{part:5s} ({len(part_scenes)} clips): existence AUC {np.mean(aucs):.3f} "
+            f"{part:8s} ({len(part_scenes)} clips): existence AUC {np.mean(aucs):.3f} "
             f"(chance 0.5), margin spread within a clip {np.mean(spreads):.3f}; "
             f"caption top-1 {np.mean(hits):.3f} (chance {1 / len(captions):.3f})"
         )

@@ -61,3 +61,26 @@ def test_names_and_a_model_of_other_dimensions(builds):
     thinker.resize_token_embeddings(thinker.get_input_embeddings().num_embeddings + 8)
     with pytest.raises(ConfigError, match="does not fit the thinker's .*other dimensions"):
         start_from_audio_llm(thinker, audio_dir)
+
+
+def test_the_started_thinker_hears_as_the_audio_llm_does(builds, drill_wav):
+    """Same prompt, same sound: the thinker started from the audio LLM gives the audio
+    LLM's next-token log-probabilities (a clip within the Omni encoder's 2-s window, so
+    its windowed attention sees what Qwen2-Audio's whole-clip attention sees). A wrong
+    mapping (a projection or norm left as built, a renamed tensor) fails this."""
+    from avtrust.pretrain import audio_llm
+
+    omni_dir, audio_dir = builds
+    llm = load(audio_dir)
+    thinker = load(omni_dir)
+    start_from_audio_llm(thinker.model, audio_dir)
+    path, _ = drill_wav
+    (audio,) = audio_llm.clip_audio(llm, [{"media_path": str(path)}])
+    prompt = audio_llm.prompt_ids(llm, audio, "What do you hear?", None)
+    batch = audio_llm.build_batch(llm, [audio], [prompt], ["I hear a drill."])
+    batch.pop("labels")
+    with torch.no_grad():
+        expected = llm.model(**batch).logits.log_softmax(-1)
+        got = thinker.model(**batch, use_cache=False).logits.log_softmax(-1)
+    assert got.shape == expected.shape
+    assert torch.allclose(got, expected, atol=5e-3), (got - expected).abs().max()
