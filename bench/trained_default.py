@@ -94,26 +94,22 @@ def pretrain_figures(folder: Path, thinker: str) -> list[tuple[str, object, str,
 
 
 def reward_figures(checkpoints: Path) -> list[tuple[str, object, str, object]]:
-    """Mean GRPO reward over the first and the last quarter of the logged steps of each
-    RL method (``results/checkpoints/<method>/log.jsonl``): the issue asks for rewards
-    that are non-zero and rise. A step of the default scores one question's group, so
-    single steps are noise; quarters compare the same number of steps."""
+    """Each RL method's mean GRPO reward on its training prompts, scored by the policy it
+    started from and by the trained one (``results/checkpoints/<method>/metrics.json``,
+    ``reward_mean_before`` / ``_after``: the same prompts and sampling seeds both times):
+    the issue asks for rewards that are non-zero and rise. (The per-step log is no
+    measure of that: a step of the default scores one question's group.)"""
     out: list[tuple[str, object, str, object]] = []
     for method in ("rlcomm_steprr", "grpo_acc"):
-        log = checkpoints / method / "log.jsonl"
-        steps = []
-        if log.is_file():
-            steps = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-        rewards = [s["reward_mean"] for s in steps if "reward_mean" in s]
-        name = f"{method} mean reward first -> last quarter of steps"
-        if not rewards:
+        path = checkpoints / method / "metrics.json"
+        metrics = json.loads(path.read_text()) if path.is_file() else {}
+        name = f"{method} mean reward on its training prompts, start -> trained"
+        if "reward_mean_before" not in metrics or "reward_mean_after" not in metrics:
             out.append((name, "missing", "non-zero, rises", None))
             continue
-        quarter = max(1, len(rewards) // 4)
-        first = sum(rewards[:quarter]) / quarter
-        last = sum(rewards[-quarter:]) / quarter
-        met = last > 0 and last > first
-        out.append((name, f"{first:.3f} -> {last:.3f}", "non-zero, rises", met))
+        before, after = metrics["reward_mean_before"], metrics["reward_mean_after"]
+        met = after > 0 and after > before
+        out.append((name, f"{before:.3f} -> {after:.3f}", "non-zero, rises", met))
     return out
 
 

@@ -250,7 +250,9 @@ def expected_rewards(embedder, completions: list[dict], truth: str) -> dict[str,
 def test_steprr_rewards_follow_their_definitions(world, steprr):
     _, _, _, embedder, _ = world
     spec, scored, embedded, generated = steprr
-    steps = spec["settings"]["max_steps"]
+    # every training step's batch, and the training prompts scored before and after
+    # training (one evaluation batch each: both samples' groups)
+    steps = spec["settings"]["max_steps"] + 2
     assert generated == [GROUP * len(SAMPLES)] * steps
     # the three reward functions of a step share one scoring of its batch ...
     assert len(scored) == 3 * steps
@@ -309,6 +311,12 @@ def test_steprr_logs_non_zero_rewards_and_moves_the_policy(world, steprr):
         assert row["loss"] == pytest.approx(0.0, abs=1e-6)
     metrics = json.loads((root / "steprr" / "metrics.json").read_text())
     assert metrics["final_reward_arr"] == pytest.approx(means["arr"], abs=1e-5)
+    # the training prompts scored before and after training: the scripted completions do
+    # not depend on the policy, so both are the definitions' means
+    for when in ("before", "after"):
+        assert metrics[f"reward_mean_{when}"] == pytest.approx(total.mean(), abs=1e-5)
+        for key in ("format", "arr", "avc"):
+            assert metrics[f"reward_{key}_{when}"] == pytest.approx(means[key], abs=1e-5)
 
     base = registry.load(omni)
     trained = load_policy(root / "steprr" / "model", models_root=root)

@@ -112,10 +112,11 @@ def test_two_processes_follow_the_one_process_run(setup, monkeypatch):
     two = spec_for(root, omni, data, "two", rlcomm(2, 2))
     train_job(two)
 
-    # seeded generation: the same completions for every row and step
+    # seeded generation: the same completions for every row and step, and for the four
+    # training prompts scored (a group of 2 each) before and after training
     got_one = recorded_completions(root / "completions" / "one")
     got_two = recorded_completions(root / "completions" / "two")
-    assert len(got_one) == STEPS * 4 and got_two == got_one
+    assert len(got_one) == STEPS * 4 + 2 * 4 * 2 and got_two == got_one
     assert len(list((root / "completions" / "two").glob("*.jsonl"))) == 2  # both ranks scored
 
     a, b = read_log(root / "one" / "log.jsonl"), read_log(root / "two" / "log.jsonl")
@@ -133,6 +134,12 @@ def test_two_processes_follow_the_one_process_run(setup, monkeypatch):
     mb = json.loads((root / "two" / "metrics.json").read_text())
     assert (ma["processes"], mb["processes"]) == (1, 2) and mb["steps"] == STEPS
     assert ma["start"] == mb["start"] == {"path": str(omni), "sha256": model_fingerprint(omni)}
+    # the four training prompts scored by the start and by the trained policy (the same
+    # sampling seeds both times), alike with 1 and 2 processes
+    for key in ("reward_mean", "reward_token_residue", "reward_acc"):
+        for when in ("before", "after"):
+            assert mb[f"{key}_{when}"] == pytest.approx(ma[f"{key}_{when}"], rel=1e-5), key
+    assert ma["reward_mean_before"] == pytest.approx(ma["reward_token_residue_before"])
     # only rank 0 wrote: the same files as the single-process run, and no state left
     for sub in ("", "model"):
         assert sorted(p.name for p in (root / "two" / sub).iterdir()) == sorted(

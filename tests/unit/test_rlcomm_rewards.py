@@ -472,3 +472,41 @@ def test_a_missing_think_never_borrows_another_completions_embedding():
     assert out["sim_reference"][0] == pytest.approx(1.0) and np.isnan(out["sim_reference"][1])
     assert np.isnan(out["sim_av"][1]) and np.isnan(out["sim_av"][2])
     assert out["avc"].tolist() == pytest.approx([2.0, 1.0, 1.0])
+
+
+def test_prompt_rewards_read_the_start_and_last_evaluations():
+    """metrics.json's before/after figures: the trainer's evaluation at step 0 and its
+    last one, under the log.jsonl names; a resumed run whose log starts after step 0
+    reports no start; off, nothing."""
+    from types import SimpleNamespace
+
+    from avtrust.train.config import GRPOSettings
+    from avtrust.train.rlcomm import prompt_rewards
+
+    def evaluation(step, mean, fmt):
+        return {
+            "eval_loss": 0.0,
+            "eval_reward": mean,
+            "eval_reward_std": 0.3,
+            "eval_rewards/r_format/mean": fmt,
+            "eval_rewards/r_format/std": 0.1,
+            "eval_completions/mean_length": 12.0,
+            "step": step,
+        }
+
+    history = [evaluation(0, 0.2, 0.1), {"loss": 0.0, "step": 1}, evaluation(3, 0.7, 0.9)]
+    settings = GRPOSettings(method="grpo_acc", family="grpo", seed=1)
+    trainer = SimpleNamespace(state=SimpleNamespace(log_history=history))
+    assert prompt_rewards(trainer, settings) == {
+        "reward_mean_before": 0.2,
+        "reward_format_before": 0.1,
+        "reward_mean_after": 0.7,
+        "reward_format_after": 0.9,
+    }
+    trainer.state.log_history = history[1:]  # resumed after the start's scoring was lost
+    assert prompt_rewards(trainer, settings) == {
+        "reward_mean_after": 0.7,
+        "reward_format_after": 0.9,
+    }
+    off = GRPOSettings(method="grpo_acc", family="grpo", seed=1, reward_before_after=False)
+    assert prompt_rewards(trainer, off) == {}

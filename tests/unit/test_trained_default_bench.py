@@ -40,22 +40,22 @@ def test_pretrain_figures_read_each_models_summary_and_mark_what_is_missing(benc
 
 
 def test_rewards_must_be_non_zero_and_rise(bench, tmp_path):
-    rising = [0.2, 0.0, 0.4, 0.5, 1.0, 0.8, 0.0, 1.2]  # quarters of two steps: 0.1 -> 0.6
-    for method, rewards in (("rlcomm_steprr", rising), ("grpo_acc", [0.0, 0.0])):
+    # the training prompts scored by the start and the trained policy (metrics.json)
+    for method, before, after in (("rlcomm_steprr", 0.1, 0.6), ("grpo_acc", 0.0, 0.0)):
         folder = tmp_path / method
         folder.mkdir()
-        lines = [json.dumps({"step": k, "reward_mean": r}) for k, r in enumerate(rewards)]
-        (folder / "log.jsonl").write_text("\n".join(lines) + "\n")
+        metrics = {"reward_mean_before": before, "reward_mean_after": after, "steps": 30}
+        (folder / "metrics.json").write_text(json.dumps(metrics))
     rows = bench.reward_figures(tmp_path)
     assert rows == [
         (
-            "rlcomm_steprr mean reward first -> last quarter of steps",
+            "rlcomm_steprr mean reward on its training prompts, start -> trained",
             "0.100 -> 0.600",
             "non-zero, rises",
             True,
         ),
         (
-            "grpo_acc mean reward first -> last quarter of steps",
+            "grpo_acc mean reward on its training prompts, start -> trained",
             "0.000 -> 0.000",
             "non-zero, rises",
             False,

@@ -79,10 +79,22 @@ def job_arguments(settings: TrainSettings, spec: dict):
     if settings.family == "grpo":
         from trl import GRPOConfig
 
+        scoring = {}
+        if settings.reward_before_after:
+            # The training prompts scored as an evaluation (a group each) at the start and
+            # at the last step, inside the training loop: the model is prepared (DDP) by
+            # then. A resumed run's start was scored before its checkpoint.
+            scoring = {
+                "eval_strategy": "steps",
+                "eval_steps": settings.max_steps,
+                "eval_on_start": not spec.get("resume"),
+                "per_device_eval_batch_size": settings.batch_size,
+            }
         return trainer_arguments(
             GRPOConfig,
             settings,
             **place,
+            **scoring,
             num_generations=settings.group_size,
             max_completion_length=settings.max_completion_length,
             temperature=settings.temperature,

@@ -140,6 +140,9 @@ class GRPOSettings(StageSettings):
     rewards: tuple[str, ...] = ()
     # The user's own TRL reward functions, "module:function" each.
     extra_rewards: tuple[str, ...] = ()
+    # Score every training prompt (a group each) with the start policy and again with the
+    # trained one: metrics.json reward_before / reward_after, the same prompts both times.
+    reward_before_after: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,7 +19,9 @@ raises) or, worse, on text alone. :class:`AVGRPOTrainer` overrides:
   tokens are suppressed so that a completion never adds placeholders without features.
   With ``seeded_generation`` each row is sampled alone from a seed derived from (run
   seed, step, row position in the global generation batch), so a run gives the same
-  completions on 1 or N processes (reproducible, slower: no batched generation);
+  completions on 1 or N processes (reproducible, slower: no batched generation); an
+  evaluation pass (the prompts scored before and after training) uses the same seeds
+  whenever it runs;
 - ``_compute_loss``: makes the batch's media keys visible to the log-prob pass;
 - ``_get_per_token_logps_and_entropies``: the full thinker forward with the features
   of every row (grouped by stream kind), log-softmax of the completion positions at
@@ -201,11 +203,12 @@ class AVGRPOTrainer(GRPOTrainer):
             else:
                 batches = list(self.media.groups(keys).values())
             offset = self.accelerator.process_index * len(prompt_ids)
+            # Scoring the training prompts before and after training (an evaluation pass)
+            # draws the same seeds both times: what differs is the policy alone.
+            step = self.state.global_step if self.model.training else "eval"
             for positions in batches:
                 if self.seeded_generation:
-                    row = derive_seed(
-                        self.args.seed, "generate", self.state.global_step, offset + positions[0]
-                    )
+                    row = derive_seed(self.args.seed, "generate", step, offset + positions[0])
                     torch.manual_seed(row % 2**63)
                 ids = [torch.tensor(prompt_ids[i]) for i in positions]
                 inputs = {

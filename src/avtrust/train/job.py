@@ -24,7 +24,8 @@ The job:
 2. **launch** — one process in place, or ``accelerate launch`` with several
    (:func:`avtrust.train.launch.start`); every process runs :func:`execute` on the spec
    (``python -m avtrust.train.job spec.json``): build the family's trainer
-   (:data:`BUILDERS`), train, :func:`save`;
+   (:data:`BUILDERS`), train (a GRPO stage scores its training prompts at the start
+   and the end: :data:`AFTER_TRAINING` reads the figures), :func:`save`;
 3. **save** — one path for every family: ``trainer.save_model`` (which gathers
    DeepSpeed ZeRO-3 shards; rank 0 writes), then on rank 0 only: an RL-CoMM stage's
    adapter is merged into the policy it started from (on the CPU) so the next stage
@@ -67,6 +68,9 @@ BUILDERS = {
 }
 # family -> "module:function" run once in the job before the launch (spec, log).
 PREPARERS = {"ansco": "avtrust.train.ansco_targets:prepare_ansco_targets"}
+# family -> "module:function" (trainer, settings) -> metrics that join metrics.json,
+# called after training.
+AFTER_TRAINING = {"grpo": "avtrust.train.rlcomm:prompt_rewards"}
 # Families whose LoRA adapter is merged into full weights: each RL-CoMM stage starts
 # from the previous one's checkpoint, which must load on its own.
 MERGED = ("warmup", "grpo", "ansco")
@@ -169,6 +173,8 @@ def execute(spec: dict) -> dict | None:
     tracking.activate(spec["tracking"])  # before the Trainer builds its callbacks
     trainer, n_rows, extra = _resolve(BUILDERS[settings.family])(spec, settings)
     trainer.train(resume_from_checkpoint=spec.get("resume"))
+    if settings.family in AFTER_TRAINING:
+        extra = {**extra, **_resolve(AFTER_TRAINING[settings.family])(trainer, settings)}
     metrics = save(trainer, spec, settings, n_rows, extra)
     tracking.finish(spec["tracking"])
     return metrics

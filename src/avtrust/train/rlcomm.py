@@ -16,6 +16,13 @@ or :class:`~avtrust.train.config.AnsCOSettings`). The job builds the stage's tra
   (:func:`avtrust.train.ansco_targets.prepare_ansco_targets`, cached in the resume
   state), :class:`avtrust.train.ansco.AnsCOTrainer` minimises NLL + λ_i·answer entropy.
 
+A GRPO stage scores its training prompts (a group of completions each, seeded) with the
+policy it starts from and again with the trained one (evaluations of the trainer at
+its start and last step, read by :func:`prompt_rewards`,
+``reward_before_after``): ``metrics.json``'s ``reward_mean_before`` / ``_after`` and each
+component's, the same prompts both times — unlike the per-step log, whose steps see
+different prompts.
+
 A GRPO stage's ``extra_rewards`` (config) adds the user's own TRL reward functions,
 ``"module:function"`` each (:func:`avtrust.train.rewards.load_reward`), to the stage's
 rewards; they are logged as ``reward_<function name>``.
@@ -166,11 +173,14 @@ def build_grpo(spec: dict, settings: GRPOSettings):
         instruction=settings.embedding_instruction,
     )
     rows = grpo_rows(spec["inputs"]["data"])
+    dataset = Dataset.from_list(rows)
     trainer = AVGRPOTrainer(
         apply_lora(policy.model, settings.lora),
         reward_functions(settings, scorer),
         job_arguments(settings, spec),
-        train_dataset=Dataset.from_list(rows),
+        train_dataset=dataset,
+        # the training prompts again, scored before and after (reward_before_after)
+        eval_dataset=dataset if settings.reward_before_after else None,
         builder=policy.builder,
         seeded_generation=settings.seeded_generation,
     )
@@ -203,3 +213,28 @@ def build_ansco(spec: dict, settings: AnsCOSettings):
     )
     gated = sum(r["uncertainty"] > settings.u_threshold for r in targets)
     return trainer, len(rows), {"samples": len(targets), "gated_samples": gated}
+
+
+def prompt_rewards(trainer, settings: GRPOSettings) -> dict:
+    """After training: the mean of every reward over a group of completions for each
+    training prompt, by the start policy and by the trained one, as
+    ``reward_<name>_before`` / ``_after`` (``reward_mean_before``,
+    ``reward_format_after``, ...); {} when ``reward_before_after`` is off. The figures
+    are the trainer's evaluations at the start and at the last step (the job's
+    arguments ask for them; the start's survives a resume in the trainer's state)."""
+    from avtrust.train.curves import log_key
+
+    if not settings.reward_before_after:
+        return {}
+    evaluations = [e for e in trainer.state.log_history if "eval_reward" in e]
+    if not evaluations:
+        return {}
+    out = {}
+    for when, entry in (("before", evaluations[0]), ("after", evaluations[-1])):
+        if when == "before" and entry.get("step", 0) != 0:
+            continue  # resumed from a checkpoint saved before the start was scored
+        for key, value in entry.items():
+            name = log_key(key.removeprefix("eval_")) if key.startswith("eval_") else None
+            if name and name.startswith("reward_") and name != "reward_std":
+                out[f"{name}_{when}"] = float(value)
+    return out
