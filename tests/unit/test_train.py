@@ -323,6 +323,21 @@ def test_reference_log_probs_are_recomputed_when_pairs_or_weights_change_in_plac
     )
 
 
+def test_reference_log_probs_precompute_in_bf16_on_the_cpu(omni_dir, pairs, tmp_path):
+    """precision bf16 on the CPU (the launcher allows it): the collator's Whisper features
+    are computed outside the autocast region (inside it their filter-bank product came
+    out in bf16 and its numpy conversion failed), and the bf16 references are the fp32
+    ones to bf16's precision."""
+    bf16 = {**TRAINING, "precision": "bf16"}
+    low = trainer_for(spec_for("cavpref", omni_dir, pairs, tmp_path / "bf16", training=bf16))
+    full = trainer_for(spec_for("cavpref", omni_dir, pairs, tmp_path / "fp32"))
+    assert low.args.bf16 and not full.args.bf16
+    roles = [c for c in full.train_dataset.column_names if c.startswith("ref_")]
+    assert len(roles) == 4
+    for column in roles:
+        assert low.train_dataset[column] == pytest.approx(full.train_dataset[column], rel=0.05)
+
+
 def move_policy(model, scale: float = 0.05) -> None:
     """Fresh adapters start at B = 0 (policy = reference): give every trainable weight
     a seeded nudge so the Δs and the losses depend on the sequences."""

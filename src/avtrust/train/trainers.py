@@ -237,9 +237,12 @@ class CAVPrefTrainer(DPOTrainer):
         rows = []
         was_training = model.training
         model.eval()
-        with torch.no_grad(), adapter_off, self.accelerator.autocast():
+        with torch.no_grad(), adapter_off:
             for batch in tqdm(loader, desc="reference log-probs", unit="batch"):
-                logps = sequence_logps(model, batch["model"])[batch["index"]]
+                # autocast around the model only: the collator's feature extraction (numpy
+                # at its end) must not run in bf16, which CPU autocast would give it
+                with self.accelerator.autocast():
+                    logps = sequence_logps(model, batch["model"])[batch["index"]]
                 rows.append(self.accelerator.gather_for_metrics(logps.float()).cpu())
         model.train(was_training)
         self.reference_passes += 1
