@@ -145,20 +145,13 @@ def load_yaml(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
 
 
-def merge_config(base: dict, extra: dict) -> dict:
-    """``extra`` merged into ``base`` key by key, as Snakemake merges a --configfile."""
-    out = dict(base)
-    for key, value in extra.items():
-        both = isinstance(value, dict) and isinstance(out.get(key), dict)
-        out[key] = merge_config(out[key], value) if both else value
-    return out
-
-
 def workflow_config(user: Path) -> dict:
     """The ``training`` and ``rlcomm`` sections a run with ``--configfile <user>`` sees:
     ``user`` merged into config/config.yaml, then the schema's defaults of the sections'
     own keys (what the Snakefile's ``validate`` fills in)."""
-    config = merge_config(load_yaml(MODELS_CONFIG), load_yaml(user))
+    from avtrust.train.config import deep_merge
+
+    config = deep_merge(load_yaml(MODELS_CONFIG), load_yaml(user))
     schema = load_yaml(SCHEMA)["properties"]
     for section in ("training", "rlcomm"):
         for key, prop in schema[section]["properties"].items():
@@ -392,7 +385,7 @@ class DeviceMemory:
 
 
 class JobFailed(Exception):
-    pass
+    """A finished job whose outputs fail a check (the message says which)."""
 
 
 def log_tail(path: Path, lines: int = 12) -> str:

@@ -40,22 +40,22 @@ def exist_prompt(instrument: str) -> str:
 
 
 CAPTION_FORMS = ("list", "sentence")
-caption_form = "list"  # set from --caption-form
 
 
-def caption(scene: dict) -> str:
+def caption(scene: dict, form: str = "list") -> str:
     """The caption row's answer: the instruments left to right ("violin, piano."), or
     (``sentence``) the audio LLM's own answer ("I hear a piano and a violin.")."""
-    if caption_form == "sentence":
+    if form == "sentence":
         from avtrust.pretrain.audio_llm import response
 
         return response(sorted(scene["instruments"]))
     return ", ".join(scene["instruments"]) + "."
 
 
-def caption_rows(scenes, media) -> list[dict]:
+def caption_rows(scenes, media, form: str) -> list[dict]:
     return [
-        {"media_path": media(s), "prompt": CAPTION_PROMPT, "response": caption(s)} for s in scenes
+        {"media_path": media(s), "prompt": CAPTION_PROMPT, "response": caption(s, form)}
+        for s in scenes
     ]
 
 
@@ -119,8 +119,6 @@ def main() -> None:
         "and audio encoder (avtrust.pretrain.thinker_init)",
     )
     args = parser.parse_args()
-    global caption_form
-    caption_form = args.caption_form
 
     import torch
 
@@ -163,7 +161,7 @@ def main() -> None:
     for kind in args.rows.split("+"):
         for media in (readers[i] for i in inputs):
             if kind == "caption":
-                rows += caption_rows(train_scenes, media)
+                rows += caption_rows(train_scenes, media, args.caption_form)
             elif kind == "exist":
                 rows += exist_rows(train_scenes, media, instruments, rng)
             else:
@@ -196,7 +194,7 @@ def main() -> None:
         with torch.no_grad():
             return sequence_logps(model.model, enc.batch)[enc.rows].numpy()
 
-    captions = sorted({caption(s) for s in scenes})
+    captions = sorted({caption(s, args.caption_form) for s in scenes})
     parts = [
         (f"{part} {name}", part_scenes, readers[name])
         for name in inputs
@@ -219,7 +217,7 @@ def main() -> None:
             aucs.append(np.mean(margin[present][:, None] > margin[~present][None, :]))
             spreads.append(margin.std())
             lp = logps([media(s)] * len(captions), [CAPTION_PROMPT] * len(captions), captions)
-            hits.append(captions[int(np.argmax(lp))] == caption(s))
+            hits.append(captions[int(np.argmax(lp))] == caption(s, args.caption_form))
         print(
             f"{part:8s} ({len(part_scenes)} clips): existence AUC {np.mean(aucs):.3f} "
             f"(chance 0.5), margin spread within a clip {np.mean(spreads):.3f}; "

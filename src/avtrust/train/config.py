@@ -141,7 +141,7 @@ class GRPOSettings(StageSettings):
     # The user's own TRL reward functions, "module:function" each.
     extra_rewards: tuple[str, ...] = ()
     # Score every training prompt (a group each) with the start policy and again with the
-    # trained one: metrics.json reward_before / reward_after, the same prompts both times.
+    # trained one: metrics.json reward_<name>_before / _after, the same prompts both times.
     reward_before_after: bool = True
 
 
@@ -210,11 +210,13 @@ SHARED_KEYS = (
 )
 
 
-def _merge(base: dict, extra: dict) -> dict:
+def deep_merge(base: dict, extra: dict) -> dict:
+    """``extra`` over ``base`` key by key, nested dicts merged (as Snakemake merges a
+    --configfile into the config); neither input is changed."""
     out = dict(base)
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+            out[key] = deep_merge(out[key], value)
         else:
             out[key] = value
     return out
@@ -228,10 +230,10 @@ def method_settings(training: dict, method: str, seed: int) -> MethodSettings:
     section = dict(training[method])
     family = family_of(method, section)
     section.pop("family", None)
-    merged = _merge(training.get("defaults", {}), FAMILY_DEFAULTS[family])
+    merged = deep_merge(training.get("defaults", {}), FAMILY_DEFAULTS[family])
     if family != method and isinstance(training.get(family), dict):
-        merged = _merge(merged, training[family])
-    merged = _merge(merged, section)
+        merged = deep_merge(merged, training[family])
+    merged = deep_merge(merged, section)
     merged.pop("family", None)
     merged.setdefault("seed", seed)
     if merged["seed"] is None:
