@@ -231,21 +231,28 @@ def train(clap, items: list[dict], feats: dict, settings: ClapSettings, seed: in
     return losses
 
 
-def retrieval(clap, items: list[dict], feats: dict) -> dict:
-    """Audio→caption top-1 of ``items`` (rows of ``feats``) against one canonical caption
-    per distinct instrument set among them, with its chance level."""
+def retrieved_captions(clap, items: list[dict], feats: dict) -> tuple[list[str], list[str]]:
+    """(each clip's nearest caption, the captions ranked): ``items`` (rows of ``feats``)
+    against one canonical caption per distinct instrument set among them."""
     import torch
 
     captions = sorted({canonical_caption(it["sounds"]) for it in items})
-    if not items or len(captions) < 2:
-        return {"clips": len(items), "captions": len(captions)}
     clap.model.eval()
     with torch.no_grad():
         audio = _embed_audio(clap.model, feats, list(range(len(items))))
         text = _embed_text(clap, captions)
         best = (audio @ text.T).argmax(dim=1).tolist()
-    truth = [canonical_caption(it["sounds"]) for it in items]
-    hits = [captions[b] == t for b, t in zip(best, truth, strict=True)]
+    return [captions[b] for b in best], captions
+
+
+def retrieval(clap, items: list[dict], feats: dict) -> dict:
+    """Audio→caption top-1 of ``items`` (rows of ``feats``) against one canonical caption
+    per distinct instrument set among them, with its chance level."""
+    captions = {canonical_caption(it["sounds"]) for it in items}
+    if not items or len(captions) < 2:
+        return {"clips": len(items), "captions": len(captions)}
+    best, _ = retrieved_captions(clap, items, feats)
+    hits = [b == canonical_caption(it["sounds"]) for b, it in zip(best, items, strict=True)]
     return {
         "top1": float(np.mean(hits)),
         "chance": 1.0 / len(captions),
