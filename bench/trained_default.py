@@ -114,9 +114,11 @@ def reward_figures(checkpoints: Path) -> list[tuple[str, object, str, object]]:
 
 
 def figures(
-    results: Path, mode: str, thinker: str = "omni"
+    results: Path, mode: str, thinker: str = "omni", dpo_beta: float | None = None
 ) -> list[tuple[str, object, str, object]]:
-    """(figure, measured, target, met) rows; ``met`` is None when not measurable."""
+    """(figure, measured, target, met) rows; ``met`` is None when not measurable (or a
+    row gives context); ``dpo_beta``: the run's ``training.dpo.beta``, shown beside
+    CAVPref's calibrated β."""
     import duckdb
 
     out: list[tuple[str, object, str, object]] = []
@@ -161,7 +163,47 @@ def figures(
         row(f"CAVPref - DPO on {task} (points)", gain, "> 0", lambda v: v > 0)
     ablations = {m: cell("avtrustbench", m, "Avg") for m in ABLATIONS}
     out += ablation_rows(ablations, avg["dpo"])
+    out += moved_rows(con, mode, thinker)
+    out += beta_rows(results / "score" / "cavpref" / "pairs.parquet", dpo_beta)
     return out
+
+
+# How far preference training moved each model from the zero-shot one it started from.
+MOVED = ("dpo", "cavpref", "cavpref_fixed_beta")
+
+
+def moved_rows(con, mode: str, thinker: str) -> list[tuple[str, object, str, object]]:
+    """Share of AVTrustBench test questions a preference-trained model answers otherwise
+    than ``thinker`` (the zero-shot start): context for CAVPref against DPO — a larger
+    β keeps a policy nearer its reference. Models not evaluated are left out."""
+    out: list[tuple[str, object, str, object]] = []
+    for model in MOVED:
+        (share,) = con.execute(
+            """SELECT 100 * avg(CASE WHEN p.parsed_index IS DISTINCT FROM z.parsed_index
+                                THEN 1 ELSE 0 END)
+               FROM predictions p JOIN predictions z
+                 ON z.model = ? AND z.mode = p.mode AND z.bench = p.bench
+                AND z.task = p.task AND z.id = p.id
+               WHERE p.model = ? AND p.mode = ? AND p.bench = 'avtrustbench'""",
+            [thinker, model, mode],
+        ).fetchone()
+        if share is not None:
+            name = f"{model} AVTrustBench answers changed from zero-shot %"
+            out.append((name, round(share, 1), "context", None))
+    return out
+
+
+def beta_rows(pairs: Path, dpo_beta: float | None) -> list[tuple[str, object, str, object]]:
+    """The CAVPref pairs' mean calibrated β of the text, video and audio terms (from the
+    score stage's pairs file) beside DPO's fixed β; nothing when there are no pairs."""
+    if not pairs.is_file():
+        return []
+    import pandas as pd
+
+    frame = pd.read_parquet(pairs, columns=["beta_text", "beta_video", "beta_audio"])
+    means = " / ".join(f"{frame[c].mean():.2f}" for c in frame.columns)
+    target = "context" if dpo_beta is None else f"context: DPO's β {dpo_beta:g}"
+    return [("CAVPref pairs' mean calibrated β text / video / audio", means, target, None)]
 
 
 # CAVPref's ablations; shown when the run evaluated them (what each drops: README).
@@ -185,8 +227,8 @@ def mark(met) -> str:
 
 def plain_table(rows) -> str:
     width = max(len(r[0]) for r in rows)
-    lines = [f"{'figure':<{width}}  {'measured':>14}  {'target':<20} met"]
-    lines += [f"{n:<{width}}  {v!s:>14}  {t:<20} {mark(m)}" for n, v, t, m in rows]
+    lines = [f"{'figure':<{width}}  {'measured':>18}  {'target':<20} met"]
+    lines += [f"{n:<{width}}  {v!s:>18}  {t:<20} {mark(m)}" for n, v, t, m in rows]
     return "\n".join(lines)
 
 
@@ -243,6 +285,17 @@ def write_figure(rows, path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def dpo_beta(workdir: Path) -> float | None:
+    """``training.dpo.beta`` of the run's config (the workdir's own, else the repository's)."""
+    import yaml
+
+    for config in (workdir / "config" / "config.yaml", REPO / "config" / "config.yaml"):
+        if config.is_file():
+            section = (yaml.safe_load(config.read_text()) or {}).get("training") or {}
+            return (section.get("dpo") or {}).get("beta")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", type=Path, default=Path("."))
@@ -263,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         cmd += ["--directory", str(args.workdir), "--cores", str(args.cores)]
         subprocess.run(cmd, check=True)
         print(f"default run: {time.time() - start:.0f} s on {args.cores} cores")
-    rows = figures(args.workdir / "results", args.mode)
+    rows = figures(args.workdir / "results", args.mode, dpo_beta=dpo_beta(args.workdir))
     print(plain_table(rows))
     if args.figure:
         write_figure(rows, args.figure, f"{args.mode} rows of {args.workdir.resolve().name}")

@@ -91,3 +91,47 @@ def test_ablations_are_compared_with_dpo_when_evaluated(bench):
     rows = bench.ablation_rows({"cavpref_no_av": 46.5, "cavpref_fixed_beta": None}, 63.9)
     assert rows == [("cavpref_no_av - DPO AVTrustBench Avg (points)", -17.4, "ablation", None)]
     assert bench.ablation_rows({"cavpref_no_av": 46.5}, None) == []
+
+
+def test_moved_rows_count_answers_that_differ_from_the_zero_shot_models(bench):
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE predictions (model VARCHAR, mode VARCHAR, bench VARCHAR, task VARCHAR,"
+        " id VARCHAR, parsed_index INTEGER)"
+    )
+    rows = [("omni", i, a) for i, a in enumerate([0, 1, 2, 0])]
+    rows += [("dpo", i, a) for i, a in enumerate([0, 2, 1, 0])]  # two of four changed
+    rows += [("cavpref", i, a) for i, a in enumerate([0, 1, 2, None])]  # unparsed counts
+    for model, i, answer in rows:
+        con.execute(
+            "INSERT INTO predictions VALUES (?, 'loglik', 'avtrustbench', 'MVIT', ?, ?)",
+            [model, f"q{i}", answer],
+        )
+    # another mode and benchmark must not count
+    con.execute(
+        "INSERT INTO predictions VALUES ('dpo', 'generate', 'avtrustbench', 'MVIT', 'q0', 3)"
+    )
+    con.execute("INSERT INTO predictions VALUES ('dpo', 'loglik', 'qa', 'MVIT', 'q9', 3)")
+    assert bench.moved_rows(con, "loglik", "omni") == [
+        ("dpo AVTrustBench answers changed from zero-shot %", 50.0, "context", None),
+        ("cavpref AVTrustBench answers changed from zero-shot %", 25.0, "context", None),
+    ]
+
+
+def test_beta_rows_average_each_terms_calibrated_beta(bench, tmp_path):
+    import pandas as pd
+
+    pairs = tmp_path / "pairs.parquet"
+    frame = {"beta_text": [0.1, 0.3], "beta_video": [1.0, 0.5], "beta_audio": [0.2, 0.2]}
+    pd.DataFrame({**frame, "task": ["CAT", "MVT"]}).to_parquet(pairs)
+    assert bench.beta_rows(pairs, 0.1) == [
+        (
+            "CAVPref pairs' mean calibrated β text / video / audio",
+            "0.20 / 0.75 / 0.20",
+            "context: DPO's β 0.1",
+            None,
+        )
+    ]
+    assert bench.beta_rows(tmp_path / "none.parquet", 0.1) == []
