@@ -255,6 +255,31 @@ def test_project_inputs_equal_the_official_pipeline(
         assert torch.equal(ours, theirs)
 
 
+def test_the_processor_is_not_asked_to_recap_the_frames_it_is_given(clips, real_omni):
+    """The frames come sized by qwen-omni-utils' budget (the project's sampling); the
+    builder tells the processor not to apply its own per-frame cap, so it neither
+    resizes them nor logs its cap warning in every evaluation and training job."""
+    import logging
+
+    from transformers.utils import logging as hf_logging
+
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record)
+
+    handler = Keep()
+    logger = logging.getLogger("transformers")
+    logger.addHandler(handler)
+    hf_logging.warning_once.cache_clear()  # another test may have logged it already
+    try:
+        input_builder(real_omni, "processor")([clips["av_large"]], [QUESTION])
+    finally:
+        logger.removeHandler(handler)
+    assert not [r for r in records if "cap_pixels_per_frame" in r.getMessage()]
+
+
 def test_the_feature_difference_is_16_bit_quantisation(clips, official, real_omni):
     """Rounding the project's 16 kHz audio to 16-bit PCM, as audioread hands it to
     librosa, leaves no difference in the features: the tolerance above covers only that."""

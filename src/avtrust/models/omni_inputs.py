@@ -488,10 +488,15 @@ class OmniProcessorInputs(_Base):
             # The frames are sampled and sized already; the processor's own resize bounds
             # are the sampling budget, so its smart_resize keeps them as they are (as it
             # keeps qwen-omni-utils' frames under its default bounds, the same numbers).
+            # The per-frame share of the total budget (qwen-vl-utils' cap, which
+            # transformers applies only when asked) is applied by that sampling already,
+            # with `total_pixels` as configured; re-capping here with the processor's own
+            # budget could shrink them, and leaving it unset logs a warning per job.
             kwargs["videos_kwargs"] = {
                 "fps": v.fps,
                 "do_sample_frames": False,
                 "size": {"shortest_edge": v.min_pixels, "longest_edge": v.max_pixels},
+                "cap_pixels_per_frame": False,
             }
         if media.audio and (interleave or media.kind == "a"):  # see OmniInputBuilder
             kwargs["audio"] = media.audio
