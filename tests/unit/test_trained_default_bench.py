@@ -21,7 +21,9 @@ def bench():
 
 
 def test_pretrain_figures_read_each_models_summary_and_mark_what_is_missing(bench, tmp_path):
-    (tmp_path / "clap.json").write_text(json.dumps({"held_out": {"top1": 0.3, "chance": 0.05}}))
+    (tmp_path / "clap.json").write_text(
+        json.dumps({"held_out": {"top1": 0.3, "chance": 0.05, "clips": 30}})
+    )
     (tmp_path / "embedder.json").write_text(
         json.dumps({"held_out": {"top1": 1.0, "chance": 1 / 64}})
     )
@@ -35,7 +37,7 @@ def test_pretrain_figures_read_each_models_summary_and_mark_what_is_missing(benc
     (tmp_path / "audio_llm.json").write_text(json.dumps({"held_out": {"names_instruments": 0.8}}))
     trained = {name: (v, met) for name, v, _, met in bench.pretrain_figures(tmp_path, "omni")}
     assert trained[named] == (80.0, True)
-    assert rows["CLAP held-out audio->caption top-1 %"] == (30.0, ">= 90 (chance 5.0)", False)
+    assert rows["CLAP held-out audio->caption top-1 %"] == (30.0, ">= 90 (chance 5.0, n=30)", False)
     assert rows["embedder held-out paraphrase top-1 %"] == (100.0, "> chance 1.6", True)
 
 
