@@ -177,8 +177,8 @@ MOVED = ("dpo", "cavpref", "cavpref_fixed_beta")
 
 def moved_rows(con, mode: str, thinker: str) -> list[tuple[str, object, str, object]]:
     """Share of AVTrustBench test questions a preference-trained model answers otherwise
-    than ``thinker`` (the zero-shot start): context for CAVPref against DPO — a larger
-    β keeps a policy nearer its reference. Models not evaluated are left out."""
+    than ``thinker`` (the zero-shot start): context for CAVPref against DPO, how far
+    each moved from the model it started from. Models not evaluated are left out."""
     out: list[tuple[str, object, str, object]] = []
     for model in MOVED:
         (share,) = con.execute(
