@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = figures(args.workdir / "results", args.mode, dpo_beta=dpo_beta(args.workdir))
     print(plain_table(rows))
     if args.figure:
-        write_figure(rows, args.figure, f"{args.mode} rows of {args.workdir.resolve().name}")
+        write_figure(rows, args.figure, f"{args.mode} rows, bench/trained_default.py")
         print(f"figure: {args.figure}")
     if args.readme:
         replace_section(args.readme, markdown_table(rows, args.mode, args.figure))
