@@ -99,9 +99,11 @@ def main() -> None:
     report["loss_last"] = round(float(np.mean(losses[-20:])), 3)
     for part in ("held_out", "train"):
         items = parts[part]
-        report[part] = pretrain_clap.retrieval(clap, items, feats[part])
-        best, _ = pretrain_clap.retrieved_captions(clap, items, feats[part])
-        report[part]["misses"] = miss_kinds(best, items)
+        best = pretrain_clap.retrieved_captions(clap, items, feats[part])  # ranked once
+        report[part] = {
+            **pretrain_clap.retrieval_figures(items, best),
+            "misses": miss_kinds(best, items),
+        }
     print(json.dumps(report, indent=1))
 
 

@@ -231,9 +231,9 @@ def train(clap, items: list[dict], feats: dict, settings: ClapSettings, seed: in
     return losses
 
 
-def retrieved_captions(clap, items: list[dict], feats: dict) -> tuple[list[str], list[str]]:
-    """(each clip's nearest caption, the captions ranked): ``items`` (rows of ``feats``)
-    against one canonical caption per distinct instrument set among them."""
+def retrieved_captions(clap, items: list[dict], feats: dict) -> list[str]:
+    """Each clip's nearest caption: ``items`` (rows of ``feats``) against one canonical
+    caption per distinct instrument set among them."""
     import torch
 
     captions = sorted({canonical_caption(it["sounds"]) for it in items})
@@ -242,7 +242,19 @@ def retrieved_captions(clap, items: list[dict], feats: dict) -> tuple[list[str],
         audio = _embed_audio(clap.model, feats, list(range(len(items))))
         text = _embed_text(clap, captions)
         best = (audio @ text.T).argmax(dim=1).tolist()
-    return [captions[b] for b in best], captions
+    return [captions[b] for b in best]
+
+
+def retrieval_figures(items: list[dict], best: list[str]) -> dict:
+    """Top-1 of the captions ``best`` retrieved for ``items`` (:func:`retrieved_captions`),
+    with its chance level (one canonical caption per distinct instrument set)."""
+    truth = [canonical_caption(it["sounds"]) for it in items]
+    return {
+        "top1": float(np.mean([b == t for b, t in zip(best, truth, strict=True)])),
+        "chance": 1.0 / len(set(truth)),
+        "clips": len(items),
+        "captions": len(set(truth)),
+    }
 
 
 def retrieval(clap, items: list[dict], feats: dict) -> dict:
@@ -251,14 +263,7 @@ def retrieval(clap, items: list[dict], feats: dict) -> dict:
     captions = {canonical_caption(it["sounds"]) for it in items}
     if not items or len(captions) < 2:
         return {"clips": len(items), "captions": len(captions)}
-    best, _ = retrieved_captions(clap, items, feats)
-    hits = [b == canonical_caption(it["sounds"]) for b, it in zip(best, items, strict=True)]
-    return {
-        "top1": float(np.mean(hits)),
-        "chance": 1.0 / len(captions),
-        "clips": len(items),
-        "captions": len(captions),
-    }
+    return retrieval_figures(items, retrieved_captions(clap, items, feats))
 
 
 def text_similarity(clap, items: list[dict]) -> dict:
