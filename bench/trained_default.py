@@ -210,7 +210,7 @@ def beta_rows(pairs: Path, dpo_beta: float | None) -> list[tuple[str, object, st
 
 
 # CAVPref's ablations; shown when the run evaluated them (what each drops: README).
-ABLATIONS = ("cavpref_no_robust", "cavpref_no_av", "cavpref_fixed_beta")
+ABLATIONS = ("cavpref_no_robust", "cavpref_no_av", "cavpref_fixed_beta", "cavpref_beta_only")
 
 
 def ablation_rows(averages: dict, dpo: float | None) -> list[tuple[str, object, str, object]]:
