@@ -8,6 +8,9 @@ replaces:
 - a dataset, a generated task, a whole benchmark section, an import entry or a QA set
   set to ``null`` (or ``false``) is removed; a task still drawing from a removed dataset is an
   error naming both;
+- an entry of ``evaluation.models`` set to ``null`` (or ``false``) is removed: not
+  evaluated, so a checkpoint only it asks for is not trained (config/paper.yaml drops
+  the default's ablations that are not the paper's this way);
 - a task under ``benchmark.import`` replaces the generated task of the same name;
 - a benchmark (or the plain QA sets) drawing from synthetic and real sources together
   is an error naming the datasets of each kind, unless
@@ -46,6 +49,7 @@ def resolve(config: dict) -> Resolved:
     gone = _drop_removed_datasets(cfg, notes)
     _drop_removed_tasks(cfg, notes)
     _drop_removed_qa_sets(cfg, notes)
+    _drop_removed_eval_models(cfg, notes)
     _check_removed_datasets_unused(cfg, gone, notes)
     notes += _check_mixing(cfg)
     return Resolved(cfg, notes)
@@ -105,6 +109,15 @@ def _drop_removed_qa_sets(cfg: dict, notes: list[str]) -> None:
     if off:
         evaluation["qa_sets"] = {n: s for n, s in qa_sets.items() if not removed(s)}
         notes.append(f"evaluation.qa_sets removed: {', '.join(off)}")
+
+
+def _drop_removed_eval_models(cfg: dict, notes: list[str]) -> None:
+    evaluation = cfg.get("evaluation") or {}
+    models = evaluation.get("models") or {}
+    off = [name for name, spec in models.items() if removed(spec)]
+    if off:
+        evaluation["models"] = {n: s for n, s in models.items() if not removed(s)}
+        notes.append(f"evaluation.models removed: {', '.join(off)}")
 
 
 def _check_removed_datasets_unused(cfg: dict, gone: list[str], notes: list[str]) -> None:

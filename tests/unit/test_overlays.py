@@ -125,11 +125,21 @@ def test_a_task_drawing_from_a_removed_dataset_is_an_error_naming_both():
         ({"benchmark": {"avconfusebench": {"m1": True}}}, "True is not one of"),
         ({"benchmark": {"avtrustbench": {"MAT": {"sampels": 4}}}}, "'sampels' was unexpected"),
         ({"datasets": {"avqa": "off"}}, "'off' is not one of"),
+        ({"evaluation": {"models": {"dpo": True}}}, "should not be valid"),
     ],
 )
 def test_the_schema_still_refuses_what_is_not_a_removal(overlay, named):
     with pytest.raises(Exception, match=named):  # snakemake's WorkflowError
         merged(overlay)
+
+
+def test_null_and_false_remove_evaluation_models_and_say_so():
+    overlay = {"evaluation": {"models": {"cavpref_fixed_beta": None, "cavpref_no_av": False}}}
+    resolved = resolve(merged(overlay))
+    models = resolved.config["evaluation"]["models"]
+    assert "cavpref_fixed_beta" not in models and "cavpref_no_av" not in models
+    assert models["cavpref"] == {"checkpoint": "cavpref"}
+    assert resolved.notes == ["evaluation.models removed: cavpref_no_av, cavpref_fixed_beta"]
 
 
 def test_the_config_given_is_not_changed():
