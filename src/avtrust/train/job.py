@@ -177,6 +177,12 @@ def execute(spec: dict) -> dict | None:
         extra = {**extra, **_resolve(AFTER_TRAINING[settings.family])(trainer, settings)}
     metrics = save(trainer, spec, settings, n_rows, extra)
     tracking.finish(spec["tracking"])
+    # Every process waits for rank 0's files, then the process group is torn down before
+    # the interpreter exits: a rank that exited with the group alive was once aborted in
+    # the collective backend's teardown ("terminate called without an active
+    # exception"), failing a launch whose training had finished.
+    trainer.accelerator.wait_for_everyone()
+    trainer.accelerator.end_training()
     return metrics
 
 
