@@ -9,8 +9,8 @@ replaces:
   set to ``null`` (or ``false``) is removed; a task still drawing from a removed dataset is an
   error naming both;
 - an entry of ``evaluation.models`` set to ``null`` (or ``false``) is removed: not
-  evaluated, so a checkpoint only it asks for is not trained (config/paper.yaml drops
-  the default's ablations that are not the paper's this way);
+  evaluated, so a checkpoint that only it asked for (not in ``training.methods``) is
+  not trained (config/paper.yaml drops the default's non-paper ablations this way);
 - a task under ``benchmark.import`` replaces the generated task of the same name;
 - a benchmark (or the plain QA sets) drawing from synthetic and real sources together
   is an error naming the datasets of each kind, unless
