@@ -48,8 +48,8 @@ def resolve(config: dict) -> Resolved:
     notes: list[str] = []
     gone = _drop_removed_datasets(cfg, notes)
     _drop_removed_tasks(cfg, notes)
-    _drop_removed_qa_sets(cfg, notes)
-    _drop_removed_eval_models(cfg, notes)
+    _drop_removed_evaluation_entries(cfg, notes, "qa_sets")
+    _drop_removed_evaluation_entries(cfg, notes, "models")
     _check_removed_datasets_unused(cfg, gone, notes)
     notes += _check_mixing(cfg)
     return Resolved(cfg, notes)
@@ -102,22 +102,14 @@ def _drop_removed_tasks(cfg: dict, notes: list[str]) -> None:
         bench_cfg["import"] = imports
 
 
-def _drop_removed_qa_sets(cfg: dict, notes: list[str]) -> None:
+def _drop_removed_evaluation_entries(cfg: dict, notes: list[str], key: str) -> None:
+    """``evaluation.<key>`` (qa_sets, models) without its entries set to null or false."""
     evaluation = cfg.get("evaluation") or {}
-    qa_sets = evaluation.get("qa_sets") or {}
-    off = [name for name, spec in qa_sets.items() if removed(spec)]
+    entries = evaluation.get(key) or {}
+    off = [name for name, spec in entries.items() if removed(spec)]
     if off:
-        evaluation["qa_sets"] = {n: s for n, s in qa_sets.items() if not removed(s)}
-        notes.append(f"evaluation.qa_sets removed: {', '.join(off)}")
-
-
-def _drop_removed_eval_models(cfg: dict, notes: list[str]) -> None:
-    evaluation = cfg.get("evaluation") or {}
-    models = evaluation.get("models") or {}
-    off = [name for name, spec in models.items() if removed(spec)]
-    if off:
-        evaluation["models"] = {n: s for n, s in models.items() if not removed(s)}
-        notes.append(f"evaluation.models removed: {', '.join(off)}")
+        evaluation[key] = {n: s for n, s in entries.items() if not removed(s)}
+        notes.append(f"evaluation.{key} removed: {', '.join(off)}")
 
 
 def _check_removed_datasets_unused(cfg: dict, gone: list[str], notes: list[str]) -> None:
