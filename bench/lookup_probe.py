@@ -28,15 +28,28 @@ VOCAB = 40
 SUFFIX = (14, 15, 16, 17)
 
 
-def draw(rng: np.random.Generator, prefix: int) -> tuple[list[int], int]:
-    """One sequence (padded to a fixed length) and its answer token."""
+def draw(rng: np.random.Generator, prefix: int, asks: int = 1) -> tuple[list[int], list[int]]:
+    """One sequence (padded to a fixed length) and the positions of its answer tokens.
+
+    With ``asks`` > 1 the list is followed by that many questions about distinct
+    instruments, each with its answer, so one sequence supervises several lookups and
+    its answers are not all the same (the answer prior cannot fit them).
+    """
     k = int(rng.integers(1, 4))
     listed = rng.choice(INSTRUMENTS, size=k, replace=False).tolist()
-    present = rng.random() < 0.5
     absent = [i for i in range(INSTRUMENTS) if i not in listed]
-    asked = int(rng.choice(listed)) if present else int(rng.choice(absent))
+    if asks == 1:
+        asked = [int(rng.choice(listed)) if rng.random() < 0.5 else int(rng.choice(absent))]
+    else:
+        asked = rng.choice(INSTRUMENTS, size=asks, replace=False).tolist()
     filler = [FILLER + j % 20 for j in range(prefix + 3 - k)]
-    return [*filler, LIST_START, *listed, LIST_END, ASK, asked, *SUFFIX], YES if present else NO
+    sequence = [*filler, LIST_START, *listed, LIST_END]
+    answers = []
+    for instrument in asked:
+        sequence += [ASK, int(instrument), *SUFFIX]
+        answers.append(len(sequence))
+        sequence.append(YES if instrument in listed else NO)
+    return sequence, answers
 
 
 def main() -> None:
@@ -49,6 +62,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--prefix", type=int, default=0, help="filler tokens before the list")
+    parser.add_argument(
+        "--asks-per-row", type=int, default=1, help="questions per training sequence (held out: 1)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -71,24 +87,25 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     held_out = np.random.default_rng(args.seed + 1)
 
-    def batch(n: int, source: np.random.Generator):
-        rows = [draw(source, args.prefix) for _ in range(n)]
-        ids = torch.tensor([seq + [answer] for seq, answer in rows])
+    def batch(n: int, source: np.random.Generator, asks: int):
+        rows = [draw(source, args.prefix, asks) for _ in range(n)]
+        ids = torch.tensor([sequence for sequence, _ in rows])
         labels = torch.full_like(ids, -100)
-        labels[:, -1] = ids[:, -1]
+        for row, (_, answers) in enumerate(rows):
+            labels[row, answers] = ids[row, answers]
         return ids, labels
 
     optimiser = torch.optim.AdamW(model.parameters(), lr=args.learning_rate)
     start = time.perf_counter()
     for step in range(args.steps):
-        ids, labels = batch(args.batch_size, rng)
+        ids, labels = batch(args.batch_size, rng, args.asks_per_row)
         loss = model(input_ids=ids, labels=labels).loss
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         if step % 250 == 0 or step == args.steps - 1:
             with torch.no_grad():
-                ids, _ = batch(256, held_out)
+                ids, _ = batch(256, held_out, 1)
                 logits = model(input_ids=ids).logits[:, -2, [YES, NO]]
                 said_yes = logits.argmax(-1) == 0
                 accuracy = float((said_yes == (ids[:, -1] == YES)).float().mean())

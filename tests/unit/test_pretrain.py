@@ -186,3 +186,100 @@ def test_pretraining_lowers_the_loss_and_is_deterministic(untrained, pretrain_co
     assert torch.equal(loaded[key], a[key])
     accuracy = first["held_out_accuracy"]
     assert accuracy["questions"] == 4 and 0.0 <= accuracy["all"] <= 1.0
+
+
+def training_rows(pretrain_corpus: Path) -> list[dict]:
+    return corpus.instruction_rows(corpus.questions(pretrain_corpus, "train", 0, 2))
+
+
+def test_frozen_tower_batches_give_the_models_own_loss(untrained, pretrain_corpus):
+    """Each clip's tower outputs, computed once and written over its placeholder tokens,
+    give the loss the model computes running its towers itself; the clip's outputs are
+    what moves it (zeroed, the loss changes)."""
+    import torch
+
+    from avtrust.pretrain.frozen_towers import FrozenTowerBatches
+    from avtrust.train.data import SequenceEncoder
+
+    thinker = load(untrained)
+    model = thinker.model.eval()
+    rows = training_rows(pretrain_corpus)[::8]
+    picked = [0, len(rows) // 2, len(rows) - 1]
+    assert len({rows[i]["media_path"] for i in picked}) > 1
+    encoder = SequenceEncoder(thinker.builder, model.get_rope_index)
+    batches = FrozenTowerBatches(model, encoder, rows)
+    assert len(batches) == len(rows) and len(batches.features) > 1
+    own = encoder(
+        [rows[i]["media_path"] for i in picked],
+        [rows[i]["prompt"] for i in picked],
+        [rows[i]["response"] for i in picked],
+    ).batch
+    with torch.no_grad():
+        expected = model(**own, use_cache=False).loss
+        cached = model(**batches(picked), use_cache=False).loss
+        assert torch.allclose(cached, expected, atol=1e-5), (cached, expected)
+        for features in batches.features.values():
+            for stream in features:
+                features[stream] = torch.zeros_like(features[stream])
+        assert abs(float(model(**batches(picked), use_cache=False).loss - expected)) > 1e-3
+
+
+def test_frozen_towers_train_the_language_model_alone(untrained, pretrain_corpus, tmp_path):
+    import torch
+
+    thinker = {**PRETRAIN["thinker"], "freeze_towers": True}
+    summary = pretrain_model(
+        untrained,
+        pretrain_corpus,
+        tmp_path / "a",
+        model_job_config(config(thinker=thinker), "omni"),
+    )
+    assert summary["loss_last"] < 0.8 * summary["loss_first"]
+    after, before = weights(tmp_path / "a"), weights(untrained)
+    towers = [k for k in before if k.startswith(("audio_tower.", "visual."))]
+    assert towers and all(torch.equal(after[k], before[k]) for k in towers)
+    rest = [k for k in before if k not in towers]
+    assert any(not torch.equal(after[k], before[k]) for k in rest)
+
+
+def test_the_thinker_starts_from_the_named_audio_llm(untrained, pretrain_corpus, tmp_path):
+    from avtrust.pretrain import start_model
+
+    audio_dir = untrained_build(tmp_path / "audio_llm", "audio_llm")
+    thinker = {**PRETRAIN["thinker"], "start_from": "audio_llm", "steps": 2}
+    cfg = config(thinker=thinker)
+    assert start_model(cfg, "omni") == "audio_llm" and start_model(cfg, "audio_llm") is None
+    job = model_job_config(cfg, "omni")
+    summary = pretrain_model(untrained, pretrain_corpus, tmp_path / "a", job, start_dir=audio_dir)
+    assert summary["started_from"]["model"] == "audio_llm"
+    assert summary["started_from"]["copied"] > 40
+    with pytest.raises(ValueError, match="start_from is 'audio_llm': the job needs"):
+        pretrain_model(untrained, pretrain_corpus, tmp_path / "b", job)
+    wrong = config(thinker={**thinker, "start_from": "clap"})
+    with pytest.raises(ValueError, match="'clap' is not a model under `models` with adapter"):
+        start_model(wrong, "omni")
+
+
+def test_the_thinker_trains_on_the_categories_it_is_given(untrained, pretrain_corpus, tmp_path):
+    existence = {**PRETRAIN["thinker"], "steps": 1, "categories": ["Audio-Visual/Existential"]}
+    everything = pretrain_model(
+        untrained,
+        pretrain_corpus,
+        tmp_path / "a",
+        model_job_config(config(thinker={**existence, "categories": None}), "omni"),
+    )
+    chosen = pretrain_model(
+        untrained,
+        pretrain_corpus,
+        tmp_path / "b",
+        model_job_config(config(thinker=existence), "omni"),
+    )
+    assert 0 < chosen["rows"] < everything["rows"]
+    typo = {**existence, "categories": ["Audio-Visual/Existence"]}
+    with pytest.raises(ValueError, match=r"categories \['Audio-Visual/Existence'\]: no training"):
+        pretrain_model(
+            untrained,
+            pretrain_corpus,
+            tmp_path / "c",
+            model_job_config(config(thinker=typo), "omni"),
+        )

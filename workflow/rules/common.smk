@@ -19,7 +19,12 @@ from avtrust.datasets.synthetic import settings as synthetic_settings
 from avtrust.overlays import resolve
 from avtrust.preflight import check as preflight_check
 from avtrust.preflight import report as preflight_report
-from avtrust.pretrain import corpus_job_config, model_job_config, pretrained_models
+from avtrust.pretrain import (
+    corpus_job_config,
+    model_job_config,
+    pretrained_models,
+    start_model,
+)
 
 validate(config, "../schemas/config.schema.yaml")
 # A user's config merged into config/config.yaml removes entries set to null, replaces

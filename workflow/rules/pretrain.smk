@@ -39,6 +39,7 @@ rule prepare_untrained_model:
 
 rule pretrain_model:
     input:
+        unpack(pretrain_start),
         untrained="resources/pretrain/untrained/{model}",
         corpus="resources/pretrain/corpus",
     output:

@@ -15,6 +15,7 @@ with rule_logging(snakemake) as log:
         snakemake.output.model,
         snakemake.params.config,
         log=log,
+        start_dir=snakemake.input.get("start"),
     )
     write_json_atomic(snakemake.output.summary, summary)
     log.info("ready: %s", snakemake.output.model)

@@ -95,6 +95,28 @@ def pretrained_models(config: dict) -> list[str]:
     return [name for name in trainable if name in chosen]
 
 
+# adapters a thinker can start from (avtrust.pretrain.thinker_init)
+STARTS = ("qwen2_audio",)
+
+
+def start_model(config: dict, name: str) -> str | None:
+    """The model whose trained folder the pre-training of model ``name`` starts from
+    (``pretrain.thinker.start_from`` for the thinker; None for the others or when null).
+    It must be a model under ``models`` with an adapter the thinker can start from."""
+    if config["models"][name].get("adapter") != "qwen2_5_omni_thinker":
+        return None
+    start = ((config.get("pretrain") or {}).get("thinker") or {}).get("start_from")
+    if start is None:
+        return None
+    entry = config["models"].get(start)
+    if entry is None or entry.get("adapter") not in STARTS:
+        raise ValueError(
+            f"pretrain.thinker.start_from: {start!r} is not a model under `models` with "
+            f"adapter {' or '.join(STARTS)}"
+        )
+    return start
+
+
 @dataclass(frozen=True)
 class SectionSettings:
     """A model's optimiser settings, read from its section ``pretrain.<key>``; each model's

@@ -32,10 +32,17 @@ def write_corpus(out_dir: PathLike, config: dict) -> None:
 
 
 def pretrain_model(
-    untrained_dir: PathLike, corpus_dir: PathLike, out_dir: PathLike, config: dict, log=None
+    untrained_dir: PathLike,
+    corpus_dir: PathLike,
+    out_dir: PathLike,
+    config: dict,
+    log=None,
+    start_dir: PathLike | None = None,
 ) -> dict:
     """Train the untrained model folder on the corpus into ``out_dir``; returns the
-    summary also written into the manifest (and, by the rule, into results/pretrain)."""
+    summary also written into the manifest (and, by the rule, into results/pretrain).
+    ``start_dir``: a trained model the training starts from (the thinker's
+    ``start_from``), passed to the adapter's trainer when given."""
     import torch
 
     section = config["pretrain"]
@@ -47,7 +54,8 @@ def pretrain_model(
     seed = derive_seed(pretrain_seed(config), "model", manifest["name"])
     trainer = importlib.import_module(PRETRAINED[adapter])
     model = load(untrained_dir, device="cpu")
-    summary = trainer.train_model(model, Path(corpus_dir), section, seed, log)
+    starting = {} if start_dir is None else {"start_dir": start_dir}
+    summary = trainer.train_model(model, Path(corpus_dir), section, seed, log, **starting)
     if log:
         held_out = summary.get("held_out_accuracy", summary.get("held_out"))
         log.info(

@@ -38,6 +38,18 @@ class ThinkerSettings(SectionSettings):
     # The random audio and vision towers barely move the answer at first (swapping the
     # clip changes it by ~1 %), so they may learn faster than the language model.
     tower_lr_scale: float = 1.0
+    # Train the language model only, over each clip's tower outputs computed once
+    # (avtrust.pretrain.frozen_towers): 6-9x the rows per second on a CPU.
+    freeze_towers: bool = False
+    # A pre-trained audio LLM (a model under `models`, adapter qwen2_audio, of the
+    # thinker's dimensions) whose language model and audio encoder the thinker starts
+    # from (avtrust.pretrain.thinker_init), as Qwen2.5-Omni starts from Qwen2.5 and
+    # Whisper; null: the thinker's own random build.
+    start_from: str | None = None
+    # The question categories it trains on ("Audio-Visual/Existential", ...; the
+    # corpus's `modality/qtype`); null: all. Mixed with every other category, the
+    # existence questions stay at their answer prior for 1000s of steps (bench/README.md).
+    categories: tuple[str, ...] | None = None
 
 
 def batch_order(n_rows: int, steps: int, batch_size: int, seed: int) -> list[list[int]]:
@@ -93,6 +105,7 @@ def train(thinker, rows: list[dict], settings: ThinkerSettings, seed: int) -> li
     ``rows``; returns the loss of every step."""
     import torch
 
+    from avtrust.pretrain.frozen_towers import FrozenTowerBatches
     from avtrust.train.data import SequenceEncoder, cache_decoding
 
     if not rows:
@@ -104,25 +117,37 @@ def train(thinker, rows: list[dict], settings: ThinkerSettings, seed: int) -> li
     towers = [p for n, p in model.named_parameters() if n.startswith(TOWERS)]
     tower_ids = {id(p) for p in towers}
     rest = [p for p in model.parameters() if id(p) not in tower_ids]
+    groups = [{"params": rest, "scale": 1.0}]
+    if settings.freeze_towers:
+        for p in towers:
+            p.requires_grad_(False)
+        model.eval()  # the towers' outputs are computed once, without dropout
+        batches = FrozenTowerBatches(model, encoder, rows)
+    else:
+        groups.append({"params": towers, "scale": settings.tower_lr_scale})
+
+        def batches(indices):
+            return encoder(
+                [rows[i]["media_path"] for i in indices],
+                [rows[i]["prompt"] for i in indices],
+                [rows[i]["response"] for i in indices],
+            ).batch
+
+    trained = [p for group in groups for p in group["params"]]
     optimiser = torch.optim.AdamW(
-        [{"params": rest, "scale": 1.0}, {"params": towers, "scale": settings.tower_lr_scale}],
-        lr=settings.learning_rate,
-        weight_decay=settings.weight_decay,
+        groups, lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
     model.train()
     losses = []
     steps = batch_order(len(rows), settings.steps, settings.batch_size, seed)
     progress = tqdm(steps, desc="pre-training the thinker", unit="step")
     for step, indices in enumerate(progress):
-        batch = encoder(
-            [rows[i]["media_path"] for i in indices],
-            [rows[i]["prompt"] for i in indices],
-            [rows[i]["response"] for i in indices],
-        ).batch
-        loss = model(**batch, use_cache=False).loss
-        losses.append(optimiser_step(optimiser, model.parameters(), loss, step, settings))
+        loss = model(**batches(indices), use_cache=False).loss
+        losses.append(optimiser_step(optimiser, trained, loss, step, settings))
         progress.set_postfix(loss=f"{losses[-1]:.3f}")
     model.eval()
+    for p in towers:
+        p.requires_grad_(True)
     return losses
 
 
@@ -174,14 +199,37 @@ def accuracy(thinker, questions: list[dict], batch_size: int = 16) -> dict:
     return out
 
 
-def train_model(thinker, corpus_dir: Path, section: dict, seed: int, log) -> dict:
+def train_model(
+    thinker, corpus_dir: Path, section: dict, seed: int, log, start_dir: PathLike | None = None
+) -> dict:
     """The pretrain stage's entry: train on the corpus's training questions; returns the
-    summary (losses, held-out accuracy)."""
+    summary (losses, held-out accuracy). ``start_dir``: the folder of the model named by
+    ``pretrain.thinker.start_from``, copied into the thinker first."""
+    from avtrust.pretrain.thinker_init import start_from_audio_llm
+
     settings = ThinkerSettings.from_config(section["thinker"])
+    started = None
+    if settings.start_from is not None:
+        if start_dir is None:
+            raise ValueError(
+                f"pretrain.thinker.start_from is {settings.start_from!r}: the job needs "
+                "that model's folder"
+            )
+        started = start_from_audio_llm(thinker.model, start_dir)
+        if log:
+            log.info("started from %s: %s", settings.start_from, started)
     rounds = section["corpus"].get("question_rounds", 1)
     train_qs = corpus.questions(corpus_dir, "train", seed, rounds)
     held_out = corpus.questions(corpus_dir, "held_out", seed, rounds)
     held_out = held_out[: section["held_out_questions"]]
+    if settings.categories is not None:
+        known = sorted({q["category"] for q in train_qs})
+        train_qs = [q for q in train_qs if q["category"] in settings.categories]
+        if not train_qs:
+            raise ValueError(
+                f"pretrain.thinker.categories {list(settings.categories)}: no training "
+                f"question has one (the corpus's: {', '.join(known)})"
+            )
     rows = corpus.instruction_rows(train_qs)
     if log:
         log.info(
@@ -192,6 +240,8 @@ def train_model(thinker, corpus_dir: Path, section: dict, seed: int, log) -> dic
         )
     losses = train(thinker, rows, settings, seed)
     summary = loss_summary(losses, rows=len(rows))
+    if started is not None:
+        summary["started_from"] = {"model": settings.start_from, **started}
     if held_out:
         summary["held_out_accuracy"] = accuracy(thinker, held_out)
     return summary
