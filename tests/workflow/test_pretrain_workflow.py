@@ -76,3 +76,27 @@ def test_the_stage_runs_and_writes_a_loadable_trained_folder(tmp_path):
     assert (tmp_path / "logs/pretrain/omni.log").is_file()
     videos = list((tmp_path / "resources/pretrain/corpus/videos").glob("*.mp4"))
     assert videos and all(v.name.startswith("pretrain_") for v in videos)
+
+
+def test_a_thinker_started_from_the_audio_llm_is_trained_after_it(tmp_path):
+    def start_from(config, models):
+        enable(config)
+        config["pretrain"]["models"] = models
+        config["pretrain"]["thinker"]["start_from"] = "audio_llm"
+
+    both = write_config(tmp_path / "both.yaml", lambda c: start_from(c, ["omni", "audio_llm"]))
+    proc = run_snakemake(tmp_path, "-n", "resources/models/omni", config=both)
+    assert planned_jobs(proc) == {
+        "pretrain_corpus": 1,
+        "prepare_untrained_model": 2,
+        "pretrain_model": 2,  # the audio LLM's first: the thinker's job reads its folder
+    }
+    # an audio LLM left out of the pre-training is the models stage's (random) build
+    alone = write_config(tmp_path / "alone.yaml", lambda c: start_from(c, ["omni"]))
+    proc = run_snakemake(tmp_path, "-n", "resources/models/omni", config=alone)
+    assert planned_jobs(proc) == {
+        "pretrain_corpus": 1,
+        "prepare_untrained_model": 1,
+        "pretrain_model": 1,
+        "prepare_model": 1,
+    }

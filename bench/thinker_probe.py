@@ -1,0 +1,146 @@
+"""Which sense does the pre-trained tiny thinker answer from? A probe of its pre-training.
+
+Trains a copy of a default run's untrained thinker with the pretrain stage's own code
+(``avtrust.pretrain.thinker.train``: optionally started from the run's pre-trained audio
+LLM, towers frozen, on some question categories) and prints, on the corpus's held-out
+clips, its accuracy per question category, and its existence accuracy ("Is the X in the
+video making sound?") when it gets the clip, only the soundtrack, or only the silent
+video — which sense the answers come from — with its Yes-rate on the run's
+AV-ConfuseBench m1 set (a visible instrument muted: "yes" is the audio-visual confusion
+the paper measures).
+
+    .venv/bin/python bench/thinker_probe.py --workdir /tmp/defrun --start-from-audio-llm \\
+        --freeze-towers --categories Audio-Visual/Existential --steps 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+EXISTENCE = "Audio-Visual/Existential"
+
+
+def one_stream(video: Path, folder: Path, keep: str) -> Path:
+    """The clip with only its ``keep`` stream (audio: a WAV; video: a silent MP4),
+    written once into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if keep == "audio":
+        out = folder / f"{video.stem}.wav"
+        args = ["-vn", "-c:a", "pcm_s16le"]
+    else:
+        out = folder / f"{video.stem}.mp4"
+        args = ["-an", "-c:v", "copy"]
+    if not out.exists():
+        cmd = ["ffmpeg", "-v", "error", "-y", "-i", str(video), *args, str(out)]
+        subprocess.run(cmd, check=True)
+    return out
+
+
+def m1_questions(path: Path, root: Path) -> list[dict]:
+    """The run's m1 samples as questions for :func:`avtrust.pretrain.thinker.accuracy`."""
+    import pandas as pd
+
+    frame = pd.read_parquet(path)
+    return [
+        {
+            "media_path": str(root / r.media_path),
+            "question": r.question,
+            "options": list(r.options),
+            "answer_index": list(r.options).index(r.answer),
+            "category": "m1",
+        }
+        for r in frame.itertuples()
+    ]
+
+
+def yes_rate(thinker, questions: list[dict]) -> float:
+    """Share of ``questions`` (yes/no) whose more probable answer is "yes"."""
+    import torch
+
+    from avtrust.pretrain.corpus import answer_forms
+    from avtrust.train.data import SequenceEncoder, sequence_logps
+
+    encoder = SequenceEncoder(thinker.builder, thinker.model.get_rope_index)
+    said_yes = []
+    with torch.no_grad():
+        for q in questions:
+            ((prompt, candidates),) = answer_forms(q)
+            enc = encoder([q["media_path"]] * 2, [prompt] * 2, candidates)
+            logps = sequence_logps(thinker.model, enc.batch)[enc.rows].tolist()
+            said_yes.append(candidates[int(np.argmax(logps))] == "yes")
+    return float(np.mean(said_yes))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", type=Path, required=True, help="a finished default run")
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--learning-rate", type=float, default=2e-3)
+    parser.add_argument("--warmup-steps", type=int, default=50)
+    parser.add_argument("--categories", nargs="*", help="question categories (default: all)")
+    parser.add_argument("--start-from-audio-llm", action="store_true")
+    parser.add_argument("--freeze-towers", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("/tmp/thinker_probe"))
+    args = parser.parse_args()
+
+    import torch
+
+    from avtrust.models.registry import load
+    from avtrust.pretrain import corpus, thinker
+    from avtrust.pretrain.thinker_init import start_from_audio_llm
+
+    torch.set_num_threads(1)
+    work = args.workdir
+    corpus_dir = work / "resources" / "pretrain" / "corpus"
+    model = load(work / "resources" / "pretrain" / "untrained" / "omni", device="cpu")
+    if args.start_from_audio_llm:
+        start_from_audio_llm(model.model, work / "resources" / "models" / "audio_llm")
+    train_qs = corpus.questions(corpus_dir, "train", args.seed, 8)
+    if args.categories:
+        train_qs = [q for q in train_qs if q["category"] in args.categories]
+    held_out = corpus.questions(corpus_dir, "held_out", args.seed, 8)
+    rows = corpus.instruction_rows(train_qs)
+    settings = thinker.ThinkerSettings(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        warmup_steps=args.warmup_steps,
+        freeze_towers=args.freeze_towers,
+    )
+    start = time.perf_counter()
+    losses = thinker.train(model, rows, settings, args.seed)
+    print(
+        f"{len(rows)} rows, {args.steps} steps in {time.perf_counter() - start:.0f} s: "
+        f"loss {np.mean(losses[:10]):.3f} -> {np.mean(losses[-20:]):.3f}"
+    )
+    accuracy = thinker.accuracy(model, held_out[:120])
+    print("held-out accuracy by category:", accuracy["by_category"])
+    existence = [q for q in held_out if q["category"] == EXISTENCE]
+    for keep in ("both", "audio", "video"):
+        asked = existence
+        if keep != "both":
+            folder = args.out / f"only_{keep}"
+            asked = [
+                {**q, "media_path": str(one_stream(Path(q["media_path"]), folder, keep))}
+                for q in existence
+            ]
+        share = thinker.accuracy(model, asked)["all"]
+        print(f"held-out existence, {keep:5s} in the input: {100 * share:.1f} % ({len(asked)})")
+    m1 = work / "results" / "bench" / "avconfusebench" / "m1.parquet"
+    if m1.exists():
+        print(f"m1 Yes-rate: {100 * yes_rate(model, m1_questions(m1, work)):.1f} %")
+
+
+if __name__ == "__main__":
+    main()
