@@ -42,6 +42,10 @@ def _read_json(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+# the corpus's question category the default's thinker is pre-trained on
+EXISTENCE = "Audio-Visual/Existential"
+
+
 def pretrain_figures(folder: Path, thinker: str) -> list[tuple[str, object, str, object]]:
     """The pretrain stage's summaries (``results/pretrain/<model>.json``): the thinker's
     loss and held-out corpus accuracy, the audio LLM's share of held-out replies naming
@@ -70,6 +74,16 @@ def pretrain_figures(folder: Path, thinker: str) -> list[tuple[str, object, str,
                     acc["all"] > acc["all_chance"],
                 )
             )
+            existence = acc.get("by_category", {}).get(EXISTENCE)
+            if existence is not None:
+                out.append(
+                    (
+                        "thinker held-out 'Is the X in the video making sound?' acc %",
+                        round(100 * existence, 1),
+                        "chance 50",
+                        existence > 0.5,
+                    )
+                )
     named = (_read_json(folder / "audio_llm.json") or {}).get("held_out")
     name = "audio LLM names held-out clips' instruments %"
     if named:

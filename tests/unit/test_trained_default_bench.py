@@ -35,8 +35,14 @@ def test_pretrain_figures_read_each_models_summary_and_mark_what_is_missing(benc
     named = "audio LLM names held-out clips' instruments %"
     assert rows[named] == ("missing", "pretrain.models", None)
     (tmp_path / "audio_llm.json").write_text(json.dumps({"held_out": {"names_instruments": 0.8}}))
+    held_out = {"all": 0.5, "all_chance": 0.35, "by_category": {"Audio-Visual/Existential": 0.977}}
+    summary = {"loss_first": 7.4, "loss_last": 0.02, "held_out_accuracy": held_out}
+    (tmp_path / "omni.json").write_text(json.dumps(summary))
     trained = {name: (v, met) for name, v, _, met in bench.pretrain_figures(tmp_path, "omni")}
     assert trained[named] == (80.0, True)
+    assert trained["thinker pretrain loss first -> last"] == ("7.400 -> 0.020", True)
+    assert trained["thinker held-out corpus QA acc %"] == (50.0, True)
+    assert trained["thinker held-out 'Is the X in the video making sound?' acc %"] == (97.7, True)
     assert rows["CLAP held-out audio->caption top-1 %"] == (30.0, ">= 90 (chance 5.0, n=30)", False)
     assert rows["embedder held-out paraphrase top-1 %"] == (100.0, "> chance 1.6", True)
 
