@@ -3,7 +3,8 @@
 # pretrain.models narrows them) are built untrained into resources/pretrain/untrained/,
 # trained on a synthetic corpus of their own (resources/pretrain/corpus/, drawn from the
 # pre-training seed) and written to resources/models/<name>/, where every later stage
-# loads them. The models stage builds the others.
+# loads them. The models stage builds the others. A thinker with
+# pretrain.thinker.start_from is trained after the model it starts from.
 
 
 rule pretrain_corpus:

@@ -5,6 +5,9 @@ on (clip, question, answer) rows with the project's own input path: the thinker'
 builder with decoding memoised per clip, and :class:`avtrust.train.data.SequenceEncoder`
 merging audio features, video patches and 3-D position ids into one batch, so the model
 learns from audio and video both. The loss is the thinker's token loss on the response.
+With ``freeze_towers`` only the language model trains, over each clip's tower outputs
+computed once (:mod:`avtrust.pretrain.frozen_towers`); with ``start_from`` it starts
+from a pre-trained audio LLM (:mod:`avtrust.pretrain.thinker_init`).
 
 A plain loop rather than ``transformers.Trainer``: one process, no resume state, and
 every random choice (batch order, initial weights) comes from the seed, so two runs give
