@@ -89,6 +89,12 @@ def main() -> None:
     parser.add_argument("--warmup-steps", type=int, default=50)
     parser.add_argument("--categories", nargs="*", help="question categories (default: all)")
     parser.add_argument("--start-from-audio-llm", action="store_true")
+    parser.add_argument(
+        "--audio-tower-as-built",
+        action="store_true",
+        help="with --start-from-audio-llm: copy the audio LLM's language model only, "
+        "keep the thinker's own (random) audio encoder",
+    )
     parser.add_argument("--freeze-towers", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("/tmp/thinker_probe"))
@@ -105,7 +111,11 @@ def main() -> None:
     corpus_dir = work / "resources" / "pretrain" / "corpus"
     model = load(work / "resources" / "pretrain" / "untrained" / "omni", device="cpu")
     if args.start_from_audio_llm:
+        built = {k: v.clone() for k, v in model.model.state_dict().items()}
         start_from_audio_llm(model.model, work / "resources" / "models" / "audio_llm")
+        if args.audio_tower_as_built:
+            audio = {k: v for k, v in built.items() if k.startswith("model.audio_tower.")}
+            model.model.load_state_dict({**model.model.state_dict(), **audio})
     train_qs = corpus.questions(corpus_dir, "train", args.seed, 8)
     if args.categories:
         train_qs = [q for q in train_qs if q["category"] in args.categories]
