@@ -97,7 +97,9 @@ def main() -> None:
     )
     parser.add_argument("--freeze-towers", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=Path("/tmp/thinker_probe"))
+    parser.add_argument(
+        "--out", type=Path, help="the one-stream clips (default: <workdir>/results/thinker_probe)"
+    )
     args = parser.parse_args()
 
     import torch
@@ -108,6 +110,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     work = args.workdir
+    out = args.out or work / "results" / "thinker_probe"
     corpus_dir = work / "resources" / "pretrain" / "corpus"
     model = load(work / "resources" / "pretrain" / "untrained" / "omni", device="cpu")
     if args.start_from_audio_llm:
@@ -140,7 +143,7 @@ def main() -> None:
     for keep in ("both", "audio", "video"):
         asked = existence
         if keep != "both":
-            folder = args.out / f"only_{keep}"
+            folder = out / f"only_{keep}"
             asked = [
                 {**q, "media_path": str(one_stream(Path(q["media_path"]), folder, keep))}
                 for q in existence
