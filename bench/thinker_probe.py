@@ -29,19 +29,14 @@ sys.path.insert(0, str(REPO / "src"))
 EXISTENCE = "Audio-Visual/Existential"
 
 
-def one_stream(video: Path, folder: Path, keep: str) -> Path:
-    """The clip with only its ``keep`` stream (audio: a WAV; video: a silent MP4),
-    written once into ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    if keep == "audio":
-        out = folder / f"{video.stem}.wav"
-        args = ["-vn", "-c:a", "pcm_s16le"]
-    else:
-        out = folder / f"{video.stem}.mp4"
-        args = ["-an", "-c:v", "copy"]
+def silent_video(video: Path, folder: Path) -> Path:
+    """The clip without its soundtrack (the video stream copied), written once into
+    ``folder``; :func:`pretrain_probe.soundtrack_file` gives the soundtrack alone."""
+    out = folder / f"{video.stem}.mp4"
     if not out.exists():
-        cmd = ["ffmpeg", "-v", "error", "-y", "-i", str(video), *args, str(out)]
-        subprocess.run(cmd, check=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        cmd = ["ffmpeg", "-v", "error", "-y", "-i", str(video), "-an", "-c:v", "copy"]
+        subprocess.run([*cmd, str(out)], check=True)
     return out
 
 
@@ -103,6 +98,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
+    from pretrain_probe import soundtrack_file
 
     from avtrust.models.registry import load
     from avtrust.pretrain import corpus, thinker
@@ -140,12 +136,13 @@ def main() -> None:
     accuracy = thinker.accuracy(model, held_out[:120])
     print("held-out accuracy by category:", accuracy["by_category"])
     existence = [q for q in held_out if q["category"] == EXISTENCE]
+    one_stream = {"audio": soundtrack_file, "video": silent_video}
     for keep in ("both", "audio", "video"):
         asked = existence
         if keep != "both":
             folder = out / f"only_{keep}"
             asked = [
-                {**q, "media_path": str(one_stream(Path(q["media_path"]), folder, keep))}
+                {**q, "media_path": str(one_stream[keep](Path(q["media_path"]), folder))}
                 for q in existence
             ]
         share = thinker.accuracy(model, asked)["all"]
