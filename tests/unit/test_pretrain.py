@@ -203,12 +203,23 @@ def test_frozen_tower_batches_give_the_models_own_loss(untrained, pretrain_corpu
 
     thinker = load(untrained)
     model = thinker.model.eval()
-    rows = training_rows(pretrain_corpus)[::8]
+    every = training_rows(pretrain_corpus)
+    same_clip = [r for r in every if r["media_path"] == every[0]["media_path"]]
+    rows = every[::8] + same_clip[1:5]
     picked = [0, len(rows) // 2, len(rows) - 1]
     assert len({rows[i]["media_path"] for i in picked}) > 1
     encoder = SequenceEncoder(thinker.builder, model.get_rope_index)
     batches = FrozenTowerBatches(model, encoder, rows)
     assert len(batches) == len(rows) and len(batches.features) > 1
+    # A clip's rows are encoded in one call; each comes out as it is encoded alone.
+    shared = [i for i, r in enumerate(rows) if r["media_path"] == rows[0]["media_path"]]
+    lengths = {batches.rows[i].input_ids.shape[0] for i in shared}
+    assert len(shared) > 2 and len(lengths) > 1, "rows of one clip, of different lengths"
+    for i in shared:
+        alone = encoder([rows[i]["media_path"]], [rows[i]["prompt"]], [rows[i]["response"]])
+        for field in ("input_ids", "attention_mask", "labels"):
+            assert torch.equal(getattr(batches.rows[i], field), alone.batch[field][0]), field
+        assert torch.equal(batches.rows[i].position_ids, alone.batch["position_ids"][:, 0])
     own = encoder(
         [rows[i]["media_path"] for i in picked],
         [rows[i]["prompt"] for i in picked],
@@ -281,5 +292,44 @@ def test_the_thinker_trains_on_the_categories_it_is_given(untrained, pretrain_co
             untrained,
             pretrain_corpus,
             tmp_path / "c",
+            model_job_config(config(thinker=typo), "omni"),
+        )
+
+
+def test_a_curriculum_trains_its_phases_in_order(untrained, pretrain_corpus, tmp_path):
+    """`then` adds phases after the first: each draws its batches from its own
+    categories, the first as it would alone; the summary counts every phase's steps."""
+    from avtrust.pretrain.thinker import ThinkerSettings, batch_order, phase_batches
+
+    existence = "Audio-Visual/Existential"
+    rows = training_rows(pretrain_corpus)
+    section = {**PRETRAIN["thinker"], "steps": 3, "categories": [existence]}
+    curriculum = {**section, "then": [{"steps": 4}]}
+    steps = phase_batches(rows, ThinkerSettings.from_config(curriculum), seed=5)
+    assert len(steps) == 7 and all(len(b) == 4 for b in steps)
+    assert all(rows[i]["category"] == existence for b in steps[:3] for i in b)
+    assert len({rows[i]["category"] for b in steps[3:] for i in b}) > 1
+    alone = phase_batches(rows, ThinkerSettings.from_config(section), seed=5)
+    assert steps[:3] == alone
+    kept = [i for i, r in enumerate(rows) if r["category"] == existence]
+    assert alone == [[kept[i] for i in b] for b in batch_order(len(kept), 3, 4, 5)]
+
+    curriculum["then"] = [{"steps": 2, "categories": None}]
+    summary = pretrain_model(
+        untrained,
+        pretrain_corpus,
+        tmp_path / "a",
+        model_job_config(config(thinker=curriculum), "omni"),
+    )
+    assert summary["steps"] == 5 and len(summary["losses"]) == 5
+    assert [p["steps"] for p in summary["phases"]] == [3, 2]
+    assert summary["phases"][0]["rows"] < summary["phases"][1]["rows"] == summary["rows"]
+
+    typo = {**section, "then": [{"steps": 2, "categories": ["Audio/Countin"]}]}
+    with pytest.raises(ValueError, match=r"then\[0\].categories \['Audio/Countin'\]: no training"):
+        pretrain_model(
+            untrained,
+            pretrain_corpus,
+            tmp_path / "b",
             model_job_config(config(thinker=typo), "omni"),
         )

@@ -190,7 +190,8 @@ def answer_forms(q: dict) -> list[tuple[str, list[str]]]:
 
 
 def instruction_rows(qs: list[dict]) -> list[dict]:
-    """Training rows {media_path, prompt, response} of questions from :func:`questions`."""
+    """Training rows {media_path, prompt, response, category} of questions from
+    :func:`questions`."""
     rows = []
     for q in qs:
         for prompt, candidates in answer_forms(q):
@@ -199,6 +200,7 @@ def instruction_rows(qs: list[dict]) -> list[dict]:
                     "media_path": q["media_path"],
                     "prompt": prompt,
                     "response": candidates[q["answer_index"]],
+                    "category": q["category"],
                 }
             )
     return rows

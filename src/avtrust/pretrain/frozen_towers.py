@@ -6,7 +6,8 @@ and every training step runs the language model only. On a CPU the towers are mo
 step (the tiny thinker trains ~21 rows/s with them and ~130-190 without), and the lookup
 the thinker has to learn — the instrument a question names against what the clip holds —
 takes tens of thousands of rows (bench/README.md, ``lookup_probe.py``). Each row's token
-ids, labels and 3-D position ids are encoded once too (the processor costs ~5 ms a row);
+ids, labels and 3-D position ids are encoded once too, all of a clip's rows in one call
+(the clip is featurised once: ~40 ms a row when each row is encoded alone);
 a batch pads its rows and writes each clip's tower outputs over the clip's placeholder
 tokens, as the model's own forward does with the towers it runs (tested equal).
 """
@@ -52,36 +53,62 @@ def tower_outputs(model, batch: dict) -> dict[str, object]:
     return out
 
 
+def first_row_media(batch: dict) -> dict:
+    """The media inputs of the first row of an encoder batch whose rows share one clip."""
+    out = {}
+    if "input_features" in batch:
+        out["input_features"] = batch["input_features"][:1]
+        out["feature_attention_mask"] = batch["feature_attention_mask"][:1]
+    if "pixel_values_videos" in batch:
+        grid = batch["video_grid_thw"][:1]
+        out["pixel_values_videos"] = batch["pixel_values_videos"][: int(grid.prod())]
+        out["video_grid_thw"] = grid
+    return out
+
+
 class FrozenTowerBatches:
     """Batches of ``rows`` ({media_path, prompt, response}) for ``model`` (the thinker,
     towers frozen) whose media enter as precomputed ``inputs_embeds``.
 
     ``encoder`` is the :class:`avtrust.train.data.SequenceEncoder` the unfrozen path uses;
-    rows and clips are encoded with it once, at construction.
+    rows and clips are encoded with it once, at construction, one call per clip.
     """
 
-    def __init__(self, model, encoder, rows: list[dict], desc: str = "encoding rows"):
+    def __init__(self, model, encoder, rows: list[dict], desc: str = "encoding clips"):
         self.model = model
         self.pad_id = encoder.pad_id
         self.left = encoder.left
         config = model.config
         self.placeholders = {"audio": config.audio_token_id, "video": config.video_token_id}
-        self.rows: list[EncodedRow] = []
         self.features: dict[str, dict] = {}
-        for row in tqdm(rows, desc=desc, unit="row"):
-            clip = str(row["media_path"])
-            batch = encoder([clip], [row["prompt"]], [row["response"]]).batch
-            if clip not in self.features:
-                self.features[clip] = tower_outputs(model, batch)
-            self.rows.append(
-                EncodedRow(
-                    clip,
-                    batch["input_ids"][0],
-                    batch["attention_mask"][0],
-                    batch["labels"][0],
-                    batch["position_ids"][:, 0],
-                )
-            )
+        by_clip: dict[str, list[int]] = {}
+        for i, row in enumerate(rows):
+            by_clip.setdefault(str(row["media_path"]), []).append(i)
+        encoded: list[EncodedRow | None] = [None] * len(rows)
+        # One encoder call per clip: its media are featurised once for all its rows (the
+        # builder repeats a clip's tensors per row), which is most of a row's cost.
+        for clip, indices in tqdm(by_clip.items(), desc=desc, unit="clip"):
+            batch = encoder(
+                [clip] * len(indices),
+                [rows[i]["prompt"] for i in indices],
+                [rows[i]["response"] for i in indices],
+            ).batch
+            self.features[clip] = tower_outputs(model, first_row_media(batch))
+            for k, i in enumerate(indices):
+                encoded[i] = self.unpadded(clip, batch, k)
+        self.rows: list[EncodedRow] = encoded
+
+    def unpadded(self, clip: str, batch: dict, k: int) -> EncodedRow:
+        """Row ``k`` of ``batch`` without the padding its batch gave it."""
+        valid = int(batch["attention_mask"][k].sum())
+        span = slice(-valid, None) if self.left else slice(0, valid)
+        return EncodedRow(
+            clip,
+            batch["input_ids"][k, span],
+            batch["attention_mask"][k, span],
+            batch["labels"][k, span],
+            batch["position_ids"][:, k, span],
+        )
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -18,12 +18,13 @@ likelihood mode scores options (the most probable candidate response wins).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from avtrust.bench.samples import derive_seed
 from avtrust.pretrain import SectionSettings, corpus
 from avtrust.pretrain.corpus import answer_forms
 
@@ -53,6 +54,20 @@ class ThinkerSettings(SectionSettings):
     # corpus's `modality/qtype`); null: all. Mixed with every other category, the
     # existence questions stay at their answer prior for 1000s of steps (bench/README.md).
     categories: tuple[str, ...] | None = None
+    # Phases trained after the first `steps` (a curriculum), each {steps, categories}:
+    # the first phase teaches the existence lookup on its own, a later one every
+    # category with it. One learning-rate schedule spans all phases.
+    then: tuple[dict, ...] = ()
+
+    def phases(self) -> list[tuple[int, tuple[str, ...] | None]]:
+        """(steps, categories) of each phase, the first one's from ``steps`` and
+        ``categories``."""
+        first = [(self.steps, self.categories)]
+        return first + [(p["steps"], p.get("categories")) for p in self.then]
+
+    @property
+    def total_steps(self) -> int:
+        return sum(steps for steps, _ in self.phases())
 
 
 def batch_order(n_rows: int, steps: int, batch_size: int, seed: int) -> list[list[int]]:
@@ -62,6 +77,39 @@ def batch_order(n_rows: int, steps: int, batch_size: int, seed: int) -> list[lis
     while len(order) < steps * batch_size:
         order += rng.permutation(n_rows).tolist()
     return [order[i * batch_size : (i + 1) * batch_size] for i in range(steps)]
+
+
+def phase_rows(rows: list[dict], settings: ThinkerSettings) -> list[tuple[int, list[int]]]:
+    """(steps, row indices) of each phase: the ``rows`` whose ``category`` is among the
+    phase's (all when it names none). A phase no row is in is an error that lists the
+    categories the rows have."""
+    out = []
+    for k, (steps, categories) in enumerate(settings.phases()):
+        chosen = [
+            i
+            for i, row in enumerate(rows)
+            if categories is None or row.get("category") in categories
+        ]
+        if not chosen:
+            known = sorted({r["category"] for r in rows if "category" in r})
+            key = "categories" if k == 0 else f"then[{k - 1}].categories"
+            raise ValueError(
+                f"pretrain.thinker.{key} {list(categories)}: no training question has one "
+                f"(the corpus's: {', '.join(known)})"
+            )
+        out.append((steps, chosen))
+    return out
+
+
+def phase_batches(rows: list[dict], settings: ThinkerSettings, seed: int) -> list[list[int]]:
+    """Row indices of every step, phase after phase: each phase's seeded shuffles of its
+    rows (:func:`batch_order`; the first phase with ``seed`` itself)."""
+    batches = []
+    for k, (steps, chosen) in enumerate(phase_rows(rows, settings)):
+        phase_seed = seed if k == 0 else derive_seed(seed, "thinker phase", k)
+        order = batch_order(len(chosen), steps, settings.batch_size, phase_seed)
+        batches += [[chosen[i] for i in indices] for indices in order]
+    return batches
 
 
 def learning_rate(step: int, settings: ThinkerSettings) -> float:
@@ -142,11 +190,13 @@ def train(thinker, rows: list[dict], settings: ThinkerSettings, seed: int) -> li
     )
     model.train()
     losses = []
-    steps = batch_order(len(rows), settings.steps, settings.batch_size, seed)
+    steps = phase_batches(rows, settings, seed)
+    # one warm-up and decay over every phase
+    schedule = replace(settings, steps=len(steps), then=())
     progress = tqdm(steps, desc="pre-training the thinker", unit="step")
     for step, indices in enumerate(progress):
         loss = model(**batches(indices), use_cache=False).loss
-        losses.append(optimiser_step(optimiser, trained, loss, step, settings))
+        losses.append(optimiser_step(optimiser, trained, loss, step, schedule))
         progress.set_postfix(loss=f"{losses[-1]:.3f}")
     model.eval()
     for p in towers:
@@ -225,24 +275,24 @@ def train_model(
     train_qs = corpus.questions(corpus_dir, "train", seed, rounds)
     held_out = corpus.questions(corpus_dir, "held_out", seed, rounds)
     held_out = held_out[: section["held_out_questions"]]
-    if settings.categories is not None:
-        known = sorted({q["category"] for q in train_qs})
-        train_qs = [q for q in train_qs if q["category"] in settings.categories]
-        if not train_qs:
-            raise ValueError(
-                f"pretrain.thinker.categories {list(settings.categories)}: no training "
-                f"question has one (the corpus's: {', '.join(known)})"
-            )
-    rows = corpus.instruction_rows(train_qs)
+    every = corpus.instruction_rows(train_qs)
+    phases = phase_rows(every, settings)
+    # only the rows some phase trains on are encoded
+    rows = [every[i] for i in sorted({i for _, chosen in phases for i in chosen})]
     if log:
         log.info(
-            "%d training questions (%d rows), %d held-out questions",
-            len(train_qs),
+            "%d training rows (of %d), %d held-out questions; phases (steps, rows): %s",
             len(rows),
+            len(every),
             len(held_out),
+            [(steps, len(chosen)) for steps, chosen in phases],
         )
     losses = train(thinker, rows, settings, seed)
     summary = loss_summary(losses, rows=len(rows))
+    summary["phases"] = [
+        {"steps": steps, "categories": None if cats is None else list(cats), "rows": len(chosen)}
+        for (steps, cats), (_, chosen) in zip(settings.phases(), phases, strict=True)
+    ]
     if started is not None:
         summary["started_from"] = {"model": settings.start_from, **started}
     if held_out:
