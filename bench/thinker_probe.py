@@ -115,20 +115,19 @@ def main() -> None:
         if args.audio_tower_as_built:
             audio = {k: v for k, v in built.items() if k.startswith("model.audio_tower.")}
             model.model.load_state_dict({**model.model.state_dict(), **audio})
-    train_qs = corpus.questions(corpus_dir, "train", args.seed, 8)
-    if args.categories:
-        train_qs = [q for q in train_qs if q["category"] in args.categories]
     held_out = corpus.questions(corpus_dir, "held_out", args.seed, 8)
-    rows = corpus.instruction_rows(train_qs)
     settings = thinker.ThinkerSettings(
         steps=args.steps,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         warmup_steps=args.warmup_steps,
         freeze_towers=args.freeze_towers,
+        categories=tuple(args.categories) if args.categories else None,
     )
+    rows = corpus.instruction_rows(corpus.questions(corpus_dir, "train", args.seed, 8))
     start = time.perf_counter()
     losses = thinker.train(model, rows, settings, args.seed)
+    rows = thinker.phase_union(rows, settings)
     print(
         f"{len(rows)} rows, {args.steps} steps in {time.perf_counter() - start:.0f} s: "
         f"loss {np.mean(losses[:10]):.3f} -> {np.mean(losses[-20:]):.3f}"

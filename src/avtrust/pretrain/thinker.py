@@ -101,6 +101,12 @@ def phase_rows(rows: list[dict], settings: ThinkerSettings) -> list[tuple[int, l
     return out
 
 
+def phase_union(rows: list[dict], settings: ThinkerSettings) -> list[dict]:
+    """The ``rows`` some phase trains on, in their order."""
+    used = {i for _, chosen in phase_rows(rows, settings) for i in chosen}
+    return [rows[i] for i in sorted(used)]
+
+
 def phase_batches(rows: list[dict], settings: ThinkerSettings, seed: int) -> list[list[int]]:
     """Row indices of every step, phase after phase: each phase's seeded shuffles of its
     rows (:func:`batch_order`; the first phase with ``seed`` itself)."""
@@ -161,6 +167,7 @@ def train(thinker, rows: list[dict], settings: ThinkerSettings, seed: int) -> li
 
     if not rows:
         raise ValueError("pre-training the thinker: no training rows")
+    rows = phase_union(rows, settings)  # only rows some phase trains on are encoded
     clips = len({r["media_path"] for r in rows})
     model = thinker.model
     encoder = SequenceEncoder(cache_decoding(thinker.builder, clips), model.get_rope_index)
@@ -277,8 +284,7 @@ def train_model(
     held_out = held_out[: section["held_out_questions"]]
     every = corpus.instruction_rows(train_qs)
     phases = phase_rows(every, settings)
-    # only the rows some phase trains on are encoded
-    rows = [every[i] for i in sorted({i for _, chosen in phases for i in chosen})]
+    rows = phase_union(every, settings)
     if log:
         log.info(
             "%d training rows (of %d), %d held-out questions; phases (steps, rows): %s",
@@ -287,7 +293,7 @@ def train_model(
             len(held_out),
             [(steps, len(chosen)) for steps, chosen in phases],
         )
-    losses = train(thinker, rows, settings, seed)
+    losses = train(thinker, every, settings, seed)
     summary = loss_summary(losses, rows=len(rows))
     summary["phases"] = [
         {"steps": steps, "categories": None if cats is None else list(cats), "rows": len(chosen)}
