@@ -54,9 +54,9 @@ class ThinkerSettings(SectionSettings):
     # corpus's `modality/qtype`); null: all. Mixed with every other category, the
     # existence questions stay at their answer prior for 1000s of steps (bench/README.md).
     categories: tuple[str, ...] | None = None
-    # Phases trained after the first `steps` (a curriculum), each {steps, categories}:
-    # the first phase teaches the existence lookup on its own, a later one every
-    # category with it. One learning-rate schedule spans all phases.
+    # Phases trained after the first `steps` (a curriculum), each {steps, categories},
+    # e.g. the existence lookup alone first, then every category. One learning-rate
+    # schedule spans all phases.
     then: tuple[dict, ...] = ()
 
     def phases(self) -> list[tuple[int, tuple[str, ...] | None]]:
@@ -64,10 +64,6 @@ class ThinkerSettings(SectionSettings):
         ``categories``."""
         first = [(self.steps, self.categories)]
         return first + [(p["steps"], p.get("categories")) for p in self.then]
-
-    @property
-    def total_steps(self) -> int:
-        return sum(steps for steps, _ in self.phases())
 
 
 def batch_order(n_rows: int, steps: int, batch_size: int, seed: int) -> list[list[int]]:
