@@ -11,6 +11,9 @@ the paper measures).
 
     .venv/bin/python bench/thinker_probe.py --workdir /tmp/defrun --start-from-audio-llm \\
         --freeze-towers --categories Audio-Visual/Existential --steps 1000
+
+``--vision-head-epochs`` and ``--vision-align-steps`` first train the vision tower
+(bench/vision_tower.py), which the pretrain stage leaves as built.
 """
 
 from __future__ import annotations
@@ -75,6 +78,28 @@ def yes_rate(thinker, questions: list[dict]) -> float:
     return float(np.mean(said_yes))
 
 
+def train_vision(model, corpus_dir: Path, rows: list[dict], held_out: list[dict], out, args):
+    """The ``--vision-*`` steps (bench/vision_tower.py) on the training rows' scenes and
+    solos; prints what each reached on the held-out ones."""
+    import vision_tower
+
+    train = vision_tower.on_screen(corpus_dir, rows)
+    test = vision_tower.on_screen(corpus_dir, held_out)
+    start = time.perf_counter()
+    if args.vision_head_epochs:
+        reached = vision_tower.train_head(
+            model, train, test, args.vision_head_epochs, args.vision_head_lr, args.seed
+        )
+        print(f"vision head ({time.perf_counter() - start:.0f} s): {reached}")
+    if args.vision_align_steps:
+        silent = {str(silent_video(Path(c), out / "only_video")): v for c, v in train.items()}
+        silent_test = {str(silent_video(Path(c), out / "only_video")): v for c, v in test.items()}
+        reached = vision_tower.align(
+            model, silent, silent_test, args.vision_align_steps, args.vision_align_lr, args.seed
+        )
+        print(f"vision aligned ({time.perf_counter() - start:.0f} s): {reached}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, required=True, help="a finished default run")
@@ -91,6 +116,20 @@ def main() -> None:
         "keep the thinker's own (random) audio encoder",
     )
     parser.add_argument("--freeze-towers", action="store_true")
+    parser.add_argument(
+        "--vision-head-epochs",
+        type=int,
+        default=0,
+        help="first train the vision tower with a multi-label head (bench/vision_tower.py)",
+    )
+    parser.add_argument("--vision-head-lr", type=float, default=1e-2)
+    parser.add_argument(
+        "--vision-align-steps",
+        type=int,
+        default=0,
+        help="then train it and the language model to say what the silent clip shows",
+    )
+    parser.add_argument("--vision-align-lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--out", type=Path, help="the one-stream clips (default: <workdir>/results/thinker_probe)"
@@ -116,6 +155,9 @@ def main() -> None:
             audio = {k: v for k, v in built.items() if k.startswith("model.audio_tower.")}
             model.model.load_state_dict({**model.model.state_dict(), **audio})
     held_out = corpus.questions(corpus_dir, "held_out", args.seed, 8)
+    rows = corpus.instruction_rows(corpus.questions(corpus_dir, "train", args.seed, 8))
+    if args.vision_head_epochs or args.vision_align_steps:
+        train_vision(model, corpus_dir, rows, held_out, out, args)
     settings = thinker.ThinkerSettings(
         steps=args.steps,
         batch_size=args.batch_size,
@@ -124,7 +166,6 @@ def main() -> None:
         freeze_towers=args.freeze_towers,
         categories=tuple(args.categories) if args.categories else None,
     )
-    rows = corpus.instruction_rows(corpus.questions(corpus_dir, "train", args.seed, 8))
     start = time.perf_counter()
     losses = thinker.train(model, rows, settings, args.seed)
     rows = thinker.phase_union(rows, settings)

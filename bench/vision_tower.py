@@ -1,0 +1,133 @@
+"""Training the tiny thinker's vision tower before its existence pre-training, for
+``thinker_probe.py`` (``--vision-head-epochs``, ``--vision-align-steps``).
+
+The pretrain stage starts the thinker from the audio LLM, whose audio encoder knows the
+instruments, and leaves the vision tower as built (random); these two steps give the
+tower what the audio encoder has, so the probe can ask whether a thinker that can also
+see leans on sight (bench/README.md, "thinker_probe.py"):
+
+- ``train_head``: the tower and a linear multi-label head on its mean-pooled output
+  learn which instruments are on screen (binary cross-entropy, the clip's frames only);
+- ``align``: the tower and the language model learn to say what is on screen ("Which
+  instruments are in the video?" -> "I see a cello and a flute.") on the silent clips,
+  through the thinker's own input path, so the tower's outputs mean something to the
+  language model as the audio encoder's do.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+QUESTION = "Which instruments are in the video?"
+
+
+def on_screen(corpus_dir: Path, questions: list[dict]) -> dict[str, list[str]]:
+    """The clips of ``questions`` that are scenes or solos -> the instruments they show."""
+    scenes = json.loads((corpus_dir / "annotations" / "scenes.json").read_text())
+    shown = {s["video_id"]: s["instruments"] for s in scenes}
+    clips = sorted({q["media_path"] for q in questions if Path(q["media_path"]).stem in shown})
+    return {clip: shown[Path(clip).stem] for clip in clips}
+
+
+def description(instruments: list[str]) -> str:
+    return "I see " + " and ".join(f"a {name}" for name in sorted(set(instruments))) + "."
+
+
+def video_inputs(thinker, clips: list[str]) -> dict[str, dict]:
+    """Each clip's video inputs for the tower (pixel values and grid), built once."""
+    from avtrust.pretrain.frozen_towers import first_row_media
+    from avtrust.train.data import SequenceEncoder
+
+    encoder = SequenceEncoder(thinker.builder, thinker.model.get_rope_index)
+    return {clip: first_row_media(encoder([clip], ["?"], ["."]).batch) for clip in clips}
+
+
+def train_head(thinker, train: dict, held_out: dict, epochs: int, lr: float, seed: int) -> dict:
+    """Train the vision tower with a multi-label head for ``epochs`` over ``train``
+    (clip -> instruments) in batches of 8; the share of ``held_out`` clips whose whole
+    on-screen set the head gets right, and of the training clips."""
+    import torch
+
+    names = sorted({n for shown in [*train.values(), *held_out.values()] for n in shown})
+    inputs = video_inputs(thinker, [*train, *held_out])
+    target = {
+        clip: torch.tensor([float(n in shown) for n in names])
+        for clip, shown in {**train, **held_out}.items()
+    }
+    inner = thinker.model.model
+    torch.manual_seed(seed)
+    head = torch.nn.Linear(thinker.model.config.text_config.hidden_size, len(names))
+
+    def logits(clip):
+        media = inputs[clip]
+        video = inner.get_video_features(media["pixel_values_videos"], media["video_grid_thw"])
+        return head(torch.cat(list(video.pooler_output)).mean(0))
+
+    def exact(clips) -> float:
+        with torch.no_grad():
+            return float(np.mean([bool(((logits(c) > 0) == (target[c] > 0)).all()) for c in clips]))
+
+    params = [*inner.visual.parameters(), *head.parameters()]
+    optimiser = torch.optim.AdamW(params, lr=lr)
+    rng = np.random.default_rng(seed)
+    clips = list(train)
+    for _ in tqdm(range(epochs), desc="vision head", unit="epoch"):
+        order = rng.permutation(len(clips))
+        for start in range(0, len(order), 8):
+            batch = [clips[j] for j in order[start : start + 8]]
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                torch.stack([logits(c) for c in batch]), torch.stack([target[c] for c in batch])
+            )
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+    return {"held_out_exact": exact(list(held_out)), "train_exact": exact(clips)}
+
+
+def align(thinker, train: dict, held_out: dict, steps: int, lr: float, seed: int) -> dict:
+    """Train the vision tower and the language model (the audio encoder frozen) on
+    ``train``'s silent clips (silent path -> instruments) to describe what is on
+    screen, ``steps`` batches of 8; the mean loss of the last 50 steps and the share of
+    ``held_out`` silent clips described exactly (greedy)."""
+    import torch
+
+    from avtrust.train.data import SequenceEncoder, cache_decoding
+
+    model = thinker.model
+    encoder = SequenceEncoder(cache_decoding(thinker.builder, len(train)), model.get_rope_index)
+    trained = []
+    for name, p in model.named_parameters():
+        p.requires_grad_(not name.startswith("model.audio_tower."))
+        if p.requires_grad:
+            trained.append(p)
+    optimiser = torch.optim.AdamW(trained, lr=lr)
+    rng = np.random.default_rng(seed)
+    clips = list(train)
+    losses = []
+    model.train()
+    for _ in tqdm(range(steps), desc="vision alignment", unit="step"):
+        batch = [clips[j] for j in rng.choice(len(clips), 8, replace=False)]
+        inputs = encoder(batch, [QUESTION] * 8, [description(train[c]) for c in batch]).batch
+        loss = model(**inputs, use_cache=False).loss
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        losses.append(float(loss.detach()))
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(True)
+    right = []
+    with torch.no_grad():
+        for clip, shown in held_out.items():
+            inputs = thinker.builder([clip], [QUESTION])
+            del inputs["use_audio_in_video"]
+            reply = model.generate(**inputs, max_new_tokens=16, do_sample=False)
+            text = thinker.builder.tokenizer.decode(
+                reply[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True
+            )
+            right.append(text.strip() == description(shown))
+    return {"loss_last": float(np.mean(losses[-50:])), "held_out_exact": float(np.mean(right))}
