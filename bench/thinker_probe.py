@@ -92,10 +92,17 @@ def train_vision(model, corpus_dir: Path, rows: list[dict], held_out: list[dict]
         )
         print(f"vision head ({time.perf_counter() - start:.0f} s): {reached}")
     if args.vision_align_steps:
-        silent = {str(silent_video(Path(c), out / "only_video")): v for c, v in train.items()}
-        silent_test = {str(silent_video(Path(c), out / "only_video")): v for c, v in test.items()}
+
+        def silenced(clips: dict) -> dict:
+            return {str(silent_video(Path(c), out / "only_video")): v for c, v in clips.items()}
+
         reached = vision_tower.align(
-            model, silent, silent_test, args.vision_align_steps, args.vision_align_lr, args.seed
+            model,
+            silenced(train),
+            silenced(test),
+            args.vision_align_steps,
+            args.vision_align_lr,
+            args.seed,
         )
         print(f"vision aligned ({time.perf_counter() - start:.0f} s): {reached}")
 
