@@ -43,6 +43,41 @@ def silent_video(video: Path, folder: Path) -> Path:
     return out
 
 
+def noisy_video(video: Path, folder: Path, snr_db: float, seed: int) -> Path:
+    """The clip with Gaussian noise mixed into its soundtrack at ``snr_db`` (the
+    soundtrack's own RMS as the signal; the video stream copied), written once into
+    ``folder``: a recording whose instruments are playing but hard to hear."""
+    out = folder / f"{video.stem}.mp4"
+    if not out.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        decode = ["ffmpeg", "-v", "error", "-i", str(video), "-f", "s16le", "-ac", "1"]
+        pcm = subprocess.run([*decode, "-ar", "16000", "-"], check=True, capture_output=True)
+        audio = np.frombuffer(pcm.stdout, np.int16) / 32768.0
+        rms = float(np.sqrt(np.mean(audio**2))) or 1e-3
+        noise = np.random.default_rng(seed).normal(0.0, rms * 10 ** (-snr_db / 20), audio.shape)
+        mixed = np.clip(audio + noise, -1, 1)
+        wav = folder / f"{video.stem}.noisy.s16"
+        wav.write_bytes((mixed * 32767).astype("<i2").tobytes())
+        mux = ["ffmpeg", "-v", "error", "-y", "-i", str(video), "-f", "s16le", "-ar", "16000"]
+        mux += ["-ac", "1", "-i", str(wav), "-map", "0:v", "-map", "1:a", "-c:v", "copy"]
+        subprocess.run([*mux, "-c:a", "aac", "-shortest", str(out)], check=True)
+        wav.unlink()
+    return out
+
+
+def with_noisy_clips(rows: list[dict], share: float, snr_db: float, folder: Path, seed: int):
+    """``rows`` with ``share`` of their clips (drawn with ``seed``) replaced by
+    :func:`noisy_video`; every row of a chosen clip moves with it."""
+    clips = sorted({r["media_path"] for r in rows})
+    rng = np.random.default_rng(seed)
+    chosen = set(rng.choice(clips, int(round(share * len(clips))), replace=False).tolist())
+    noisy = {
+        c: str(noisy_video(Path(c), folder, snr_db, seed + i)) for i, c in enumerate(sorted(chosen))
+    }
+    print(f"{len(noisy)} of {len(clips)} training clips with noise at {snr_db} dB SNR")
+    return [{**r, "media_path": noisy.get(r["media_path"], r["media_path"])} for r in rows]
+
+
 def m1_questions(path: Path, root: Path) -> list[dict]:
     """The run's m1 samples as questions for :func:`avtrust.pretrain.thinker.accuracy`."""
     import pandas as pd
@@ -96,20 +131,38 @@ def train_vision(model, corpus_dir: Path, rows: list[dict], held_out: list[dict]
         def silenced(clips: dict) -> dict:
             return {str(silent_video(Path(c), out / "only_video")): v for c, v in clips.items()}
 
-        reached = vision_tower.align(
-            model,
-            silenced(train),
-            silenced(test),
-            args.vision_align_steps,
-            args.vision_align_lr,
-            args.seed,
+        train, test = silenced(train), silenced(test)
+        if args.vision_align_form == "describe":
+            rows = vision_tower.describe_rows(train)
+        else:
+            from avtrust.pretrain.corpus import instruction_rows
+
+            names = sorted({n for shown in train.values() for n in shown})
+            rows = instruction_rows(vision_tower.exist_questions(train, names))
+        loss = vision_tower.align(
+            model, rows, args.vision_align_steps, args.vision_align_lr, args.seed
         )
+        if args.vision_align_form == "describe":
+            reached = {
+                "loss_last": loss,
+                "held_out_exact": vision_tower.described_exactly(model, test),
+            }
+        else:
+            from avtrust.pretrain.thinker import accuracy
+
+            asked = vision_tower.exist_questions(test, names)
+            reached = {"loss_last": loss, "held_out_accuracy": accuracy(model, asked)["all"]}
         print(f"vision aligned ({time.perf_counter() - start:.0f} s): {reached}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, required=True, help="a finished default run")
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        help="another pre-training corpus (pretrain_corpus's output; default: the run's)",
+    )
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
@@ -137,6 +190,26 @@ def main() -> None:
         help="then train it and the language model to say what the silent clip shows",
     )
     parser.add_argument("--vision-align-lr", type=float, default=2e-3)
+    parser.add_argument(
+        "--vision-align-form",
+        choices=("describe", "exist"),
+        default="describe",
+        help='describe: "Which instruments are in the video?" -> "I see a X."; '
+        'exist: "Is there a X in the video?" -> yes/no, every instrument asked',
+    )
+    parser.add_argument(
+        "--visual-exist-rows",
+        action="store_true",
+        help='add "Is there a X in the video?" rows on the silent training clips '
+        "(every instrument asked) to the thinker's training rows",
+    )
+    parser.add_argument(
+        "--noisy-share",
+        type=float,
+        default=0.0,
+        help="share of the training clips whose soundtrack gets noise (--noise-snr-db)",
+    )
+    parser.add_argument("--noise-snr-db", type=float, default=-5.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--out", type=Path, help="the one-stream clips (default: <workdir>/results/thinker_probe)"
@@ -153,7 +226,7 @@ def main() -> None:
     torch.set_num_threads(1)
     work = args.workdir
     out = args.out or work / "results" / "thinker_probe"
-    corpus_dir = work / "resources" / "pretrain" / "corpus"
+    corpus_dir = args.corpus or work / "resources" / "pretrain" / "corpus"
     model = load(work / "resources" / "pretrain" / "untrained" / "omni", device="cpu")
     if args.start_from_audio_llm:
         built = {k: v.clone() for k, v in model.model.state_dict().items()}
@@ -163,15 +236,33 @@ def main() -> None:
             model.model.load_state_dict({**model.model.state_dict(), **audio})
     held_out = corpus.questions(corpus_dir, "held_out", args.seed, 8)
     rows = corpus.instruction_rows(corpus.questions(corpus_dir, "train", args.seed, 8))
+    m1 = work / "results" / "bench" / "avconfusebench" / "m1.parquet"
     if args.vision_head_epochs or args.vision_align_steps:
         train_vision(model, corpus_dir, rows, held_out, out, args)
+        if m1.exists():
+            said = yes_rate(model, m1_questions(m1, work))
+            print(f"m1 Yes-rate before the existence training: {100 * said:.1f} %")
+    if args.noisy_share:
+        noisy = out / f"noisy_{args.noise_snr_db:g}dB"
+        rows = with_noisy_clips(rows, args.noisy_share, args.noise_snr_db, noisy, args.seed)
+    categories = tuple(args.categories) if args.categories else None
+    if args.visual_exist_rows:
+        import vision_tower
+
+        shown = vision_tower.on_screen(corpus_dir, rows)
+        silent = {str(silent_video(Path(c), out / "only_video")): v for c, v in shown.items()}
+        names = sorted({n for v in silent.values() for n in v})
+        visual = corpus.instruction_rows(vision_tower.exist_questions(silent, names))
+        rows = rows + visual
+        categories = categories and (*categories, "Visual/Existential")
+        print(f"{len(visual)} visual existence rows on {len(silent)} silent clips added")
     settings = thinker.ThinkerSettings(
         steps=args.steps,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         warmup_steps=args.warmup_steps,
         freeze_towers=args.freeze_towers,
-        categories=tuple(args.categories) if args.categories else None,
+        categories=categories,
     )
     start = time.perf_counter()
     losses = thinker.train(model, rows, settings, args.seed)
@@ -194,7 +285,6 @@ def main() -> None:
             ]
         share = thinker.accuracy(model, asked)["all"]
         print(f"held-out existence, {keep:5s} in the input: {100 * share:.1f} % ({len(asked)})")
-    m1 = work / "results" / "bench" / "avconfusebench" / "m1.parquet"
     if m1.exists():
         print(f"m1 Yes-rate: {100 * yes_rate(model, m1_questions(m1, work)):.1f} %")
 

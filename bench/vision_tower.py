@@ -23,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 QUESTION = "Which instruments are in the video?"
+VISUAL_QUESTION = "Is there a {} in the video?"
 
 
 def on_screen(corpus_dir: Path, questions: list[dict]) -> dict[str, list[str]]:
@@ -88,17 +89,43 @@ def train_head(thinker, train: dict, held_out: dict, epochs: int, lr: float, see
     return {"held_out_exact": exact(list(held_out)), "train_exact": exact(clips)}
 
 
-def align(thinker, train: dict, held_out: dict, steps: int, lr: float, seed: int) -> dict:
+def describe_rows(clips: dict) -> list[dict]:
+    """One row per silent clip (path -> instruments): "Which instruments are in the
+    video?" -> "I see a X and a Y."."""
+    return [
+        {"media_path": c, "prompt": QUESTION, "response": description(shown)}
+        for c, shown in clips.items()
+    ]
+
+
+def exist_questions(clips: dict, names: list[str]) -> list[dict]:
+    """Visual yes/no questions, every instrument of ``names`` asked of every silent clip
+    (path -> instruments): "Is there a X in the video?", "yes" when it is on screen —
+    the visual question answering real vision-language models are tuned on."""
+    return [
+        {
+            "media_path": c,
+            "question": VISUAL_QUESTION.format(name),
+            "options": ["yes", "no"],
+            "answer_index": 0 if name in shown else 1,
+            "category": "Visual/Existential",
+        }
+        for c, shown in clips.items()
+        for name in names
+    ]
+
+
+def align(thinker, rows: list[dict], steps: int, lr: float, seed: int) -> float:
     """Train the vision tower and the language model (the audio encoder frozen) on
-    ``train``'s silent clips (silent path -> instruments) to describe what is on
-    screen, ``steps`` batches of 8; the mean loss of the last 50 steps and the share of
-    ``held_out`` silent clips described exactly (greedy)."""
+    ``rows`` ({media_path, prompt, response}, silent clips), ``steps`` batches of 8;
+    the mean loss of the last 50 steps."""
     import torch
 
     from avtrust.train.data import SequenceEncoder, cache_decoding
 
     model = thinker.model
-    encoder = SequenceEncoder(cache_decoding(thinker.builder, len(train)), model.get_rope_index)
+    clips = {r["media_path"] for r in rows}
+    encoder = SequenceEncoder(cache_decoding(thinker.builder, len(clips)), model.get_rope_index)
     trained = []
     for name, p in model.named_parameters():
         p.requires_grad_(not name.startswith("model.audio_tower."))
@@ -106,13 +133,13 @@ def align(thinker, train: dict, held_out: dict, steps: int, lr: float, seed: int
             trained.append(p)
     optimiser = torch.optim.AdamW(trained, lr=lr)
     rng = np.random.default_rng(seed)
-    clips = list(train)
     losses = []
     model.train()
     for _ in tqdm(range(steps), desc="vision alignment", unit="step"):
-        batch = [clips[j] for j in rng.choice(len(clips), 8, replace=False)]
-        inputs = encoder(batch, [QUESTION] * 8, [description(train[c]) for c in batch]).batch
-        loss = model(**inputs, use_cache=False).loss
+        batch = [rows[j] for j in rng.choice(len(rows), 8, replace=False)]
+        paths, prompts = [r["media_path"] for r in batch], [r["prompt"] for r in batch]
+        inputs = encoder(paths, prompts, [r["response"] for r in batch])
+        loss = model(**inputs.batch, use_cache=False).loss
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
@@ -120,14 +147,22 @@ def align(thinker, train: dict, held_out: dict, steps: int, lr: float, seed: int
     model.eval()
     for p in model.parameters():
         p.requires_grad_(True)
+    return float(np.mean(losses[-50:]))
+
+
+def described_exactly(thinker, clips: dict) -> float:
+    """Share of silent ``clips`` (path -> instruments) whose greedy reply to
+    :data:`QUESTION` is exactly their description."""
+    import torch
+
     right = []
     with torch.no_grad():
-        for clip, shown in held_out.items():
+        for clip, shown in clips.items():
             inputs = thinker.builder([clip], [QUESTION])
             del inputs["use_audio_in_video"]
-            reply = model.generate(**inputs, max_new_tokens=16, do_sample=False)
+            reply = thinker.model.generate(**inputs, max_new_tokens=16, do_sample=False)
             text = thinker.builder.tokenizer.decode(
                 reply[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True
             )
             right.append(text.strip() == description(shown))
-    return {"loss_last": float(np.mean(losses[-50:])), "held_out_exact": float(np.mean(right))}
+    return float(np.mean(right))
