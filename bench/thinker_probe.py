@@ -204,6 +204,12 @@ def main() -> None:
         "(every instrument asked) to the thinker's training rows",
     )
     parser.add_argument(
+        "--sound-rows",
+        action="store_true",
+        help='add "Is there a X sound?" rows (AudioSet\'s kind) on the natural training '
+        "scenes and solos to the thinker's training rows",
+    )
+    parser.add_argument(
         "--noisy-share",
         type=float,
         default=0.0,
@@ -246,16 +252,28 @@ def main() -> None:
         noisy = out / f"noisy_{args.noise_snr_db:g}dB"
         rows = with_noisy_clips(rows, args.noisy_share, args.noise_snr_db, noisy, args.seed)
     categories = tuple(args.categories) if args.categories else None
+    natural = rows  # the corpus's own rows: the added ones below ask about their clips
     if args.visual_exist_rows:
         import vision_tower
 
-        shown = vision_tower.on_screen(corpus_dir, rows)
+        shown = vision_tower.on_screen(corpus_dir, natural)
         silent = {str(silent_video(Path(c), out / "only_video")): v for c, v in shown.items()}
         names = sorted({n for v in silent.values() for n in v})
         visual = corpus.instruction_rows(vision_tower.exist_questions(silent, names))
         rows = rows + visual
         categories = categories and (*categories, "Visual/Existential")
         print(f"{len(visual)} visual existence rows on {len(silent)} silent clips added")
+    if args.sound_rows:
+        import vision_tower
+
+        shown = vision_tower.on_screen(corpus_dir, natural)
+        names = sorted({n for v in shown.values() for n in v})
+        asked = vision_tower.exist_questions(
+            shown, names, vision_tower.SOUND_QUESTION, "Audio/Existential"
+        )
+        rows = rows + corpus.instruction_rows(asked)
+        categories = categories and (*categories, "Audio/Existential")
+        print(f'{len(asked)} "Is there a X sound?" rows on {len(shown)} natural clips added')
     settings = thinker.ThinkerSettings(
         steps=args.steps,
         batch_size=args.batch_size,

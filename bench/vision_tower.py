@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 QUESTION = "Which instruments are in the video?"
 VISUAL_QUESTION = "Is there a {} in the video?"
+SOUND_QUESTION = "Is there a {} sound?"
 
 
 def on_screen(corpus_dir: Path, questions: list[dict]) -> dict[str, list[str]]:
@@ -98,17 +99,21 @@ def describe_rows(clips: dict) -> list[dict]:
     ]
 
 
-def exist_questions(clips: dict, names: list[str]) -> list[dict]:
+def exist_questions(
+    clips: dict, names: list[str], template: str = VISUAL_QUESTION, category="Visual/Existential"
+) -> list[dict]:
     """Visual yes/no questions, every instrument of ``names`` asked of every silent clip
     (path -> instruments): "Is there a X in the video?", "yes" when it is on screen —
-    the visual question answering real vision-language models are tuned on."""
+    the visual question answering real vision-language models are tuned on. With
+    :data:`SOUND_QUESTION` on natural clips, where what is shown sounds: the sound-event
+    questions of AudioSet's kind ("Is there a X sound?")."""
     return [
         {
             "media_path": c,
-            "question": VISUAL_QUESTION.format(name),
+            "question": template.format(name),
             "options": ["yes", "no"],
             "answer_index": 0 if name in shown else 1,
-            "category": "Visual/Existential",
+            "category": category,
         }
         for c, shown in clips.items()
         for name in names
