@@ -56,12 +56,10 @@ def noisy_video(video: Path, folder: Path, snr_db: float, seed: int) -> Path:
         rms = float(np.sqrt(np.mean(audio**2))) or 1e-3
         noise = np.random.default_rng(seed).normal(0.0, rms * 10 ** (-snr_db / 20), audio.shape)
         mixed = np.clip(audio + noise, -1, 1)
-        wav = folder / f"{video.stem}.noisy.s16"
-        wav.write_bytes((mixed * 32767).astype("<i2").tobytes())
         mux = ["ffmpeg", "-v", "error", "-y", "-i", str(video), "-f", "s16le", "-ar", "16000"]
-        mux += ["-ac", "1", "-i", str(wav), "-map", "0:v", "-map", "1:a", "-c:v", "copy"]
-        subprocess.run([*mux, "-c:a", "aac", "-shortest", str(out)], check=True)
-        wav.unlink()
+        mux += ["-ac", "1", "-i", "pipe:0", "-map", "0:v", "-map", "1:a", "-c:v", "copy"]
+        pcm_mixed = (mixed * 32767).astype("<i2").tobytes()
+        subprocess.run([*mux, "-c:a", "aac", "-shortest", str(out)], input=pcm_mixed, check=True)
     return out
 
 
@@ -113,6 +111,11 @@ def yes_rate(thinker, questions: list[dict]) -> float:
     return float(np.mean(said_yes))
 
 
+def silenced(clips: dict, folder: Path) -> dict:
+    """``clips`` (path -> instruments) keyed by their silent copies in ``folder``."""
+    return {str(silent_video(Path(c), folder)): v for c, v in clips.items()}
+
+
 def train_vision(model, corpus_dir: Path, rows: list[dict], held_out: list[dict], out, args):
     """The ``--vision-*`` steps (bench/vision_tower.py) on the training rows' scenes and
     solos; prints what each reached on the held-out ones."""
@@ -127,32 +130,58 @@ def train_vision(model, corpus_dir: Path, rows: list[dict], held_out: list[dict]
         )
         print(f"vision head ({time.perf_counter() - start:.0f} s): {reached}")
     if args.vision_align_steps:
-
-        def silenced(clips: dict) -> dict:
-            return {str(silent_video(Path(c), out / "only_video")): v for c, v in clips.items()}
-
-        train, test = silenced(train), silenced(test)
+        train, test = silenced(train, out / "only_video"), silenced(test, out / "only_video")
         if args.vision_align_form == "describe":
             rows = vision_tower.describe_rows(train)
+
+            def held_out_check() -> dict:
+                return {"held_out_exact": vision_tower.described_exactly(model, test)}
         else:
             from avtrust.pretrain.corpus import instruction_rows
+            from avtrust.pretrain.thinker import accuracy
 
             names = sorted({n for shown in train.values() for n in shown})
             rows = instruction_rows(vision_tower.exist_questions(train, names))
+
+            def held_out_check() -> dict:
+                asked = vision_tower.exist_questions(test, names)
+                return {"held_out_accuracy": accuracy(model, asked)["all"]}
+
         loss = vision_tower.align(
             model, rows, args.vision_align_steps, args.vision_align_lr, args.seed
         )
-        if args.vision_align_form == "describe":
-            reached = {
-                "loss_last": loss,
-                "held_out_exact": vision_tower.described_exactly(model, test),
-            }
-        else:
-            from avtrust.pretrain.thinker import accuracy
-
-            asked = vision_tower.exist_questions(test, names)
-            reached = {"loss_last": loss, "held_out_accuracy": accuracy(model, asked)["all"]}
+        reached = {"loss_last": loss, **held_out_check()}
         print(f"vision aligned ({time.perf_counter() - start:.0f} s): {reached}")
+
+
+def with_existence_rows(rows: list[dict], categories, corpus_dir: Path, out: Path, args):
+    """``rows`` with the ``--visual-exist-rows`` / ``--sound-rows`` questions about their
+    scenes and solos added (every instrument asked of each), and ``categories`` (None:
+    all) widened to the added ones."""
+    import vision_tower
+
+    from avtrust.pretrain.corpus import instruction_rows
+
+    shown = vision_tower.on_screen(corpus_dir, rows)
+    names = sorted({n for v in shown.values() for n in v})
+    added = []
+    if args.visual_exist_rows:
+        silent = silenced(shown, out / "only_video")
+        added.append(("Visual/Existential", vision_tower.exist_questions(silent, names)))
+    if args.sound_rows:
+        # natural clips only: what is shown there sounds, so "yes" is true
+        sound = vision_tower.SOUND_QUESTION
+        added.append(
+            (
+                "Audio/Existential",
+                vision_tower.exist_questions(shown, names, sound, "Audio/Existential"),
+            )
+        )
+    for category, asked in added:
+        rows = rows + instruction_rows(asked)
+        categories = categories and (*categories, category)
+        print(f"{len(asked)} {category} rows added ({len({q['media_path'] for q in asked})} clips)")
+    return rows, categories
 
 
 def main() -> None:
@@ -252,28 +281,8 @@ def main() -> None:
         noisy = out / f"noisy_{args.noise_snr_db:g}dB"
         rows = with_noisy_clips(rows, args.noisy_share, args.noise_snr_db, noisy, args.seed)
     categories = tuple(args.categories) if args.categories else None
-    natural = rows  # the corpus's own rows: the added ones below ask about their clips
-    if args.visual_exist_rows:
-        import vision_tower
-
-        shown = vision_tower.on_screen(corpus_dir, natural)
-        silent = {str(silent_video(Path(c), out / "only_video")): v for c, v in shown.items()}
-        names = sorted({n for v in silent.values() for n in v})
-        visual = corpus.instruction_rows(vision_tower.exist_questions(silent, names))
-        rows = rows + visual
-        categories = categories and (*categories, "Visual/Existential")
-        print(f"{len(visual)} visual existence rows on {len(silent)} silent clips added")
-    if args.sound_rows:
-        import vision_tower
-
-        shown = vision_tower.on_screen(corpus_dir, natural)
-        names = sorted({n for v in shown.values() for n in v})
-        asked = vision_tower.exist_questions(
-            shown, names, vision_tower.SOUND_QUESTION, "Audio/Existential"
-        )
-        rows = rows + corpus.instruction_rows(asked)
-        categories = categories and (*categories, "Audio/Existential")
-        print(f'{len(asked)} "Is there a X sound?" rows on {len(shown)} natural clips added')
+    if args.visual_exist_rows or args.sound_rows:
+        rows, categories = with_existence_rows(rows, categories, corpus_dir, out, args)
     settings = thinker.ThinkerSettings(
         steps=args.steps,
         batch_size=args.batch_size,

@@ -100,13 +100,16 @@ def describe_rows(clips: dict) -> list[dict]:
 
 
 def exist_questions(
-    clips: dict, names: list[str], template: str = VISUAL_QUESTION, category="Visual/Existential"
+    clips: dict,
+    names: list[str],
+    template: str = VISUAL_QUESTION,
+    category: str = "Visual/Existential",
 ) -> list[dict]:
-    """Visual yes/no questions, every instrument of ``names`` asked of every silent clip
-    (path -> instruments): "Is there a X in the video?", "yes" when it is on screen —
-    the visual question answering real vision-language models are tuned on. With
-    :data:`SOUND_QUESTION` on natural clips, where what is shown sounds: the sound-event
-    questions of AudioSet's kind ("Is there a X sound?")."""
+    """Yes/no questions, every instrument of ``names`` asked of every clip of ``clips``
+    (path -> instruments shown), "yes" when it is shown. With :data:`VISUAL_QUESTION` on
+    silent clips, the visual question answering real vision-language models are tuned
+    on; with :data:`SOUND_QUESTION` on natural clips, where what is shown sounds, the
+    sound-event questions of AudioSet's kind."""
     return [
         {
             "media_path": c,
