@@ -121,8 +121,10 @@ def train_vision(model, corpus_dir: Path, rows: list[dict], held_out: list[dict]
     solos; prints what each reached on the held-out ones."""
     import vision_tower
 
-    train = vision_tower.on_screen(corpus_dir, rows)
-    test = vision_tower.on_screen(corpus_dir, held_out)
+    # the silent copies: the tower reads the frames only, so decoding the soundtrack
+    # would be wasted (the same frames, the video stream is copied)
+    train = silenced(vision_tower.on_screen(corpus_dir, rows), out / "only_video")
+    test = silenced(vision_tower.on_screen(corpus_dir, held_out), out / "only_video")
     start = time.perf_counter()
     if args.vision_head_epochs:
         reached = vision_tower.train_head(
@@ -130,7 +132,6 @@ def train_vision(model, corpus_dir: Path, rows: list[dict], held_out: list[dict]
         )
         print(f"vision head ({time.perf_counter() - start:.0f} s): {reached}")
     if args.vision_align_steps:
-        train, test = silenced(train, out / "only_video"), silenced(test, out / "only_video")
         if args.vision_align_form == "describe":
             rows = vision_tower.describe_rows(train)
 
@@ -177,8 +178,11 @@ def with_existence_rows(rows: list[dict], categories, corpus_dir: Path, out: Pat
                 vision_tower.exist_questions(shown, names, sound, "Audio/Existential"),
             )
         )
+    if args.describe_rows:
+        described = vision_tower.describe_rows(silenced(shown, out / "only_video"))
+        added.append(("Visual/Description", described))
     for category, asked in added:
-        rows = rows + instruction_rows(asked)
+        rows = rows + (asked if category == "Visual/Description" else instruction_rows(asked))
         categories = categories and (*categories, category)
         print(f"{len(asked)} {category} rows added ({len({q['media_path'] for q in asked})} clips)")
     return rows, categories
@@ -239,6 +243,12 @@ def main() -> None:
         "scenes and solos to the thinker's training rows",
     )
     parser.add_argument(
+        "--describe-rows",
+        action="store_true",
+        help='add "Which instruments are in the video?" -> "I see a X." rows on the silent '
+        "training clips to the thinker's training rows (the alignment over frozen towers)",
+    )
+    parser.add_argument(
         "--noisy-share",
         type=float,
         default=0.0,
@@ -281,7 +291,7 @@ def main() -> None:
         noisy = out / f"noisy_{args.noise_snr_db:g}dB"
         rows = with_noisy_clips(rows, args.noisy_share, args.noise_snr_db, noisy, args.seed)
     categories = tuple(args.categories) if args.categories else None
-    if args.visual_exist_rows or args.sound_rows:
+    if args.visual_exist_rows or args.sound_rows or args.describe_rows:
         rows, categories = with_existence_rows(rows, categories, corpus_dir, out, args)
     settings = thinker.ThinkerSettings(
         steps=args.steps,

@@ -94,7 +94,12 @@ def describe_rows(clips: dict) -> list[dict]:
     """One row per silent clip (path -> instruments): "Which instruments are in the
     video?" -> "I see a X and a Y."."""
     return [
-        {"media_path": c, "prompt": QUESTION, "response": description(shown)}
+        {
+            "media_path": c,
+            "prompt": QUESTION,
+            "response": description(shown),
+            "category": "Visual/Description",
+        }
         for c, shown in clips.items()
     ]
 

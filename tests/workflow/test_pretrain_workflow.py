@@ -100,3 +100,35 @@ def test_a_thinker_started_from_the_audio_llm_is_trained_after_it(tmp_path):
         "pretrain_model": 1,
         "prepare_model": 1,
     }
+
+
+def test_a_thinker_with_a_vision_tower_is_trained_after_it(tmp_path):
+    import json
+
+    def with_tower(config):
+        enable(config)
+        config["pretrain"]["vision_tower"] = {"steps": 2, "batch_size": 1, "learning_rate": 1e-3}
+
+    config = write_config(tmp_path / "tower.yaml", with_tower)
+    proc = run_snakemake(tmp_path, "-n", "resources/models/omni", config=config)
+    assert planned_jobs(proc) == {
+        "pretrain_corpus": 1,
+        "prepare_untrained_model": 1,
+        "pretrain_vision_tower": 1,
+        "pretrain_model": 1,
+    }
+    run_snakemake(tmp_path, "--cores", "1", "resources/models/omni", config=config)
+    tower = json.loads((tmp_path / "results/pretrain/omni_vision_tower.json").read_text())
+    summary = json.loads((tmp_path / "results/pretrain/omni.json").read_text())
+    assert tower["steps"] == 2 and (tmp_path / "logs/pretrain/omni_vision_tower.log").is_file()
+    assert summary["vision_tower"] == "resources/pretrain/vision_tower/omni"
+
+    # the vision tower's settings are its job's alone: editing them retrains the tower
+    # and, through its output, the thinker; the corpus stays
+    def longer(config):
+        with_tower(config)
+        config["pretrain"]["vision_tower"]["steps"] = 3
+
+    edited = write_config(tmp_path / "longer.yaml", longer)
+    proc = run_snakemake(tmp_path, "-n", "resources/models/omni", config=edited)
+    assert planned_jobs(proc) == {"pretrain_vision_tower": 1, "pretrain_model": 1}

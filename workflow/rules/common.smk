@@ -24,6 +24,8 @@ from avtrust.pretrain import (
     model_job_config,
     pretrained_models,
     start_model,
+    vision_job_config,
+    vision_tower_trained,
 )
 
 validate(config, "../schemas/config.schema.yaml")

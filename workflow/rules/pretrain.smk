@@ -4,7 +4,9 @@
 # trained on a synthetic corpus of their own (resources/pretrain/corpus/, drawn from the
 # pre-training seed) and written to resources/models/<name>/, where every later stage
 # loads them. The models stage builds the others. A thinker with
-# pretrain.thinker.start_from is trained after the model it starts from.
+# pretrain.thinker.start_from is trained after the model it starts from, and with
+# pretrain.vision_tower after its vision tower (resources/pretrain/vision_tower/<name>),
+# which pretrain_vision_tower trains alone on the corpus's silent clips.
 
 
 rule pretrain_corpus:
@@ -36,6 +38,28 @@ rule prepare_untrained_model:
         seed=config["seed"],
     script:
         "../scripts/prepare_model.py"
+
+
+rule pretrain_vision_tower:
+    input:
+        untrained="resources/pretrain/untrained/{model}",
+        corpus="resources/pretrain/corpus",
+    output:
+        tower=directory("resources/pretrain/vision_tower/{model}"),
+        summary="results/pretrain/{model}_vision_tower.json",
+    log:
+        "logs/pretrain/{model}_vision_tower.log",
+    wildcard_constraints:
+        model=one_of(PRETRAINED_MODELS),
+    conda:
+        "../../envs/models.yaml"
+    threads: PRETRAIN.get("threads", 1)
+    resources:
+        mem_mb=8000,
+    params:
+        config=vision_job_config(config),
+    script:
+        "../scripts/pretrain_vision_tower.py"
 
 
 rule pretrain_model:

@@ -16,6 +16,7 @@ with rule_logging(snakemake) as log:
         snakemake.params.config,
         log=log,
         start_dir=snakemake.input.get("start"),
+        vision_dir=snakemake.input.get("vision"),
     )
     write_json_atomic(snakemake.output.summary, summary)
     log.info("ready: %s", snakemake.output.model)

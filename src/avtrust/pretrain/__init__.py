@@ -30,6 +30,11 @@ SECTIONS = {
 }
 
 
+# the thinker's vision tower, trained by a job of its own before the thinker's
+# (avtrust.pretrain.vision_tower); its settings, under `pretrain`, only that job reads
+VISION_SECTION = "vision_tower"
+
+
 def corpus_job_config(config: dict) -> dict:
     """What the corpus job reads (its params): editing a model's training settings must
     not redraw the corpus, which would retrain every model."""
@@ -47,12 +52,32 @@ def model_job_config(config: dict, name: str) -> dict:
     `pretrain` section without the other models' settings, so editing one model's
     settings retrains that model alone."""
     own = SECTIONS[config["models"][name]["adapter"]]
-    left_out = {"enabled", "models", *SECTIONS.values()} - {own}
+    left_out = {"enabled", "models", VISION_SECTION, *SECTIONS.values()} - {own}
     section = config.get("pretrain") or {}
     return {
         "seed": config["seed"],
         "pretrain": {k: v for k, v in section.items() if k not in left_out},
     }
+
+
+def vision_job_config(config: dict) -> dict:
+    """What the vision tower's job reads: the seeds, the corpus settings, the threads and
+    its own section."""
+    section = config.get("pretrain") or {}
+    kept = ("seed", "threads", "corpus", VISION_SECTION)
+    return {"seed": config["seed"], "pretrain": {k: section.get(k) for k in kept}}
+
+
+def vision_tower_trained(config: dict, name: str) -> bool:
+    """Whether model ``name``'s pre-training loads a vision tower trained before it: a
+    pre-trained Omni thinker, with ``pretrain.vision_tower`` set (null: the tower as
+    built)."""
+    section = config.get("pretrain") or {}
+    return (
+        section.get(VISION_SECTION) is not None
+        and config["models"][name].get("adapter") == "qwen2_5_omni_thinker"
+        and name in pretrained_models(config)
+    )
 
 
 def pretrain_seed(config: dict) -> int:

@@ -43,6 +43,16 @@ FILES = {"train": "avqa-train.json", "held_out": "avqa-test.json"}
 EVENT_FILES = {"train": "train_qa.json", "held_out": "val_qa.json"}  # AVQA's names
 # AVQA's question type whose answer names what makes the sound ("Dog", "Man").
 SOURCE_QUESTION = "Come From"
+# Video-only copies of the scenes and solos (the picture stream copied): what the vision
+# tower's pre-training sees, and the clips the thinker is asked what it sees on.
+SILENT = "silent"
+# Questions about the picture alone, asked of the silent copies: whether an instrument
+# is on screen (every instrument of the world asked of every clip; the visual questions
+# real vision-language models are tuned on), and which ones are.
+VISUAL_QUESTION = "Is there a {} in the video?"
+VISUAL_CATEGORY = "Visual/Existential"
+DESCRIBE_QUESTION = "Which instruments are in the video?"
+DESCRIBE_CATEGORY = "Visual/Description"
 
 
 def corpus_settings(corpus: dict, pretrain_corpus: dict) -> dict:
@@ -62,6 +72,23 @@ def generate_corpus(raw_dir: PathLike, corpus: dict, media: dict, seed: int) -> 
     generate("music_avqa", raw_dir, corpus, media, seed, prefix=PREFIX)
     if corpus["avqa_clips"]:
         generate("avqa", raw_dir, corpus, media, seed, prefix=EVENT_PREFIX)
+    write_silent_copies(raw_dir)
+
+
+def write_silent_copies(raw_dir: PathLike) -> None:
+    """Each scene's and solo's clip without its soundtrack, into ``silent/``."""
+    from tqdm import tqdm
+
+    from avtrust.media.manipulate import strip_audio
+
+    raw = Path(raw_dir)
+    for entry in tqdm(scenes(raw), desc="silent copies", unit="clip"):
+        video = entry["video_id"]
+        strip_audio(raw / "videos" / f"{video}.mp4", silent_clip(raw, video), encode=())
+
+
+def silent_clip(raw_dir: PathLike, video_id: str) -> Path:
+    return Path(raw_dir) / SILENT / f"{video_id}.mp4"
 
 
 def event_clips(raw_dir: PathLike) -> dict[str, list[dict]]:
@@ -204,3 +231,61 @@ def instruction_rows(qs: list[dict]) -> list[dict]:
                 }
             )
     return rows
+
+
+def on_screen(raw_dir: PathLike, part: str) -> dict[str, list[str]]:
+    """The silent copies of ``part``'s scenes and solos -> the instruments each shows
+    (left to right). A corpus written before the copies were is an error naming them."""
+    raw = Path(raw_dir)
+    part_of = clip_parts(raw)
+    out = {}
+    for entry in scenes(raw):
+        if part_of.get(entry["video_id"]) == part:
+            clip = silent_clip(raw, entry["video_id"])
+            if not clip.is_file():
+                raise FileNotFoundError(
+                    f"pre-training corpus {raw}: no silent copy {clip} (a corpus written "
+                    "before they were; delete the corpus to have it written again)"
+                )
+            out[str(clip)] = entry["instruments"]
+    return out
+
+
+def visual_questions(raw_dir: PathLike, part: str) -> list[dict]:
+    """:data:`VISUAL_QUESTION` about every instrument of the corpus asked of every silent
+    scene and solo of ``part`` (yes when it is on screen), in :func:`questions`' form."""
+    raw = Path(raw_dir)
+    shown = on_screen(raw, part)
+    names = sorted({n for entry in scenes(raw) for n in entry["instruments"]})
+    return [
+        {
+            "media_path": clip,
+            "video_id": Path(clip).stem,
+            "question": VISUAL_QUESTION.format(name),
+            "category": VISUAL_CATEGORY,
+            "options": ["yes", "no"],
+            "answer_index": 0 if name in instruments else 1,
+        }
+        for clip, instruments in shown.items()
+        for name in names
+    ]
+
+
+def description(instruments: list[str]) -> str:
+    """What a silent clip shows, as the thinker learns to say it: "I see a cello and a
+    flute." (each instrument once, in alphabetical order)."""
+    return "I see " + " and ".join(f"a {n}" for n in sorted(set(instruments))) + "."
+
+
+def description_rows(raw_dir: PathLike, part: str) -> list[dict]:
+    """Training rows asking :data:`DESCRIBE_QUESTION` of every silent scene and solo of
+    ``part``, answered with :func:`description`."""
+    return [
+        {
+            "media_path": clip,
+            "prompt": prompt_for(DESCRIBE_QUESTION, [], "generate"),
+            "response": description(instruments),
+            "category": DESCRIBE_CATEGORY,
+        }
+        for clip, instruments in on_screen(raw_dir, part).items()
+    ]

@@ -1,4 +1,5 @@
-"""The pretrain stage's jobs: the corpus, and one model trained on it.
+"""The pretrain stage's jobs: the corpus, one model trained on it, the thinker's vision
+tower trained on it.
 
 ``pretrain_model`` trains a copy of the untrained build (``resources/pretrain/untrained/
 <name>``) into ``resources/models/<name>``, the folder every later stage loads, with the
@@ -38,11 +39,13 @@ def pretrain_model(
     config: dict,
     log=None,
     start_dir: PathLike | None = None,
+    vision_dir: PathLike | None = None,
 ) -> dict:
     """Train the untrained model folder on the corpus into ``out_dir``; returns the
     summary also written into the manifest (and, by the rule, into results/pretrain).
     ``start_dir``: a trained model the training starts from (the thinker's
-    ``start_from``), passed to the adapter's trainer when given."""
+    ``start_from``) and ``vision_dir`` a pre-trained vision tower
+    (:func:`pretrain_vision_tower`), passed to the adapter's trainer when given."""
     import torch
 
     section = config["pretrain"]
@@ -54,7 +57,8 @@ def pretrain_model(
     seed = derive_seed(pretrain_seed(config), "model", manifest["name"])
     trainer = importlib.import_module(PRETRAINED[adapter])
     model = load(untrained_dir, device="cpu")
-    starting = {} if start_dir is None else {"start_dir": start_dir}
+    given = {"start_dir": start_dir, "vision_dir": vision_dir}
+    starting = {k: v for k, v in given.items() if v is not None}
     summary = trainer.train_model(model, Path(corpus_dir), section, seed, log, **starting)
     if log:
         held_out = summary.get("held_out_accuracy", summary.get("held_out"))
@@ -65,18 +69,61 @@ def pretrain_model(
             summary["steps"],
             json.dumps(held_out),
         )
+    brief = {k: v for k, v in summary.items() if k != "losses"}
+
+    def write(tmp: Path) -> None:
+        trainer.save(model, untrained_dir, tmp)
+        (tmp / MANIFEST).write_text(dumps_json({**manifest, "pretrained": brief}), "utf-8")
+
+    _write_folder(out_dir, write)
+    return summary
+
+
+def pretrain_vision_tower(
+    untrained_dir: PathLike, corpus_dir: PathLike, out_dir: PathLike, config: dict, log=None
+) -> dict:
+    """Train the untrained thinker's vision tower on the corpus's silent scenes and solos
+    (:mod:`avtrust.pretrain.vision_tower`) and write the tower into ``out_dir``, for the
+    thinker's own pre-training to load; returns the summary."""
+    import torch
+
+    from avtrust.pretrain import vision_tower
+
+    manifest = read_manifest(untrained_dir)
+    if manifest["adapter"] != "qwen2_5_omni_thinker":
+        raise ValueError(
+            f"vision tower pre-training: {untrained_dir} is a {manifest['adapter']!r} "
+            "model, not the Omni thinker"
+        )
+    torch.set_num_threads(config["pretrain"]["threads"])
+    seed = derive_seed(pretrain_seed(config), "vision tower", manifest["name"])
+    thinker = load(untrained_dir, device="cpu")
+    summary = vision_tower.train_tower(thinker, Path(corpus_dir), config["pretrain"], seed, log)
+    if log:
+        log.info(
+            "loss %.4f -> %.4f over %d steps; exact on-screen set: held out %.3f, trained %.3f",
+            summary["loss_first"],
+            summary["loss_last"],
+            summary["steps"],
+            summary["held_out_exact"],
+            summary["train_exact"],
+        )
+    _write_folder(out_dir, lambda tmp: vision_tower.save_tower(thinker, tmp))
+    return summary
+
+
+def _write_folder(out_dir: PathLike, write) -> None:
+    """``write(tmp)`` fills a temporary sibling of ``out_dir``, renamed into place: an
+    interrupted job leaves no half-written folder."""
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_scratch(out)
     tmp = Path(tempfile.mkdtemp(prefix=scratch_prefix(out), dir=out.parent))
     try:
-        trainer.save(model, untrained_dir, tmp)
-        brief = {k: v for k, v in summary.items() if k != "losses"}
-        (tmp / MANIFEST).write_text(dumps_json({**manifest, "pretrained": brief}), "utf-8")
+        write(tmp)
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return summary

@@ -256,12 +256,21 @@ def accuracy(thinker, questions: list[dict], batch_size: int = 16) -> dict:
 
 
 def train_model(
-    thinker, corpus_dir: Path, section: dict, seed: int, log, start_dir: PathLike | None = None
+    thinker,
+    corpus_dir: Path,
+    section: dict,
+    seed: int,
+    log,
+    start_dir: PathLike | None = None,
+    vision_dir: PathLike | None = None,
 ) -> dict:
-    """The pretrain stage's entry: train on the corpus's training questions; returns the
-    summary (losses, held-out accuracy). ``start_dir``: the folder of the model named by
-    ``pretrain.thinker.start_from``, copied into the thinker first."""
+    """The pretrain stage's entry: train on the corpus's training questions and its
+    questions about the silent clips; returns the summary (losses, held-out accuracy).
+    ``start_dir``: the folder of the model named by ``pretrain.thinker.start_from``,
+    copied into the thinker first; ``vision_dir``: a pre-trained vision tower
+    (:mod:`avtrust.pretrain.vision_tower`), copied in after it."""
     from avtrust.pretrain.thinker_init import start_from_audio_llm
+    from avtrust.pretrain.vision_tower import load_tower
 
     settings = ThinkerSettings.from_config(section["thinker"])
     started = None
@@ -274,11 +283,19 @@ def train_model(
         started = start_from_audio_llm(thinker.model, start_dir)
         if log:
             log.info("started from %s: %s", settings.start_from, started)
+    if vision_dir is not None:
+        copied = load_tower(thinker.model, vision_dir)
+        if log:
+            log.info("vision tower from %s: %d tensors", vision_dir, copied)
     rounds = section["corpus"].get("question_rounds", 1)
     train_qs = corpus.questions(corpus_dir, "train", seed, rounds)
     held_out = corpus.questions(corpus_dir, "held_out", seed, rounds)
     held_out = held_out[: section["held_out_questions"]]
-    every = corpus.instruction_rows(train_qs)
+    every = [
+        *corpus.instruction_rows(train_qs),
+        *corpus.instruction_rows(corpus.visual_questions(corpus_dir, "train")),
+        *corpus.description_rows(corpus_dir, "train"),
+    ]
     phases = phase_rows(every, settings)
     rows = phase_union(every, settings)
     if log:
@@ -297,9 +314,22 @@ def train_model(
     ]
     if started is not None:
         summary["started_from"] = {"model": settings.start_from, **started}
+    if vision_dir is not None:
+        summary["vision_tower"] = str(vision_dir)
     if held_out:
         summary["held_out_accuracy"] = accuracy(thinker, held_out)
+    if any(r["category"] == corpus.VISUAL_CATEGORY for r in rows):
+        asked = spread(corpus.visual_questions(corpus_dir, "held_out"), len(held_out))
+        if asked:
+            summary["held_out_visual_accuracy"] = accuracy(thinker, asked)["all"]
     return summary
+
+
+def spread(items: list, n: int) -> list:
+    """``n`` of ``items`` at even intervals (all of them when there are no more)."""
+    if len(items) <= n:
+        return items
+    return [items[int(k * len(items) / n)] for k in range(n)]
 
 
 def save(thinker, init_dir: PathLike, out_dir: PathLike) -> None:

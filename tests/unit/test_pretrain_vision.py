@@ -1,0 +1,191 @@
+"""The thinker's vision tower pre-training: the corpus's silent copies and the questions
+asked of them, the tower's own job (it learns which instruments are on screen, two runs
+give the same tower), and the thinker's pre-training loading it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pretrain_helpers import config_with, untrained_build, weights, written_corpus
+
+from avtrust.errors import ConfigError
+from avtrust.media.probe import probe
+from avtrust.models.registry import load
+from avtrust.pretrain import (
+    corpus,
+    corpus_job_config,
+    model_job_config,
+    vision_job_config,
+    vision_tower_trained,
+)
+from avtrust.pretrain.stage import pretrain_model, pretrain_vision_tower
+from avtrust.pretrain.vision_tower import WEIGHTS, load_tower
+
+PRETRAIN = {
+    "enabled": True,
+    "seed": None,
+    "threads": 1,
+    "held_out_questions": 8,
+    "corpus": {
+        "scenes": 6,
+        "solos_per_instrument": 1,
+        "event_clips": 0,
+        "held_out_fraction": 0.25,
+        "question_rounds": 1,
+    },
+    "vision_tower": {"steps": 400, "batch_size": 4, "learning_rate": 1.0e-2, "warmup_steps": 2},
+    "thinker": {
+        "steps": 4,
+        "batch_size": 4,
+        "learning_rate": 2.0e-3,
+        "freeze_towers": True,
+        "categories": ["Visual/Existential", "Visual/Description"],
+    },
+}
+
+
+def config(**pretrain) -> dict:
+    return config_with(PRETRAIN, **pretrain)
+
+
+@pytest.fixture(scope="module")
+def pretrain_corpus(tmp_path_factory) -> Path:
+    return written_corpus(tmp_path_factory.mktemp("vision") / "corpus", config())
+
+
+@pytest.fixture(scope="module")
+def untrained(tmp_path_factory) -> Path:
+    return untrained_build(tmp_path_factory.mktemp("untrained") / "omni", "omni")
+
+
+@pytest.fixture(scope="module")
+def tower(untrained, pretrain_corpus, tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("tower") / "omni"
+    return out, pretrain_vision_tower(untrained, pretrain_corpus, out, vision_job_config(config()))
+
+
+def test_every_scene_and_solo_has_a_silent_copy_of_its_picture(pretrain_corpus):
+    scenes = corpus.scenes(pretrain_corpus)
+    shown = {
+        **corpus.on_screen(pretrain_corpus, "train"),
+        **corpus.on_screen(pretrain_corpus, "held_out"),
+    }
+    assert len(shown) == len(scenes) > 6  # scenes and solos
+    for entry in scenes:
+        clip = corpus.silent_clip(pretrain_corpus, entry["video_id"])
+        natural = probe(pretrain_corpus / "videos" / f"{entry['video_id']}.mp4")
+        silent = probe(clip)
+        assert natural.has_audio and not silent.has_audio
+        assert (silent.video_codec, silent.width, silent.height) == (
+            natural.video_codec,
+            natural.width,
+            natural.height,
+        )
+        assert shown[str(clip)] == entry["instruments"]
+
+
+def test_visual_questions_ask_every_instrument_of_every_silent_clip(pretrain_corpus):
+    asked = corpus.visual_questions(pretrain_corpus, "train")
+    shown = corpus.on_screen(pretrain_corpus, "train")
+    names = {n for entry in corpus.scenes(pretrain_corpus) for n in entry["instruments"]}
+    assert len(asked) == len(shown) * len(names)
+    for q in asked:
+        name = q["question"].removeprefix("Is there a ").removesuffix(" in the video?")
+        assert name in names and q["category"] == "Visual/Existential"
+        assert q["options"][q["answer_index"]] == (
+            "yes" if name in shown[q["media_path"]] else "no"
+        )
+    assert {q["answer_index"] for q in asked} == {0, 1}
+    rows = corpus.description_rows(pretrain_corpus, "train")
+    assert [r["media_path"] for r in rows] == list(shown)
+    assert corpus.description(["violin", "cello", "violin"]) == "I see a cello and a violin."
+    assert {r["response"] for r in rows} == {corpus.description(v) for v in shown.values()}
+
+
+def test_a_corpus_without_silent_copies_is_named(pretrain_corpus, tmp_path):
+    import shutil
+
+    old = tmp_path / "corpus"
+    shutil.copytree(pretrain_corpus, old)
+    shutil.rmtree(old / corpus.SILENT)
+    with pytest.raises(FileNotFoundError, match="no silent copy .* delete the corpus"):
+        corpus.visual_questions(old, "train")
+
+
+def test_the_tower_learns_what_is_on_screen_and_is_deterministic(
+    untrained, pretrain_corpus, tower, tmp_path
+):
+    import torch
+
+    out, summary = tower
+    assert summary["steps"] == 400 and len(summary["losses"]) == 400
+    assert summary["loss_last"] < 0.6 * summary["loss_first"]
+    assert summary["train_exact"] > 0.5 and summary["held_out_clips"] > 0
+    again = pretrain_vision_tower(
+        untrained, pretrain_corpus, tmp_path / "b", vision_job_config(config())
+    )
+    assert again["losses"] == summary["losses"]
+    first, second = weights(out), weights(tmp_path / "b")
+    assert first.keys() == second.keys() and all(k.startswith("model.visual.") for k in first)
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    # only the tower is written, and it is not the build's
+    built = load(untrained).model.state_dict()
+    assert set(first) == {k for k in built if k.startswith("model.visual.")}
+    assert any(not torch.equal(first[k], built[k]) for k in first)
+
+
+def test_the_thinker_loads_the_tower_and_learns_to_read_it(
+    untrained, pretrain_corpus, tower, tmp_path
+):
+    import torch
+
+    out, _ = tower
+    job = model_job_config(config(), "omni")
+    summary = pretrain_model(untrained, pretrain_corpus, tmp_path / "omni", job, vision_dir=out)
+    assert summary["vision_tower"] == str(out)
+    assert 0.0 <= summary["held_out_visual_accuracy"] <= 1.0
+    # the rows: the visual questions and the descriptions, on silent clips only
+    assert summary["phases"][0]["rows"] == len(
+        corpus.instruction_rows(corpus.visual_questions(pretrain_corpus, "train"))
+    ) + len(corpus.description_rows(pretrain_corpus, "train"))
+    trained = load(tmp_path / "omni").model.state_dict()
+    tower_weights = weights(out)
+    # frozen towers: the thinker's vision tower is the pre-trained one, unchanged
+    assert all(torch.equal(trained[k], tower_weights[k]) for k in tower_weights)
+
+
+def test_a_tower_of_other_dimensions_is_refused(untrained, tower, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    out, _ = tower
+    state = load_file(str(out / WEIGHTS))
+    name = next(iter(state))
+    state[name] = state[name][..., :1].clone()
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    save_file(state, str(bad / WEIGHTS))
+    thinker = load(untrained).model
+    with pytest.raises(ConfigError, match="built with other dimensions"):
+        load_tower(thinker, bad)
+    save_file(
+        {k: v for k, v in load_file(str(out / WEIGHTS)).items() if k != name}, str(bad / WEIGHTS)
+    )
+    with pytest.raises(ConfigError, match="missing"):
+        load_tower(thinker, bad)
+    assert load_tower(thinker, out) == len(state)
+
+
+def test_the_vision_job_reads_its_own_settings_and_only_the_thinker_loads_it():
+    base = config()
+    edited = config(vision_tower={**PRETRAIN["vision_tower"], "steps": 401})
+    assert vision_job_config(edited) != vision_job_config(base)
+    assert all(model_job_config(edited, m) == model_job_config(base, m) for m in ("omni", "clap"))
+    assert corpus_job_config(edited) == corpus_job_config(base)
+    assert vision_job_config(
+        config(thinker={**PRETRAIN["thinker"], "steps": 9})
+    ) == vision_job_config(base)
+    assert vision_tower_trained(base, "omni")
+    assert not vision_tower_trained(base, "audio_llm")
+    assert not vision_tower_trained(config(vision_tower=None), "omni")
+    assert not vision_tower_trained(config(models=["audio_llm"]), "omni")
