@@ -183,7 +183,8 @@ def with_existence_rows(rows: list[dict], categories, corpus_dir: Path, out: Pat
         added.append(("Visual/Description", described))
     for category, asked in added:
         rows = rows + (asked if category == "Visual/Description" else instruction_rows(asked))
-        categories = categories and (*categories, category)
+        if category != "Visual/Description":  # trained when named (--visual-first-categories)
+            categories = categories and (*categories, category)
         print(f"{len(asked)} {category} rows added ({len({q['media_path'] for q in asked})} clips)")
     return rows, categories
 
@@ -249,6 +250,30 @@ def main() -> None:
         "training clips to the thinker's training rows (the alignment over frozen towers)",
     )
     parser.add_argument(
+        "--visual-first",
+        type=int,
+        default=0,
+        help="a first phase of that many steps on the added Visual/* rows alone "
+        "(--describe-rows, --visual-exist-rows), before --steps on --categories",
+    )
+    parser.add_argument(
+        "--visual-last",
+        action="store_true",
+        help="train the --visual-first phase after the --steps instead of before",
+    )
+    parser.add_argument(
+        "--visual-first-apart",
+        action="store_true",
+        help="train the --visual-first phase as a training of its own (its own warm-up, "
+        "decay and optimiser) instead of a phase of one schedule",
+    )
+    parser.add_argument(
+        "--visual-first-categories",
+        nargs="*",
+        default=["Visual/Description"],
+        help="the first phase's categories",
+    )
+    parser.add_argument(
         "--noisy-share",
         type=float,
         default=0.0,
@@ -293,19 +318,38 @@ def main() -> None:
     categories = tuple(args.categories) if args.categories else None
     if args.visual_exist_rows or args.sound_rows or args.describe_rows:
         rows, categories = with_existence_rows(rows, categories, corpus_dir, out, args)
+    start = time.perf_counter()
+    if args.visual_first and args.visual_first_apart:
+        first = thinker.ThinkerSettings(
+            steps=args.visual_first,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            warmup_steps=args.warmup_steps,
+            freeze_towers=args.freeze_towers,
+            categories=tuple(args.visual_first_categories),
+        )
+        losses = thinker.train(model, rows, first, args.seed)
+        print(f"visual phase apart: loss {np.mean(losses[:10]):.3f} -> {np.mean(losses[-20:]):.3f}")
+        if m1.exists():
+            print(f"m1 Yes-rate after it: {100 * yes_rate(model, m1_questions(m1, work)):.1f} %")
+        args.visual_first = 0
+    phases = [(args.steps, categories)]
+    if args.visual_first:
+        visual = (args.visual_first, tuple(args.visual_first_categories))
+        phases.insert(len(phases) if args.visual_last else 0, visual)
     settings = thinker.ThinkerSettings(
-        steps=args.steps,
+        steps=phases[0][0],
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         warmup_steps=args.warmup_steps,
         freeze_towers=args.freeze_towers,
-        categories=categories,
+        categories=phases[0][1],
+        then=tuple({"steps": n, "categories": c} for n, c in phases[1:]),
     )
-    start = time.perf_counter()
     losses = thinker.train(model, rows, settings, args.seed)
     rows = thinker.phase_union(rows, settings)
     print(
-        f"{len(rows)} rows, {args.steps} steps in {time.perf_counter() - start:.0f} s: "
+        f"{len(rows)} rows, {len(losses)} steps in {time.perf_counter() - start:.0f} s: "
         f"loss {np.mean(losses[:10]):.3f} -> {np.mean(losses[-20:]):.3f}"
     )
     accuracy = thinker.accuracy(model, held_out[:120])

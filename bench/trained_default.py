@@ -84,6 +84,21 @@ def pretrain_figures(folder: Path, thinker: str) -> list[tuple[str, object, str,
                         existence > 0.5,
                     )
                 )
+        visual = summary.get("held_out_visual_accuracy")
+        if visual is not None:
+            out.append(
+                (
+                    "thinker held-out 'Is there a X in the video?' (silent) acc %",
+                    round(100 * visual, 1),
+                    "chance 50",
+                    visual > 0.5,
+                )
+            )
+    tower = _read_json(folder / f"{thinker}_vision_tower.json")
+    if tower is not None:
+        share = round(100 * tower["held_out_exact"], 1)
+        name = "vision tower held-out exact on-screen set %"
+        out.append((name, share, f"> 0 (n={tower['held_out_clips']})", share > 0))
     named = (_read_json(folder / "audio_llm.json") or {}).get("held_out")
     name = "audio LLM names held-out clips' instruments %"
     if named:

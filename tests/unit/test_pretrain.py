@@ -333,3 +333,33 @@ def test_a_curriculum_trains_its_phases_in_order(untrained, pretrain_corpus, tmp
             tmp_path / "b",
             model_job_config(config(thinker=typo), "omni"),
         )
+
+
+def test_a_phase_that_restarts_has_a_schedule_and_optimiser_of_its_own(
+    untrained, pretrain_corpus, monkeypatch
+):
+    """`restart` gives a phase its own warm-up and decay and a fresh optimiser, as a
+    training of its own would; without it one schedule runs over every phase."""
+    from avtrust.pretrain import thinker
+    from avtrust.pretrain.thinker import ThinkerSettings
+
+    seen = []
+    step_once = thinker.optimiser_step
+
+    def recording(optimiser, parameters, loss, step, schedule):
+        seen.append((id(optimiser), step, schedule.steps))
+        return step_once(optimiser, parameters, loss, step, schedule)
+
+    monkeypatch.setattr(thinker, "optimiser_step", recording)
+    rows = training_rows(pretrain_corpus)
+    section = {**PRETRAIN["thinker"], "steps": 3, "freeze_towers": True}
+    for restart, schedules in ((False, [5]), (True, [3, 2])):
+        settings = ThinkerSettings.from_config(
+            {**section, "then": [{"steps": 2, "restart": restart}]}
+        )
+        assert settings.schedules() == schedules
+        seen.clear()
+        thinker.train(load(untrained), rows, settings, seed=5)
+        expected = [(k, span) for span in schedules for k in range(span)]
+        assert [(step, span) for _, step, span in seen] == expected
+        assert len({optimiser for optimiser, _, _ in seen}) == len(schedules)

@@ -38,7 +38,15 @@ def test_pretrain_figures_read_each_models_summary_and_mark_what_is_missing(benc
     held_out = {"all": 0.5, "all_chance": 0.35, "by_category": {"Audio-Visual/Existential": 0.977}}
     summary = {"loss_first": 7.4, "loss_last": 0.02, "held_out_accuracy": held_out}
     (tmp_path / "omni.json").write_text(json.dumps(summary))
+    tower_row = "vision tower held-out exact on-screen set %"
+    assert tower_row not in {r[0] for r in bench.pretrain_figures(tmp_path, "omni")}
+    summary["held_out_visual_accuracy"] = 0.9
+    (tmp_path / "omni.json").write_text(json.dumps(summary))
+    tower = {"held_out_exact": 0.988, "held_out_clips": 82}
+    (tmp_path / "omni_vision_tower.json").write_text(json.dumps(tower))
     trained = {name: (v, met) for name, v, _, met in bench.pretrain_figures(tmp_path, "omni")}
+    assert trained[tower_row] == (98.8, True)
+    assert trained["thinker held-out 'Is there a X in the video?' (silent) acc %"] == (90.0, True)
     assert trained[named] == (80.0, True)
     assert trained["thinker pretrain loss first -> last"] == ("7.400 -> 0.020", True)
     assert trained["thinker held-out corpus QA acc %"] == (50.0, True)

@@ -54,9 +54,10 @@ class ThinkerSettings(SectionSettings):
     # corpus's `modality/qtype`); null: all. Mixed with every other category, the
     # existence questions stay at their answer prior for 1000s of steps (bench/README.md).
     categories: tuple[str, ...] | None = None
-    # Phases trained after the first `steps` (a curriculum), each {steps, categories},
-    # e.g. the existence lookup alone first, then every category. One learning-rate
-    # schedule spans all phases.
+    # Phases trained after the first `steps` (a curriculum), each {steps, categories,
+    # restart}, e.g. the existence lookup alone first, then every category. One
+    # learning-rate schedule spans the phases; a phase with `restart` starts a schedule
+    # (warm-up, decay) and an optimiser of its own, as a training of its own would.
     then: tuple[dict, ...] = ()
 
     def phases(self) -> list[tuple[int, tuple[str, ...] | None]]:
@@ -64,6 +65,16 @@ class ThinkerSettings(SectionSettings):
         ``categories``."""
         first = [(self.steps, self.categories)]
         return first + [(p["steps"], p.get("categories")) for p in self.then]
+
+    def schedules(self) -> list[int]:
+        """Steps of each learning-rate schedule: the phases' steps summed up to each
+        phase that restarts."""
+        spans = [self.steps]
+        for phase in self.then:
+            if phase.get("restart", False):
+                spans.append(0)
+            spans[-1] += phase["steps"]
+        return spans
 
 
 def batch_order(n_rows: int, steps: int, batch_size: int, seed: int) -> list[list[int]]:
@@ -188,19 +199,24 @@ def train(thinker, rows: list[dict], settings: ThinkerSettings, seed: int) -> li
             ).batch
 
     trained = [p for group in groups for p in group["params"]]
-    optimiser = torch.optim.AdamW(
-        groups, lr=settings.learning_rate, weight_decay=settings.weight_decay
-    )
     model.train()
     losses = []
     steps = phase_batches(rows, settings, seed)
-    # one warm-up and decay over every phase
-    schedule = replace(settings, steps=len(steps), then=())
-    progress = tqdm(steps, desc="pre-training the thinker", unit="step")
-    for step, indices in enumerate(progress):
-        loss = model(**batches(indices), use_cache=False).loss
-        losses.append(optimiser_step(optimiser, trained, loss, step, schedule))
-        progress.set_postfix(loss=f"{losses[-1]:.3f}")
+    progress = tqdm(total=len(steps), desc="pre-training the thinker", unit="step")
+    start = 0
+    for span in settings.schedules():
+        # each schedule's warm-up and decay span its phases, with a fresh optimiser
+        optimiser = torch.optim.AdamW(
+            groups, lr=settings.learning_rate, weight_decay=settings.weight_decay
+        )
+        schedule = replace(settings, steps=span, then=())
+        for step, indices in enumerate(steps[start : start + span]):
+            loss = model(**batches(indices), use_cache=False).loss
+            losses.append(optimiser_step(optimiser, trained, loss, step, schedule))
+            progress.update()
+            progress.set_postfix(loss=f"{losses[-1]:.3f}")
+        start += span
+    progress.close()
     model.eval()
     for p in towers:
         p.requires_grad_(True)
@@ -308,9 +324,17 @@ def train_model(
         )
     losses = train(thinker, every, settings, seed)
     summary = loss_summary(losses, rows=len(rows))
+    restarts = [False, *(p.get("restart", False) for p in settings.then)]
     summary["phases"] = [
-        {"steps": steps, "categories": None if cats is None else list(cats), "rows": len(chosen)}
-        for (steps, cats), (_, chosen) in zip(settings.phases(), phases, strict=True)
+        {
+            "steps": steps,
+            "categories": None if cats is None else list(cats),
+            "rows": len(chosen),
+            "restart": restart,
+        }
+        for (steps, cats), (_, chosen), restart in zip(
+            settings.phases(), phases, restarts, strict=True
+        )
     ]
     if started is not None:
         summary["started_from"] = {"model": settings.start_from, **started}
