@@ -12,3 +12,18 @@ def pretrain_start(wildcards):
     if vision_tower_trained(config, wildcards.model):
         out["vision"] = f"resources/pretrain/vision_tower/{wildcards.model}"
     return out
+
+
+# The thinker's pre-training is the default run's longest chain (corpus -> audio LLM and
+# vision tower -> thinker -> everything that trains or evaluates it): its jobs go first
+# on a busy machine, CLAP and the embedder (read by the score stage only) after them.
+CHAIN_PRIORITY = 50
+
+
+def pretrain_priority(wildcards):
+    """The thinker's and its starting models' jobs first (CHAIN_PRIORITY), others 0."""
+    name = wildcards.model
+    thinkers = [m for m in PRETRAINED_MODELS if start_model(config, m) is not None]
+    on_chain = {*thinkers, *(start_model(config, m) for m in thinkers)}
+    is_thinker = config["models"][name].get("adapter") == "qwen2_5_omni_thinker"
+    return CHAIN_PRIORITY if name in on_chain or is_thinker else 0

@@ -14,6 +14,7 @@ rule pretrain_corpus:
         corpus=directory("resources/pretrain/corpus"),
     log:
         "logs/pretrain/corpus.log",
+    priority: CHAIN_PRIORITY
     conda:
         "../../envs/media.yaml"
     params:
@@ -29,6 +30,7 @@ rule prepare_untrained_model:
         "logs/pretrain/untrained/{model}.log",
     wildcard_constraints:
         model=one_of(PRETRAINED_MODELS),
+    priority: CHAIN_PRIORITY
     conda:
         "../../envs/models.yaml"
     resources:
@@ -51,6 +53,7 @@ rule pretrain_vision_tower:
         "logs/pretrain/{model}_vision_tower.log",
     wildcard_constraints:
         model=one_of(PRETRAINED_MODELS),
+    priority: CHAIN_PRIORITY
     conda:
         "../../envs/models.yaml"
     threads: PRETRAIN.get("threads", 1)
@@ -74,6 +77,7 @@ rule pretrain_model:
         "logs/pretrain/{model}.log",
     wildcard_constraints:
         model=one_of(PRETRAINED_MODELS),
+    priority: pretrain_priority
     conda:
         "../../envs/models.yaml"
     threads: PRETRAIN.get("threads", 1)
