@@ -132,3 +132,32 @@ def test_a_thinker_with_a_vision_tower_is_trained_after_it(tmp_path):
     edited = write_config(tmp_path / "longer.yaml", longer)
     proc = run_snakemake(tmp_path, "-n", "resources/models/omni", config=edited)
     assert planned_jobs(proc) == {"pretrain_vision_tower": 1, "pretrain_model": 1}
+
+
+def test_the_thinkers_chain_runs_first(tmp_path):
+    """On a busy machine the scheduler takes the corpus, the thinker and the model it
+    starts from before CLAP and the embedder, which only the score stage reads."""
+    import re
+
+    def all_models(config):
+        enable(config)
+        config["pretrain"]["models"] = None
+        config["pretrain"]["thinker"]["start_from"] = "audio_llm"
+
+    config = write_config(tmp_path / "all.yaml", all_models)
+    proc = run_snakemake(tmp_path, "-n", config=config)
+    priority = {}
+    for block in re.split(r"\n(?=(?:local)?rule )", proc.stdout):
+        head = re.match(r"(?:local)?rule (pretrain_\w+):", block)
+        if head:
+            model = re.search(r"wildcards: model=(\w+)", block)
+            key = head.group(1) + (f":{model.group(1)}" if model else "")
+            found = re.search(r"priority: (\d+)", block)
+            priority[key] = int(found.group(1)) if found else 0
+    assert priority == {
+        "pretrain_corpus": 50,
+        "pretrain_model:omni": 50,
+        "pretrain_model:audio_llm": 50,
+        "pretrain_model:clap": 0,
+        "pretrain_model:embedder": 0,
+    }

@@ -21,9 +21,8 @@ CHAIN_PRIORITY = 50
 
 
 def pretrain_priority(wildcards):
-    """The thinker's and its starting models' jobs first (CHAIN_PRIORITY), others 0."""
+    """The thinker's and its starting model's jobs first (CHAIN_PRIORITY), others 0."""
     name = wildcards.model
-    thinkers = [m for m in PRETRAINED_MODELS if start_model(config, m) is not None]
-    on_chain = {*thinkers, *(start_model(config, m) for m in thinkers)}
+    starts = {start_model(config, m) for m in PRETRAINED_MODELS}
     is_thinker = config["models"][name].get("adapter") == "qwen2_5_omni_thinker"
-    return CHAIN_PRIORITY if name in on_chain or is_thinker else 0
+    return CHAIN_PRIORITY if is_thinker or name in starts else 0
