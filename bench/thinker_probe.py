@@ -247,7 +247,8 @@ def main() -> None:
         "--describe-rows",
         action="store_true",
         help='add "Which instruments are in the video?" -> "I see a X." rows on the silent '
-        "training clips to the thinker's training rows (the alignment over frozen towers)",
+        "training clips (category Visual/Description, trained where a phase names it: "
+        "--categories or --visual-first-categories)",
     )
     parser.add_argument(
         "--visual-first",

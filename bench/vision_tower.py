@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-QUESTION = "Which instruments are in the video?"
-VISUAL_QUESTION = "Is there a {} in the video?"
+from avtrust.pretrain.corpus import DESCRIBE_QUESTION as QUESTION
+from avtrust.pretrain.corpus import VISUAL_QUESTION, description
+
 SOUND_QUESTION = "Is there a {} sound?"
 
 
@@ -35,45 +36,24 @@ def on_screen(corpus_dir: Path, questions: list[dict]) -> dict[str, list[str]]:
     return {clip: shown[Path(clip).stem] for clip in clips}
 
 
-def description(instruments: list[str]) -> str:
-    return "I see " + " and ".join(f"a {name}" for name in sorted(set(instruments))) + "."
-
-
-def video_inputs(thinker, clips: list[str]) -> dict[str, dict]:
-    """Each clip's video inputs for the tower (pixel values and grid), built once."""
-    from avtrust.pretrain.frozen_towers import first_row_media
-    from avtrust.train.data import SequenceEncoder
-
-    encoder = SequenceEncoder(thinker.builder, thinker.model.get_rope_index)
-    return {clip: first_row_media(encoder([clip], ["?"], ["."]).batch) for clip in clips}
-
-
 def train_head(thinker, train: dict, held_out: dict, epochs: int, lr: float, seed: int) -> dict:
-    """Train the vision tower with a multi-label head for ``epochs`` over ``train``
-    (clip -> instruments) in batches of 8; the share of ``held_out`` clips whose whole
+    """Train the vision tower with the pretrain stage's multi-label head
+    (:class:`avtrust.pretrain.vision_tower.OnScreenHead`) for ``epochs`` over ``train``
+    (clip -> instruments) in batches of 8 at a constant rate (the stage's job runs a
+    warm-up and decay over steps instead); the share of ``held_out`` clips whose whole
     on-screen set the head gets right, and of the training clips."""
     import torch
 
+    from avtrust.pretrain.vision_tower import OnScreenHead, exact_share, video_inputs
+
     names = sorted({n for shown in [*train.values(), *held_out.values()] for n in shown})
-    inputs = video_inputs(thinker, [*train, *held_out])
     target = {
         clip: torch.tensor([float(n in shown) for n in names])
         for clip, shown in {**train, **held_out}.items()
     }
-    inner = thinker.model.model
     torch.manual_seed(seed)
-    head = torch.nn.Linear(thinker.model.config.text_config.hidden_size, len(names))
-
-    def logits(clip):
-        media = inputs[clip]
-        video = inner.get_video_features(media["pixel_values_videos"], media["video_grid_thw"])
-        return head(torch.cat(list(video.pooler_output)).mean(0))
-
-    def exact(clips) -> float:
-        with torch.no_grad():
-            return float(np.mean([bool(((logits(c) > 0) == (target[c] > 0)).all()) for c in clips]))
-
-    params = [*inner.visual.parameters(), *head.parameters()]
+    head = OnScreenHead(thinker, names, video_inputs(thinker, list(target)))
+    params = [*thinker.model.model.visual.parameters(), *head.linear.parameters()]
     optimiser = torch.optim.AdamW(params, lr=lr)
     rng = np.random.default_rng(seed)
     clips = list(train)
@@ -82,12 +62,15 @@ def train_head(thinker, train: dict, held_out: dict, epochs: int, lr: float, see
         for start in range(0, len(order), 8):
             batch = [clips[j] for j in order[start : start + 8]]
             loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                torch.stack([logits(c) for c in batch]), torch.stack([target[c] for c in batch])
+                head(batch), torch.stack([target[c] for c in batch])
             )
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-    return {"held_out_exact": exact(list(held_out)), "train_exact": exact(clips)}
+    return {
+        "held_out_exact": exact_share(head, {c: target[c] for c in held_out}),
+        "train_exact": exact_share(head, {c: target[c] for c in clips}),
+    }
 
 
 def describe_rows(clips: dict) -> list[dict]:
