@@ -103,7 +103,9 @@ def test_visual_questions_ask_every_instrument_of_every_silent_clip(pretrain_cor
     assert {r["response"] for r in rows} == {corpus.description(v) for v in shown.values()}
 
 
-def test_a_corpus_without_silent_copies_is_named(pretrain_corpus, tmp_path):
+def test_a_corpus_without_silent_copies_is_named(untrained, pretrain_corpus, tmp_path):
+    """A corpus written before the silent copies were still trains a thinker on the
+    natural clips' questions; a phase on the silent clips' rows names what is missing."""
     import shutil
 
     old = tmp_path / "corpus"
@@ -111,6 +113,11 @@ def test_a_corpus_without_silent_copies_is_named(pretrain_corpus, tmp_path):
     shutil.rmtree(old / corpus.SILENT)
     with pytest.raises(FileNotFoundError, match="no silent copy .* delete the corpus"):
         corpus.visual_questions(old, "train")
+    natural = {**PRETRAIN["thinker"], "steps": 1, "categories": ["Audio-Visual/Existential"]}
+    job = model_job_config(config(thinker=natural), "omni")
+    assert pretrain_model(untrained, old, tmp_path / "a", job)["steps"] == 1
+    with pytest.raises(FileNotFoundError, match="no silent copy"):
+        pretrain_model(untrained, old, tmp_path / "b", model_job_config(config(), "omni"))
 
 
 def test_the_tower_learns_what_is_on_screen_and_is_deterministic(

@@ -307,11 +307,14 @@ def train_model(
     train_qs = corpus.questions(corpus_dir, "train", seed, rounds)
     held_out = corpus.questions(corpus_dir, "held_out", seed, rounds)
     held_out = held_out[: section["held_out_questions"]]
-    every = [
-        *corpus.instruction_rows(train_qs),
-        *corpus.instruction_rows(corpus.visual_questions(corpus_dir, "train")),
-        *corpus.description_rows(corpus_dir, "train"),
-    ]
+    every = corpus.instruction_rows(train_qs)
+    if any(
+        cats is None or any(c.startswith("Visual/") for c in cats) for _, cats in settings.phases()
+    ):
+        # the silent clips' rows (a corpus written before it had silent copies is
+        # asked for them only when a phase trains on them)
+        every += corpus.instruction_rows(corpus.visual_questions(corpus_dir, "train"))
+        every += corpus.description_rows(corpus_dir, "train")
     phases = phase_rows(every, settings)
     rows = phase_union(every, settings)
     if log:
