@@ -308,9 +308,8 @@ def train_model(
     held_out = corpus.questions(corpus_dir, "held_out", seed, rounds)
     held_out = held_out[: section["held_out_questions"]]
     every = corpus.instruction_rows(train_qs)
-    if any(
-        cats is None or any(c.startswith("Visual/") for c in cats) for _, cats in settings.phases()
-    ):
+    silent = {corpus.VISUAL_CATEGORY, corpus.DESCRIBE_CATEGORY}
+    if any(cats is None or silent & set(cats) for _, cats in settings.phases()):
         # the silent clips' rows (a corpus written before it had silent copies is
         # asked for them only when a phase trains on them)
         every += corpus.instruction_rows(corpus.visual_questions(corpus_dir, "train"))
