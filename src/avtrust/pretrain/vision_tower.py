@@ -12,7 +12,7 @@ thinker's pre-training loads the tower (:func:`load_tower`) and teaches its lang
 model to read it (the corpus's visual rows).
 
 With the default corpus's 129 training clips the head overfits (held-out exact set
-48-57 %); with ~460 (the default's ``pretrain.corpus``) it gets 99 %.
+48-57 %); with ~460 (480 scenes, 8 solos per instrument) it gets 92-99 %.
 """
 
 from __future__ import annotations
