@@ -138,14 +138,14 @@ def train_vision(model, corpus_dir: Path, rows: list[dict], held_out: list[dict]
             def held_out_check() -> dict:
                 return {"held_out_exact": vision_tower.described_exactly(model, test)}
         else:
-            from avtrust.pretrain.corpus import instruction_rows
+            from avtrust.pretrain.corpus import ask_on_screen, instruction_rows
             from avtrust.pretrain.thinker import accuracy
 
             names = sorted({n for shown in train.values() for n in shown})
-            rows = instruction_rows(vision_tower.exist_questions(train, names))
+            rows = instruction_rows(ask_on_screen(train, names))
 
             def held_out_check() -> dict:
-                asked = vision_tower.exist_questions(test, names)
+                asked = ask_on_screen(test, names)
                 return {"held_out_accuracy": accuracy(model, asked)["all"]}
 
         loss = vision_tower.align(
@@ -161,21 +161,21 @@ def with_existence_rows(rows: list[dict], categories, corpus_dir: Path, out: Pat
     all) widened to the added ones."""
     import vision_tower
 
-    from avtrust.pretrain.corpus import instruction_rows
+    from avtrust.pretrain.corpus import ask_on_screen, instruction_rows
 
     shown = vision_tower.on_screen(corpus_dir, rows)
     names = sorted({n for v in shown.values() for n in v})
     added = []
     if args.visual_exist_rows:
         silent = silenced(shown, out / "only_video")
-        added.append(("Visual/Existential", vision_tower.exist_questions(silent, names)))
+        added.append(("Visual/Existential", ask_on_screen(silent, names)))
     if args.sound_rows:
         # natural clips only: what is shown there sounds, so "yes" is true
         sound = vision_tower.SOUND_QUESTION
         added.append(
             (
                 "Audio/Existential",
-                vision_tower.exist_questions(shown, names, sound, "Audio/Existential"),
+                ask_on_screen(shown, names, sound, "Audio/Existential"),
             )
         )
     if args.describe_rows:
@@ -208,6 +208,13 @@ def main() -> None:
         action="store_true",
         help="with --start-from-audio-llm: copy the audio LLM's language model only, "
         "keep the thinker's own (random) audio encoder",
+    )
+    parser.add_argument(
+        "--language-model-as-built",
+        action="store_true",
+        help="with --start-from-audio-llm: copy the audio LLM's audio encoder only, keep "
+        "the thinker's own (random) language model (to be taught sight first: "
+        "--vision-align-steps)",
     )
     parser.add_argument("--freeze-towers", action="store_true")
     parser.add_argument(
@@ -305,6 +312,9 @@ def main() -> None:
         if args.audio_tower_as_built:
             audio = {k: v for k, v in built.items() if k.startswith("model.audio_tower.")}
             model.model.load_state_dict({**model.model.state_dict(), **audio})
+        if args.language_model_as_built:
+            rest = {k: v for k, v in built.items() if not k.startswith("model.audio_tower.")}
+            model.model.load_state_dict({**model.model.state_dict(), **rest})
     held_out = corpus.questions(corpus_dir, "held_out", args.seed, 8)
     rows = corpus.instruction_rows(corpus.questions(corpus_dir, "train", args.seed, 8))
     m1 = work / "results" / "bench" / "avconfusebench" / "m1.parquet"

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from avtrust.pretrain.corpus import DESCRIBE_QUESTION as QUESTION
-from avtrust.pretrain.corpus import VISUAL_QUESTION, description
+from avtrust.pretrain.corpus import description
 
 SOUND_QUESTION = "Is there a {} sound?"
 
@@ -84,30 +84,6 @@ def describe_rows(clips: dict) -> list[dict]:
             "category": "Visual/Description",
         }
         for c, shown in clips.items()
-    ]
-
-
-def exist_questions(
-    clips: dict,
-    names: list[str],
-    template: str = VISUAL_QUESTION,
-    category: str = "Visual/Existential",
-) -> list[dict]:
-    """Yes/no questions, every instrument of ``names`` asked of every clip of ``clips``
-    (path -> instruments shown), "yes" when it is shown. With :data:`VISUAL_QUESTION` on
-    silent clips, the visual question answering real vision-language models are tuned
-    on; with :data:`SOUND_QUESTION` on natural clips, where what is shown sounds, the
-    sound-event questions of AudioSet's kind."""
-    return [
-        {
-            "media_path": c,
-            "question": template.format(name),
-            "options": ["yes", "no"],
-            "answer_index": 0 if name in shown else 1,
-            "category": category,
-        }
-        for c, shown in clips.items()
-        for name in names
     ]
 
 

@@ -255,14 +255,25 @@ def visual_questions(raw_dir: PathLike, part: str) -> list[dict]:
     """:data:`VISUAL_QUESTION` about every instrument of the corpus asked of every silent
     scene and solo of ``part`` (yes when it is on screen), in :func:`questions`' form."""
     raw = Path(raw_dir)
-    shown = on_screen(raw, part)
     names = sorted({n for entry in scenes(raw) for n in entry["instruments"]})
+    return ask_on_screen(on_screen(raw, part), names)
+
+
+def ask_on_screen(
+    shown: dict[str, list[str]],
+    names: list[str],
+    template: str = VISUAL_QUESTION,
+    category: str = VISUAL_CATEGORY,
+) -> list[dict]:
+    """Yes/no questions in :func:`questions`' form, ``template`` filled with every
+    instrument of ``names`` and asked of every clip of ``shown`` (path -> the instruments
+    it shows), "yes" when the clip shows it."""
     return [
         {
             "media_path": clip,
             "video_id": Path(clip).stem,
-            "question": VISUAL_QUESTION.format(name),
-            "category": VISUAL_CATEGORY,
+            "question": template.format(name),
+            "category": category,
             "options": ["yes", "no"],
             "answer_index": 0 if name in instruments else 1,
         }
