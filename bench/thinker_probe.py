@@ -132,8 +132,15 @@ def train_vision(model, corpus_dir: Path, rows: list[dict], held_out: list[dict]
         )
         print(f"vision head ({time.perf_counter() - start:.0f} s): {reached}")
     if args.vision_align_steps:
-        if args.vision_align_form == "describe":
-            rows = vision_tower.describe_rows(train)
+        if args.vision_align_form in ("describe", "reference"):
+            if args.vision_align_form == "describe":
+                rows = vision_tower.describe_rows(train)
+            else:
+                from avtrust.pretrain.corpus import questions
+
+                asked = questions(corpus_dir, "train", args.seed, 8)
+                rows = vision_tower.reference_rows(train, asked)
+                print(f"{len(rows)} reference-form alignment rows")
 
             def held_out_check() -> dict:
                 return {"held_out_exact": vision_tower.described_exactly(model, test)}
@@ -233,10 +240,12 @@ def main() -> None:
     parser.add_argument("--vision-align-lr", type=float, default=2e-3)
     parser.add_argument(
         "--vision-align-form",
-        choices=("describe", "exist"),
+        choices=("describe", "exist", "reference"),
         default="describe",
         help='describe: "Which instruments are in the video?" -> "I see a X."; '
-        'exist: "Is there a X in the video?" -> yes/no, every instrument asked',
+        'exist: "Is there a X in the video?" -> yes/no, every instrument asked; '
+        "reference: the description asked in three plain wordings and in the score stage's "
+        "reference form with each corpus question of the scene (the audio LLM's training)",
     )
     parser.add_argument(
         "--visual-exist-rows",

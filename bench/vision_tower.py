@@ -87,6 +87,38 @@ def describe_rows(clips: dict) -> list[dict]:
     ]
 
 
+# Plain ways of asking what a silent clip shows (the first is the corpus's own), as the
+# audio LLM is asked what it hears in several wordings.
+VISUAL_WORDINGS = (
+    QUESTION,
+    "What instruments can be seen in this video?",
+    "Look at the video. Which instruments are shown?",
+)
+
+
+def reference_rows(clips: dict, questions: list[dict]) -> list[dict]:
+    """The audio LLM's training form, for sight: for each silent clip (path ->
+    instruments) and each corpus question of its scene (``questions``, by video id), one
+    row in the score stage's reference form (the question and its right answer in the
+    instruction) and one plain row (:data:`VISUAL_WORDINGS` in turn), both answered with
+    the clip's description."""
+    from avtrust.scoring.reasoning import reference_instruction
+
+    by_video: dict[str, list[dict]] = {}
+    for q in questions:
+        by_video.setdefault(Path(q["media_path"]).stem, []).append(q)
+    rows = []
+    for clip, shown in clips.items():
+        for i, q in enumerate(by_video.get(Path(clip).stem, [])):
+            answer = q["options"][q["answer_index"]]
+            for prompt in (
+                reference_instruction(q["question"], answer),
+                VISUAL_WORDINGS[i % len(VISUAL_WORDINGS)],
+            ):
+                rows.append({"media_path": clip, "prompt": prompt, "response": description(shown)})
+    return rows
+
+
 def align(thinker, rows: list[dict], steps: int, lr: float, seed: int) -> float:
     """Train the vision tower and the language model (the audio encoder frozen) on
     ``rows`` ({media_path, prompt, response}, silent clips), ``steps`` batches of 8;
