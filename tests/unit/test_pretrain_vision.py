@@ -103,6 +103,21 @@ def test_visual_questions_ask_every_instrument_of_every_silent_clip(pretrain_cor
     assert {r["response"] for r in rows} == {corpus.description(v) for v in shown.values()}
 
 
+def test_on_screen_questions_take_any_wording_and_category():
+    shown = {"a/scene_1.mp4": ["cello", "flute"], "a/solo_2.mp4": ["violin"]}
+    asked = corpus.ask_on_screen(
+        shown, ["cello", "violin"], "Is there a {} sound?", "Audio/Existential"
+    )
+    assert [(q["video_id"], q["question"], q["answer_index"]) for q in asked] == [
+        ("scene_1", "Is there a cello sound?", 0),
+        ("scene_1", "Is there a violin sound?", 1),
+        ("solo_2", "Is there a cello sound?", 1),
+        ("solo_2", "Is there a violin sound?", 0),
+    ]
+    assert {q["category"] for q in asked} == {"Audio/Existential"}
+    assert corpus.ask_on_screen(shown, [])[:1] == []
+
+
 def test_a_corpus_without_silent_copies_is_named(untrained, pretrain_corpus, tmp_path):
     """A corpus written before the silent copies were still trains a thinker on the
     natural clips' questions; a phase on the silent clips' rows names what is missing."""
