@@ -70,6 +70,13 @@ def main() -> None:
     parser.add_argument("--warmup-steps", type=int, default=24)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--audio-config",
+        type=json.loads,
+        default={},
+        help="a throw-away audio tower: ClapAudioConfig fields over the build's, e.g. "
+        "'{\"depths\": [1, 2]}' (the model is built afresh from --seed)",
+    )
     args = parser.parse_args()
 
     import torch
@@ -84,6 +91,15 @@ def main() -> None:
         if not path.is_dir():
             sys.exit(f"clap_probe: {path} is missing (run the default's pretrain stage first)")
     clap = load(untrained, device="cpu")
+    if args.audio_config:
+        from transformers import ClapConfig, ClapModel
+
+        config = ClapConfig.from_pretrained(untrained)
+        config.audio_config.update(args.audio_config)
+        torch.manual_seed(args.seed)
+        clap.model = ClapModel(config).eval()
+        count = sum(p.numel() for p in clap.model.parameters())
+        print(f"audio tower {args.audio_config}: {count} parameters")
     parts = pretrain_clap.clips(corpus_dir)
     feats = features(clap, parts, args.workdir / "clap_probe_features.pt")
     settings = pretrain_clap.ClapSettings(
