@@ -93,6 +93,24 @@ def m1_questions(path: Path, root: Path) -> list[dict]:
     ]
 
 
+def m1_rewordings(asked: list[dict]) -> dict[str, list[dict]]:
+    """m1's clips asked otherwise: its question without the preamble, and the corpus's
+    own existence question about the same instrument (what separates m1 from the
+    questions the thinker was trained on)."""
+    plain = [{**q, "question": "Is there" + q["question"].rsplit("Is there", 1)[-1]} for q in asked]
+    template = "Is the {} in the video making sound?"
+    corpus_form = [
+        {
+            **q,
+            "question": template.format(
+                q["question"].removeprefix("Is there a ").split(" sound")[0]
+            ),
+        }
+        for q in plain
+    ]
+    return {"without the preamble": plain, "in the corpus's wording": corpus_form}
+
+
 def yes_rate(thinker, questions: list[dict]) -> float:
     """Share of ``questions`` (yes/no) whose more probable answer is "yes"."""
     import torch
@@ -387,7 +405,10 @@ def main() -> None:
         share = thinker.accuracy(model, asked)["all"]
         print(f"held-out existence, {keep:5s} in the input: {100 * share:.1f} % ({len(asked)})")
     if m1.exists():
-        print(f"m1 Yes-rate: {100 * yes_rate(model, m1_questions(m1, work)):.1f} %")
+        asked = m1_questions(m1, work)
+        print(f"m1 Yes-rate: {100 * yes_rate(model, asked):.1f} %")
+        for name, reworded in m1_rewordings(asked).items():
+            print(f"m1 Yes-rate, {name}: {100 * yes_rate(model, reworded):.1f} %")
 
 
 if __name__ == "__main__":
