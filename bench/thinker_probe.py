@@ -97,13 +97,24 @@ def m1_rewordings(asked: list[dict]) -> dict[str, list[dict]]:
     """m1's clips asked otherwise: its question without the preamble, and the corpus's
     own existence question about the same instrument (what separates m1 from the
     questions the thinker was trained on)."""
+    import vision_tower
+
+    from avtrust import data_files
+    from avtrust.datasets.music_avqa import fill_template
+
     plain = [{**q, "question": "Is there" + q["question"].rsplit("Is there", 1)[-1]} for q in asked]
-    template = "Is the {} in the video making sound?"
+    # MUSIC-AVQA's Audio-Visual/Existential template, which the corpus asks
+    (existential,) = [
+        t["question"]
+        for t in data_files.load("templates")["music_avqa_questions"]
+        if (t["modality"], t["qtype"]) == ("Audio-Visual", "Existential")
+    ]
+    before, after = vision_tower.SOUND_QUESTION.split("{}")
     corpus_form = [
         {
             **q,
-            "question": template.format(
-                q["question"].removeprefix("Is there a ").split(" sound")[0]
+            "question": fill_template(
+                existential, [q["question"].removeprefix(before).removesuffix(after)]
             ),
         }
         for q in plain
@@ -134,14 +145,14 @@ def silenced(clips: dict, folder: Path) -> dict:
     return {str(silent_video(Path(c), folder)): v for c, v in clips.items()}
 
 
-def train_vision(model, corpus_dir: Path, rows: list[dict], held_out: list[dict], out, args):
-    """The ``--vision-*`` steps (bench/vision_tower.py) on the training rows' scenes and
-    solos; prints what each reached on the held-out ones."""
+def train_vision(model, corpus_dir: Path, asked: list[dict], held_out: list[dict], out, args):
+    """The ``--vision-*`` steps (bench/vision_tower.py) on the scenes and solos of the
+    training questions ``asked``; prints what each reached on the held-out ones."""
     import vision_tower
 
     # the silent copies: the tower reads the frames only, so decoding the soundtrack
     # would be wasted (the same frames, the video stream is copied)
-    train = silenced(vision_tower.on_screen(corpus_dir, rows), out / "only_video")
+    train = silenced(vision_tower.on_screen(corpus_dir, asked), out / "only_video")
     test = silenced(vision_tower.on_screen(corpus_dir, held_out), out / "only_video")
     start = time.perf_counter()
     if args.vision_head_epochs:
@@ -154,9 +165,6 @@ def train_vision(model, corpus_dir: Path, rows: list[dict], held_out: list[dict]
             if args.vision_align_form == "describe":
                 rows = vision_tower.describe_rows(train)
             else:
-                from avtrust.pretrain.corpus import questions
-
-                asked = questions(corpus_dir, "train", args.seed, 8)
                 rows = vision_tower.reference_rows(train, asked)
                 print(f"{len(rows)} reference-form alignment rows")
 
@@ -170,8 +178,8 @@ def train_vision(model, corpus_dir: Path, rows: list[dict], held_out: list[dict]
             rows = instruction_rows(ask_on_screen(train, names))
 
             def held_out_check() -> dict:
-                asked = ask_on_screen(test, names)
-                return {"held_out_accuracy": accuracy(model, asked)["all"]}
+                held_asked = ask_on_screen(test, names)
+                return {"held_out_accuracy": accuracy(model, held_asked)["all"]}
 
         loss = vision_tower.align(
             model, rows, args.vision_align_steps, args.vision_align_lr, args.seed
@@ -343,10 +351,11 @@ def main() -> None:
             rest = {k: v for k, v in built.items() if not k.startswith("model.audio_tower.")}
             model.model.load_state_dict({**model.model.state_dict(), **rest})
     held_out = corpus.questions(corpus_dir, "held_out", args.seed, 8)
-    rows = corpus.instruction_rows(corpus.questions(corpus_dir, "train", args.seed, 8))
+    train_qs = corpus.questions(corpus_dir, "train", args.seed, 8)
+    rows = corpus.instruction_rows(train_qs)
     m1 = work / "results" / "bench" / "avconfusebench" / "m1.parquet"
     if args.vision_head_epochs or args.vision_align_steps:
-        train_vision(model, corpus_dir, rows, held_out, out, args)
+        train_vision(model, corpus_dir, train_qs, held_out, out, args)
         if m1.exists():
             said = yes_rate(model, m1_questions(m1, work))
             print(f"m1 Yes-rate before the existence training: {100 * said:.1f} %")
