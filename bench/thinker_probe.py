@@ -161,30 +161,38 @@ def train_vision(model, corpus_dir: Path, asked: list[dict], held_out: list[dict
         )
         print(f"vision head ({time.perf_counter() - start:.0f} s): {reached}")
     if args.vision_align_steps:
+        from avtrust.pretrain import corpus
+        from avtrust.pretrain.vision_tower import AlignSettings, align, described_exactly
+
         if args.vision_align_form in ("describe", "reference"):
             if args.vision_align_form == "describe":
-                rows = vision_tower.describe_rows(train)
+                rows = corpus.description_rows(train)
             else:
-                rows = vision_tower.reference_rows(train, asked)
+                rows = corpus.sight_rows(train, asked)
                 print(f"{len(rows)} reference-form alignment rows")
 
             def held_out_check() -> dict:
-                return {"held_out_exact": vision_tower.described_exactly(model, test)}
+                return {"held_out_exact": described_exactly(model, test)}
         else:
-            from avtrust.pretrain.corpus import ask_on_screen, instruction_rows
             from avtrust.pretrain.thinker import accuracy
 
             names = sorted({n for shown in train.values() for n in shown})
-            rows = instruction_rows(ask_on_screen(train, names))
+            rows = corpus.instruction_rows(corpus.ask_on_screen(train, names))
 
             def held_out_check() -> dict:
-                held_asked = ask_on_screen(test, names)
+                held_asked = corpus.ask_on_screen(test, names)
                 return {"held_out_accuracy": accuracy(model, held_asked)["all"]}
 
-        loss = vision_tower.align(
-            model, rows, args.vision_align_steps, args.vision_align_lr, args.seed
+        # the pipeline's alignment (warm-up, linear decay; sessions <= 22 ran a constant
+        # rate with AdamW's default weight decay)
+        settings = AlignSettings(
+            steps=args.vision_align_steps,
+            batch_size=8,
+            learning_rate=args.vision_align_lr,
+            warmup_steps=50,
         )
-        reached = {"loss_last": loss, **held_out_check()}
+        summary = align(model, rows, {}, settings, args.seed)
+        reached = {"loss_last": summary["loss_last"], **held_out_check()}
         print(f"vision aligned ({time.perf_counter() - start:.0f} s): {reached}")
 
 
@@ -194,7 +202,7 @@ def with_existence_rows(rows: list[dict], categories, corpus_dir: Path, out: Pat
     all) widened to the added ones."""
     import vision_tower
 
-    from avtrust.pretrain.corpus import ask_on_screen, instruction_rows
+    from avtrust.pretrain.corpus import ask_on_screen, description_rows, instruction_rows
 
     shown = vision_tower.on_screen(corpus_dir, rows)
     names = sorted({n for v in shown.values() for n in v})
@@ -212,7 +220,7 @@ def with_existence_rows(rows: list[dict], categories, corpus_dir: Path, out: Pat
             )
         )
     if args.describe_rows:
-        described = vision_tower.describe_rows(silenced(shown, out / "only_video"))
+        described = description_rows(silenced(shown, out / "only_video"))
         added.append(("Visual/Description", described))
     for category, asked in added:
         rows = rows + (asked if category == "Visual/Description" else instruction_rows(asked))
@@ -325,12 +333,17 @@ def main() -> None:
     parser.add_argument("--noise-snr-db", type=float, default=-5.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--trained",
+        type=Path,
+        help="measure this pre-trained thinker (a model folder, e.g. a run's "
+        "resources/models/omni) instead of training one",
+    )
+    parser.add_argument(
         "--out", type=Path, help="the one-stream clips (default: <workdir>/results/thinker_probe)"
     )
     args = parser.parse_args()
 
     import torch
-    from pretrain_probe import soundtrack_file
 
     from avtrust.models.registry import load
     from avtrust.pretrain import corpus, thinker
@@ -340,20 +353,24 @@ def main() -> None:
     work = args.workdir
     out = args.out or work / "results" / "thinker_probe"
     corpus_dir = args.corpus or work / "resources" / "pretrain" / "corpus"
+    held_out = corpus.questions(corpus_dir, "held_out", args.seed, 8)
+    m1 = work / "results" / "bench" / "avconfusebench" / "m1.parquet"
+    if args.trained:
+        report(load(args.trained, device="cpu"), held_out, m1, work, out)
+        return
     model = load(work / "resources" / "pretrain" / "untrained" / "omni", device="cpu")
     if args.start_from_audio_llm:
-        built = {k: v.clone() for k, v in model.model.state_dict().items()}
-        start_from_audio_llm(model.model, work / "resources" / "models" / "audio_llm")
-        if args.audio_tower_as_built:
-            audio = {k: v for k, v in built.items() if k.startswith("model.audio_tower.")}
-            model.model.load_state_dict({**model.model.state_dict(), **audio})
-        if args.language_model_as_built:
-            rest = {k: v for k, v in built.items() if not k.startswith("model.audio_tower.")}
-            model.model.load_state_dict({**model.model.state_dict(), **rest})
-    held_out = corpus.questions(corpus_dir, "held_out", args.seed, 8)
+        parts = tuple(
+            part
+            for part, kept in (
+                ("language_model", args.language_model_as_built),
+                ("audio_tower", args.audio_tower_as_built),
+            )
+            if not kept
+        )
+        start_from_audio_llm(model.model, work / "resources" / "models" / "audio_llm", parts)
     train_qs = corpus.questions(corpus_dir, "train", args.seed, 8)
     rows = corpus.instruction_rows(train_qs)
-    m1 = work / "results" / "bench" / "avconfusebench" / "m1.parquet"
     if args.vision_head_epochs or args.vision_align_steps:
         train_vision(model, corpus_dir, train_qs, held_out, out, args)
         if m1.exists():
@@ -399,6 +416,16 @@ def main() -> None:
         f"{len(rows)} rows, {len(losses)} steps in {time.perf_counter() - start:.0f} s: "
         f"loss {np.mean(losses[:10]):.3f} -> {np.mean(losses[-20:]):.3f}"
     )
+    report(model, held_out, m1, work, out)
+
+
+def report(model, held_out: list[dict], m1: Path, work: Path, out: Path) -> None:
+    """Print the trained thinker's held-out accuracy by category, its existence accuracy
+    with each sense alone, and its m1 Yes-rates (as written and reworded)."""
+    from pretrain_probe import soundtrack_file
+
+    from avtrust.pretrain import thinker
+
     accuracy = thinker.accuracy(model, held_out[:120])
     print("held-out accuracy by category:", accuracy["by_category"])
     existence = [q for q in held_out if q["category"] == EXISTENCE]

@@ -99,6 +99,11 @@ def pretrain_figures(folder: Path, thinker: str) -> list[tuple[str, object, str,
         share = round(100 * tower["held_out_exact"], 1)
         name = "vision tower held-out exact on-screen set %"
         out.append((name, share, f"> 0 (n={tower['held_out_clips']})", share > 0))
+        described = (tower.get("align") or {}).get("held_out_described")
+        if described is not None:
+            share = round(100 * described, 1)
+            name = "thinker describes held-out silent clips exactly % (vision job)"
+            out.append((name, share, f"> 0 (n={tower['held_out_clips']})", share > 0))
     named = (_read_json(folder / "audio_llm.json") or {}).get("held_out")
     name = "audio LLM names held-out clips' instruments %"
     if named:

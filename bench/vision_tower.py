@@ -8,10 +8,11 @@ see leans on sight (bench/README.md, "thinker_probe.py"):
 
 - ``train_head``: the tower and a linear multi-label head on its mean-pooled output
   learn which instruments are on screen (binary cross-entropy, the clip's frames only);
-- ``align``: the tower and the language model learn to say what is on screen ("Which
-  instruments are in the video?" -> "I see a cello and a flute.") on the silent clips,
-  through the thinker's own input path, so the tower's outputs mean something to the
-  language model as the audio encoder's do.
+- the alignment (the pipeline's own since session 23:
+  :func:`avtrust.pretrain.vision_tower.align`): the tower and the language model learn
+  to say what is on screen ("Which instruments are in the video?" -> "I see a cello and
+  a flute.") on the silent clips, through the thinker's own input path, so the tower's
+  outputs mean something to the language model as the audio encoder's do.
 """
 
 from __future__ import annotations
@@ -21,9 +22,6 @@ from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
-
-from avtrust.pretrain.corpus import DESCRIBE_QUESTION as QUESTION
-from avtrust.pretrain.corpus import description
 
 SOUND_QUESTION = "Is there a {} sound?"
 
@@ -71,102 +69,3 @@ def train_head(thinker, train: dict, held_out: dict, epochs: int, lr: float, see
         "held_out_exact": exact_share(head, {c: target[c] for c in held_out}),
         "train_exact": exact_share(head, {c: target[c] for c in clips}),
     }
-
-
-def describe_rows(clips: dict) -> list[dict]:
-    """One row per silent clip (path -> instruments): "Which instruments are in the
-    video?" -> "I see a X and a Y."."""
-    return [
-        {
-            "media_path": c,
-            "prompt": QUESTION,
-            "response": description(shown),
-            "category": "Visual/Description",
-        }
-        for c, shown in clips.items()
-    ]
-
-
-# Plain ways of asking what a silent clip shows (the first is the corpus's own), as the
-# audio LLM is asked what it hears in several wordings.
-VISUAL_WORDINGS = (
-    QUESTION,
-    "What instruments can be seen in this video?",
-    "Look at the video. Which instruments are shown?",
-)
-
-
-def reference_rows(clips: dict, questions: list[dict]) -> list[dict]:
-    """The audio LLM's training form, for sight: for each silent clip (path ->
-    instruments) and each corpus question of its scene (``questions``, by video id), one
-    row in the score stage's reference form (the question and its right answer in the
-    instruction) and one plain row (:data:`VISUAL_WORDINGS` in turn), both answered with
-    the clip's description."""
-    from avtrust.scoring.reasoning import reference_instruction
-
-    by_video: dict[str, list[dict]] = {}
-    for q in questions:
-        by_video.setdefault(Path(q["media_path"]).stem, []).append(q)
-    rows = []
-    for clip, shown in clips.items():
-        for i, q in enumerate(by_video.get(Path(clip).stem, [])):
-            answer = q["options"][q["answer_index"]]
-            for prompt in (
-                reference_instruction(q["question"], answer),
-                VISUAL_WORDINGS[i % len(VISUAL_WORDINGS)],
-            ):
-                rows.append({"media_path": clip, "prompt": prompt, "response": description(shown)})
-    return rows
-
-
-def align(thinker, rows: list[dict], steps: int, lr: float, seed: int) -> float:
-    """Train the vision tower and the language model (the audio encoder frozen) on
-    ``rows`` ({media_path, prompt, response}, silent clips), ``steps`` batches of 8;
-    the mean loss of the last 50 steps."""
-    import torch
-
-    from avtrust.train.data import SequenceEncoder, cache_decoding
-
-    model = thinker.model
-    clips = {r["media_path"] for r in rows}
-    encoder = SequenceEncoder(cache_decoding(thinker.builder, len(clips)), model.get_rope_index)
-    trained = []
-    for name, p in model.named_parameters():
-        p.requires_grad_(not name.startswith("model.audio_tower."))
-        if p.requires_grad:
-            trained.append(p)
-    optimiser = torch.optim.AdamW(trained, lr=lr)
-    rng = np.random.default_rng(seed)
-    losses = []
-    model.train()
-    for _ in tqdm(range(steps), desc="vision alignment", unit="step"):
-        batch = [rows[j] for j in rng.choice(len(rows), 8, replace=False)]
-        paths, prompts = [r["media_path"] for r in batch], [r["prompt"] for r in batch]
-        inputs = encoder(paths, prompts, [r["response"] for r in batch])
-        loss = model(**inputs.batch, use_cache=False).loss
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        losses.append(float(loss.detach()))
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(True)
-    return float(np.mean(losses[-50:]))
-
-
-def described_exactly(thinker, clips: dict) -> float:
-    """Share of silent ``clips`` (path -> instruments) whose greedy reply to
-    :data:`QUESTION` is exactly their description."""
-    import torch
-
-    right = []
-    with torch.no_grad():
-        for clip, shown in clips.items():
-            inputs = thinker.builder([clip], [QUESTION])
-            del inputs["use_audio_in_video"]
-            reply = thinker.model.generate(**inputs, max_new_tokens=16, do_sample=False)
-            text = thinker.builder.tokenizer.decode(
-                reply[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True
-            )
-            right.append(text.strip() == description(shown))
-    return float(np.mean(right))

@@ -84,3 +84,31 @@ def test_the_started_thinker_hears_as_the_audio_llm_does(builds, drill_wav):
         got = thinker.model(**batch, use_cache=False).logits.log_softmax(-1)
     assert got.shape == expected.shape
     assert torch.allclose(got, expected, atol=5e-3), (got - expected).abs().max()
+
+
+def test_the_thinker_takes_only_the_parts_it_is_told(builds):
+    """``parts=("audio_tower",)``: the audio encoder and its projection come from the audio
+    LLM, the language model and output head stay the thinker's own (taught to see by the
+    vision job's alignment); an unknown part is named."""
+    omni_dir, audio_dir = builds
+    thinker = load(omni_dir).model
+    before = {k: v.clone() for k, v in thinker.state_dict().items()}
+    source = load(audio_dir).model.state_dict()
+    report = start_from_audio_llm(thinker, audio_dir, ("audio_tower",))
+    after = thinker.state_dict()
+    assert torch.equal(
+        after["model.audio_tower.proj.weight"], source["model.multi_modal_projector.linear.weight"]
+    )
+    assert torch.equal(
+        after["model.audio_tower.layers.0.fc1.weight"],
+        source["model.audio_tower.layers.0.fc1.weight"],
+    )
+    for name in ("lm_head.weight", "model.language_model.embed_tokens.weight"):
+        assert torch.equal(after[name], before[name]), name
+        assert not torch.equal(after[name], source[name]), f"{name} was already equal"
+    assert report["parts"] == ["audio_tower"]
+    assert "model.language_model.layers" in report["kept"] and "lm_head.weight" in report["kept"]
+    copied_audio = [n for n in source if n.startswith(("model.audio_tower.", "model.multi_modal"))]
+    assert report["copied"] == len(copied_audio) - 1  # all but the position table
+    with pytest.raises(ConfigError, match="start_parts \\['vision'\\]: name one or more of"):
+        start_from_audio_llm(thinker, audio_dir, ("vision",))

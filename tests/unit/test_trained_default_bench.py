@@ -46,6 +46,12 @@ def test_pretrain_figures_read_each_models_summary_and_mark_what_is_missing(benc
     (tmp_path / "omni_vision_tower.json").write_text(json.dumps(tower))
     trained = {name: (v, met) for name, v, _, met in bench.pretrain_figures(tmp_path, "omni")}
     assert trained[tower_row] == (98.8, True)
+    described = "thinker describes held-out silent clips exactly % (vision job)"
+    assert described not in trained  # the tower alone, not aligned
+    tower["align"] = {"held_out_described": 0.89}
+    (tmp_path / "omni_vision_tower.json").write_text(json.dumps(tower))
+    trained = {name: (v, met) for name, v, _, met in bench.pretrain_figures(tmp_path, "omni")}
+    assert trained[described] == (89.0, True)
     assert trained["thinker held-out 'Is there a X in the video?' (silent) acc %"] == (90.0, True)
     assert trained[named] == (80.0, True)
     assert trained["thinker pretrain loss first -> last"] == ("7.400 -> 0.020", True)

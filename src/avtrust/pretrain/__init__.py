@@ -127,7 +127,8 @@ STARTS = ("qwen2_audio",)
 def start_model(config: dict, name: str) -> str | None:
     """The model whose trained folder the pre-training of model ``name`` starts from
     (``pretrain.thinker.start_from`` for the thinker; None for the others or when null).
-    It must be a model under ``models`` with an adapter the thinker can start from."""
+    It must be a model under ``models`` with an adapter the thinker can start from, and
+    its language model is not taken when the vision job teaches the thinker's own."""
     if config["models"][name].get("adapter") != "qwen2_5_omni_thinker":
         return None
     start = ((config.get("pretrain") or {}).get("thinker") or {}).get("start_from")
@@ -138,6 +139,14 @@ def start_model(config: dict, name: str) -> str | None:
         raise ValueError(
             f"pretrain.thinker.start_from: {start!r} is not a model under `models` with "
             f"adapter {' or '.join(STARTS)}"
+        )
+    section = config.get("pretrain") or {}
+    parts = section["thinker"].get("start_parts", ["language_model", "audio_tower"])
+    if (section.get(VISION_SECTION) or {}).get("align") and "language_model" in parts:
+        raise ValueError(
+            "pretrain.vision_tower.align teaches the thinker's own language model to see, "
+            f"and pretrain.thinker.start_parts {parts} would replace it with {start!r}'s: "
+            "set start_parts to [audio_tower]"
         )
     return start
 

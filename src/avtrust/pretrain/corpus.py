@@ -53,6 +53,13 @@ VISUAL_QUESTION = "Is there a {} in the video?"
 VISUAL_CATEGORY = "Visual/Existential"
 DESCRIBE_QUESTION = "Which instruments are in the video?"
 DESCRIBE_CATEGORY = "Visual/Description"
+# Plain ways of asking what a silent clip shows (the first is the corpus's own), as the
+# audio LLM is asked what it hears in several wordings.
+SIGHT_WORDINGS = (
+    DESCRIBE_QUESTION,
+    "What instruments can be seen in this video?",
+    "Look at the video. Which instruments are shown?",
+)
 
 
 def corpus_settings(corpus: dict, pretrain_corpus: dict) -> dict:
@@ -216,6 +223,33 @@ def answer_forms(q: dict) -> list[tuple[str, list[str]]]:
     ]
 
 
+# Sentences a question may come after (true of every natural clip, or instructions), so
+# that the thinker does not take a sentence before the question for part of it: the
+# benchmarks' questions come after preambles it is never trained on ("This is a video of
+# audio corruption where ..."), which a model only ever asked bare questions reads as
+# changing the question.
+PREAMBLES = (
+    "This is a video of a music performance.",
+    "This is a video of musicians playing their instruments.",
+    "Watch the video and listen to its sound.",
+    "This clip has a picture and a soundtrack.",
+    "Answer the question about this clip.",
+    "This video was recorded with a camera and a microphone.",
+)
+
+
+def with_preambles(qs: list[dict], share: float, seed: int) -> list[dict]:
+    """Copies of ``share`` of ``qs`` (drawn with ``seed``, in their order), each asked
+    after one of :data:`PREAMBLES`."""
+    rng = np.random.default_rng(derive_seed(seed, "preambles"))
+    chosen = sorted(rng.choice(len(qs), int(round(share * len(qs))), replace=False).tolist())
+    said = rng.integers(len(PREAMBLES), size=len(chosen))
+    return [
+        {**qs[i], "question": f"{PREAMBLES[k]} {qs[i]['question']}"}
+        for i, k in zip(chosen, said, strict=True)
+    ]
+
+
 def instruction_rows(qs: list[dict]) -> list[dict]:
     """Training rows {media_path, prompt, response, category} of questions from
     :func:`questions`."""
@@ -288,9 +322,10 @@ def description(instruments: list[str]) -> str:
     return "I see " + " and ".join(f"a {n}" for n in sorted(set(instruments))) + "."
 
 
-def description_rows(raw_dir: PathLike, part: str) -> list[dict]:
-    """Training rows asking :data:`DESCRIBE_QUESTION` of every silent scene and solo of
-    ``part``, answered with :func:`description`."""
+def description_rows(shown: dict[str, list[str]]) -> list[dict]:
+    """Training rows asking :data:`DESCRIBE_QUESTION` of every silent clip of ``shown``
+    (path -> the instruments it shows, :func:`on_screen`), answered with
+    :func:`description`."""
     return [
         {
             "media_path": clip,
@@ -298,5 +333,38 @@ def description_rows(raw_dir: PathLike, part: str) -> list[dict]:
             "response": description(instruments),
             "category": DESCRIBE_CATEGORY,
         }
-        for clip, instruments in on_screen(raw_dir, part).items()
+        for clip, instruments in shown.items()
     ]
+
+
+def sight_rows(shown: dict[str, list[str]], asked: list[dict]) -> list[dict]:
+    """What the thinker is taught to see before anything else (the vision job's
+    alignment), in the audio LLM's training form: for each silent clip of ``shown`` and
+    each question ``asked`` of its scene (:func:`questions`), one row in the score
+    stage's reference form (the question and its right answer in the instruction) and
+    one in a plain wording (:data:`SIGHT_WORDINGS` in turn), both answered with the
+    clip's :func:`description`. The reference form asks what is heard; answered on a
+    silent clip with what is seen, it teaches the language model that the picture
+    answers it, the bias natural clips (where the two agree) leave untested."""
+    from avtrust.scoring.reasoning import reference_instruction
+
+    by_video: dict[str, list[dict]] = {}
+    for q in asked:
+        by_video.setdefault(q["video_id"], []).append(q)
+    rows = []
+    for clip, instruments in shown.items():
+        for i, q in enumerate(by_video.get(Path(clip).stem, [])):
+            answer = q["options"][q["answer_index"]]
+            for prompt in (
+                reference_instruction(q["question"], answer),
+                prompt_for(SIGHT_WORDINGS[i % len(SIGHT_WORDINGS)], [], "generate"),
+            ):
+                rows.append(
+                    {
+                        "media_path": clip,
+                        "prompt": prompt,
+                        "response": description(instruments),
+                        "category": DESCRIBE_CATEGORY,
+                    }
+                )
+    return rows

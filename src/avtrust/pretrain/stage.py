@@ -83,8 +83,9 @@ def pretrain_vision_tower(
     untrained_dir: PathLike, corpus_dir: PathLike, out_dir: PathLike, config: dict, log=None
 ) -> dict:
     """Train the untrained thinker's vision tower on the corpus's silent scenes and solos
-    (:mod:`avtrust.pretrain.vision_tower`) and write the tower into ``out_dir``, for the
-    thinker's own pre-training to load; returns the summary."""
+    (:mod:`avtrust.pretrain.vision_tower`), and its language model with it when
+    ``align`` is set, and write them into ``out_dir``, for the thinker's own
+    pre-training to load; returns the summary."""
     import torch
 
     from avtrust.pretrain import vision_tower
@@ -108,7 +109,9 @@ def pretrain_vision_tower(
             summary["held_out_exact"],
             summary["train_exact"],
         )
-    _write_folder(out_dir, lambda tmp: vision_tower.save_tower(thinker, tmp))
+    aligned = "align" in summary
+
+    _write_folder(out_dir, lambda tmp: vision_tower.save_tower(thinker, tmp, aligned))
     return summary
 
 

@@ -50,6 +50,10 @@ class ThinkerSettings(SectionSettings):
     # from (avtrust.pretrain.thinker_init), as Qwen2.5-Omni starts from Qwen2.5 and
     # Whisper; null: the thinker's own random build.
     start_from: str | None = None
+    # What it takes from that model (avtrust.pretrain.thinker_init.PARTS): its language
+    # model and audio encoder, or only the audio encoder when the vision job's alignment
+    # has taught the thinker's own language model to see.
+    start_parts: tuple[str, ...] = ("language_model", "audio_tower")
     # The question categories it trains on ("Audio-Visual/Existential", ...; the
     # corpus's `modality/qtype`); null: all. Mixed with every other category, the
     # existence questions stay at their answer prior for 1000s of steps (bench/README.md).
@@ -59,6 +63,9 @@ class ThinkerSettings(SectionSettings):
     # learning-rate schedule spans the phases; a phase with `restart` starts a schedule
     # (warm-up, decay) and an optimiser of its own, as a training of its own would.
     then: tuple[dict, ...] = ()
+    # Share of the training questions also asked after a preamble (corpus.PREAMBLES), so
+    # that a sentence before a question (as the benchmarks' have) does not change it.
+    preamble_share: float = 0.0
 
     def phases(self) -> list[tuple[int, tuple[str, ...] | None]]:
         """(steps, categories) of each phase, the first one's from ``steps`` and
@@ -164,9 +171,15 @@ def loss_summary(losses: list[float], **counts: int) -> dict:
     }
 
 
-def train(thinker, rows: list[dict], settings: ThinkerSettings, seed: int) -> list[float]:
+def train(
+    thinker,
+    rows: list[dict],
+    settings: ThinkerSettings,
+    seed: int,
+    desc: str = "pre-training the thinker",
+) -> list[float]:
     """Train ``thinker`` (an :class:`avtrust.models.omni.OmniThinker`) in place on
-    ``rows``; returns the loss of every step."""
+    ``rows``; returns the loss of every step (``desc``: the progress bar's)."""
     import torch
 
     from avtrust.pretrain.frozen_towers import FrozenTowerBatches
@@ -202,7 +215,7 @@ def train(thinker, rows: list[dict], settings: ThinkerSettings, seed: int) -> li
     model.train()
     losses = []
     steps = phase_batches(rows, settings, seed)
-    progress = tqdm(total=len(steps), desc="pre-training the thinker", unit="step")
+    progress = tqdm(total=len(steps), desc=desc, unit="step")
     start = 0
     for span in settings.schedules():
         # each schedule's warm-up and decay span its phases, with a fresh optimiser
@@ -285,7 +298,8 @@ def train_model(
     ``start_dir``: the folder of the model named by ``pretrain.thinker.start_from``,
     copied into the thinker first; ``vision_dir``: a pre-trained vision tower
     (:mod:`avtrust.pretrain.vision_tower`), copied in after it."""
-    from avtrust.pretrain.thinker_init import start_from_audio_llm
+    from avtrust.errors import ConfigError
+    from avtrust.pretrain.thinker_init import LANGUAGE_MODEL, start_from_audio_llm
     from avtrust.pretrain.vision_tower import load_tower
 
     settings = ThinkerSettings.from_config(section["thinker"])
@@ -296,24 +310,33 @@ def train_model(
                 f"pretrain.thinker.start_from is {settings.start_from!r}: the job needs "
                 "that model's folder"
             )
-        started = start_from_audio_llm(thinker.model, start_dir)
+        started = start_from_audio_llm(thinker.model, start_dir, tuple(settings.start_parts))
         if log:
             log.info("started from %s: %s", settings.start_from, started)
     if vision_dir is not None:
-        copied = load_tower(thinker.model, vision_dir)
+        loaded = load_tower(thinker.model, vision_dir)
+        if started is not None and set(loaded) & set(started["parts"]):
+            raise ConfigError(
+                f"the vision job's folder {vision_dir} holds the {LANGUAGE_MODEL} "
+                "(pretrain.vision_tower.align), which would replace the one "
+                f"pretrain.thinker.start_from {settings.start_from!r} gives: set "
+                "pretrain.thinker.start_parts to [audio_tower]"
+            )
         if log:
-            log.info("vision tower from %s: %d tensors", vision_dir, copied)
+            log.info("from the vision job (%s): %s", vision_dir, ", ".join(loaded))
     rounds = section["corpus"].get("question_rounds", 1)
     train_qs = corpus.questions(corpus_dir, "train", seed, rounds)
     held_out = corpus.questions(corpus_dir, "held_out", seed, rounds)
     held_out = held_out[: section["held_out_questions"]]
+    if settings.preamble_share:
+        train_qs += corpus.with_preambles(train_qs, settings.preamble_share, seed)
     every = corpus.instruction_rows(train_qs)
     silent = {corpus.VISUAL_CATEGORY, corpus.DESCRIBE_CATEGORY}
     if any(cats is None or silent & set(cats) for _, cats in settings.phases()):
         # the silent clips' rows (a corpus written before it had silent copies is
         # asked for them only when a phase trains on them)
         every += corpus.instruction_rows(corpus.visual_questions(corpus_dir, "train"))
-        every += corpus.description_rows(corpus_dir, "train")
+        every += corpus.description_rows(corpus.on_screen(corpus_dir, "train"))
     phases = phase_rows(every, settings)
     rows = phase_union(every, settings)
     if log:
@@ -341,7 +364,7 @@ def train_model(
     if started is not None:
         summary["started_from"] = {"model": settings.start_from, **started}
     if vision_dir is not None:
-        summary["vision_tower"] = str(vision_dir)
+        summary["vision_tower"] = {"folder": str(vision_dir), "parts": loaded}
     if held_out:
         summary["held_out_accuracy"] = accuracy(thinker, held_out)
     if any(r["category"] == corpus.VISUAL_CATEGORY for r in rows):

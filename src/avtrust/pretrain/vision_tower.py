@@ -11,26 +11,47 @@ silent copies of the corpus's training scenes and solos; the head is thrown away
 thinker's pre-training loads the tower (:func:`load_tower`) and teaches its language
 model to read it (the corpus's visual rows).
 
-With the default corpus's 129 training clips the head overfits (held-out exact set
-48-57 %); with ~460 (480 scenes, 8 solos per instrument) it gets 92-99 %.
+With 129 training clips (120 scenes, 4 solos per instrument) the head overfits
+(held-out exact set 48-57 %); with ~460 (480 scenes, 8 solos per instrument) it gets
+92-99 %.
+
+With ``align`` the job then teaches the thinker's language model to read the tower, as a
+vision-language model is taught before it hears anything: the tower and the language
+model train together on :func:`avtrust.pretrain.corpus.sight_rows` (the silent clips'
+descriptions asked plainly and in the score stage's reference form), and the job writes
+both. The thinker's pre-training then takes only the audio encoder from the audio LLM
+(``pretrain.thinker.start_parts: [audio_tower]``) and keeps this language model.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from avtrust.bench.samples import derive_seed
 from avtrust.errors import ConfigError
+from avtrust.evaluate.prompts import prompt_for
 from avtrust.pretrain import SectionSettings, corpus
 from avtrust.pretrain.thinker import batch_order, loss_summary, optimiser_step
+from avtrust.pretrain.thinker_init import LANGUAGE_MODEL
 
 PathLike = str | os.PathLike
 PREFIX = "model.visual."  # the thinker's vision tower, by parameter prefix
+AUDIO_PREFIX = "model.audio_tower."  # never written: the thinker takes the audio LLM's
 WEIGHTS = "vision_tower.safetensors"
+VISION = "vision_tower"  # a written folder's parts (load_tower's answer): this and
+# thinker_init.LANGUAGE_MODEL when it was aligned
+
+
+@dataclass(frozen=True)
+class AlignSettings(SectionSettings):
+    """config ``pretrain.vision_tower.align``."""
+
+    key = "vision_tower.align"
 
 
 @dataclass(frozen=True)
@@ -38,6 +59,13 @@ class VisionTowerSettings(SectionSettings):
     """config ``pretrain.vision_tower``."""
 
     key = "vision_tower"
+
+    # The tower and the language model then taught to say what the silent clips show
+    # (AlignSettings' keys); null: the tower alone is trained and written.
+    align: dict | None = None
+
+    def alignment(self) -> AlignSettings | None:
+        return None if self.align is None else AlignSettings.from_config(self.align)
 
 
 def video_inputs(thinker, clips: list[str]) -> dict[str, dict]:
@@ -132,37 +160,92 @@ def train(thinker, train_clips: dict, held_out: dict, settings, seed: int) -> di
 
 def train_tower(thinker, corpus_dir: Path, section: dict, seed: int, log=None) -> dict:
     """The pretrain stage's vision job: train the tower on the corpus's silent training
-    scenes and solos; returns the summary."""
+    scenes and solos, then (``align``) the tower and the language model on their
+    descriptions; returns the summary."""
     settings = VisionTowerSettings.from_config(section["vision_tower"])
+    aligned = settings.alignment()  # a wrong key fails before the training
     train_clips = corpus.on_screen(corpus_dir, "train")
     held_out = corpus.on_screen(corpus_dir, "held_out")
     if log:
         log.info("%d training clips, %d held out", len(train_clips), len(held_out))
-    return train(thinker, train_clips, held_out, settings, seed)
+    summary = train(thinker, train_clips, held_out, settings, seed)
+    if aligned is not None:
+        rounds = section["corpus"].get("question_rounds", 1)
+        asked = corpus.questions(corpus_dir, "train", seed, rounds)
+        rows = corpus.sight_rows(train_clips, asked)
+        if log:
+            log.info("alignment: %d rows on %d silent clips", len(rows), len(train_clips))
+        summary["align"] = align(thinker, rows, held_out, aligned, seed)
+    return summary
 
 
-def save_tower(thinker, out_dir: PathLike) -> None:
-    """The vision tower's weights (thinker parameter names) into ``out_dir``."""
+def align(thinker, rows: list[dict], held_out: dict, settings: AlignSettings, seed: int) -> dict:
+    """Train the tower and the language model in place on ``rows`` (silent clips, so the
+    audio encoder gets nothing to learn from); the summary: losses and the share of
+    ``held_out`` clips (path -> instruments) the thinker then describes exactly."""
+    from avtrust.pretrain import thinker as thinker_training
+
+    plain = thinker_training.ThinkerSettings(
+        **{f.name: getattr(settings, f.name) for f in fields(AlignSettings)}
+    )
+    losses = thinker_training.train(
+        thinker, rows, plain, derive_seed(seed, "align"), desc="teaching the thinker to see"
+    )
+    summary = loss_summary(losses, rows=len(rows))
+    summary["held_out_described"] = described_exactly(thinker, held_out)
+    return summary
+
+
+def described_exactly(thinker, clips: dict, max_new_tokens: int = 16) -> float:
+    """Share of silent ``clips`` (path -> instruments) whose greedy reply to the corpus's
+    description question is exactly their :func:`avtrust.pretrain.corpus.description`
+    (nan without clips)."""
+    import torch
+
+    if not clips:
+        return float("nan")
+    prompt = prompt_for(corpus.DESCRIBE_QUESTION, [], "generate")
+    right = []
+    with torch.no_grad():
+        for clip, shown in tqdm(clips.items(), desc="held-out descriptions", unit="clip"):
+            inputs = thinker.builder([clip], [prompt])
+            inputs.pop("use_audio_in_video", None)
+            reply = thinker.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+            text = thinker.builder.tokenizer.decode(
+                reply[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True
+            )
+            right.append(text.strip() == corpus.description(shown))
+    return float(np.mean(right))
+
+
+def save_tower(thinker, out_dir: PathLike, language_model: bool = False) -> None:
+    """The vision tower's weights (thinker parameter names) into ``out_dir``, and with
+    ``language_model`` every other weight but the audio encoder's."""
     from safetensors.torch import save_file
 
     state = {
         k: v.detach().contiguous()
         for k, v in thinker.model.state_dict().items()
-        if k.startswith(PREFIX)
+        if k.startswith(PREFIX) or (language_model and not k.startswith(AUDIO_PREFIX))
     }
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     save_file(state, str(Path(out_dir) / WEIGHTS))
 
 
-def load_tower(thinker_model, tower_dir: PathLike) -> int:
-    """Copy a pre-trained vision tower (:func:`save_tower`'s folder) into
-    ``thinker_model`` in place; the number of tensors copied. A tower of another shape
-    (built with other dimensions), or one missing a tensor, is a ConfigError."""
+def load_tower(thinker_model, tower_dir: PathLike) -> list[str]:
+    """Copy a pre-trained vision tower (:func:`save_tower`'s folder: the tower, and the
+    language model when it was aligned) into ``thinker_model`` in place; the parts
+    copied (:data:`VISION`, :data:`LANGUAGE_MODEL`). A tower of another shape (built
+    with other dimensions), or one missing a tensor, is a ConfigError."""
     from safetensors.torch import load_file
 
     tower = load_file(str(Path(tower_dir) / WEIGHTS))
     state = thinker_model.state_dict()
+    parts = [VISION]
     expected = {k for k in state if k.startswith(PREFIX)}
+    if any(not k.startswith(PREFIX) for k in tower):
+        parts.append(LANGUAGE_MODEL)
+        expected = {k for k in state if not k.startswith(AUDIO_PREFIX)}
     if set(tower) != expected:
         missing, extra = sorted(expected - set(tower)), sorted(set(tower) - expected)
         raise ConfigError(
@@ -177,4 +260,4 @@ def load_tower(thinker_model, tower_dir: PathLike) -> int:
             )
         state[name] = tensor.to(state[name].dtype)
     thinker_model.load_state_dict(state)
-    return len(tower)
+    return parts
