@@ -168,6 +168,11 @@ def train_tower(thinker, corpus_dir: Path, section: dict, seed: int, log=None) -
     held_out = corpus.on_screen(corpus_dir, "held_out")
     if log:
         log.info("%d training clips, %d held out", len(train_clips), len(held_out))
+    if aligned is not None:
+        from avtrust.models.media_cache import cache_decoding
+
+        # the head's inputs and the alignment's rows read the same clips: decoded once
+        cache_decoding(thinker.builder, len(train_clips) + len(held_out))
     summary = train(thinker, train_clips, held_out, settings, seed)
     if aligned is not None:
         rounds = section["corpus"].get("question_rounds", 1)
