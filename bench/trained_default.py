@@ -283,16 +283,20 @@ def markdown_table(rows, mode: str, figure: Path | None) -> str:
     return "\n".join(lines)
 
 
-MARKERS = ("<!-- trained-default: start -->", "<!-- trained-default: end -->")
+def markers(section: str = "trained-default") -> tuple[str, str]:
+    """The comments around a README section the bench rewrites."""
+    return f"<!-- {section}: start -->", f"<!-- {section}: end -->"
 
 
-def replace_section(path: Path, body: str) -> None:
-    """Replace what lies between :data:`MARKERS` in ``path`` (both must be there)."""
+def replace_section(path: Path, body: str, section: str = "trained-default") -> None:
+    """Replace what lies between the :func:`markers` of ``section`` in ``path`` (both
+    must be there)."""
     text = path.read_text(encoding="utf-8")
-    start, end = (text.find(m) for m in MARKERS)
+    first, last = markers(section)
+    start, end = text.find(first), text.find(last)
     if start < 0 or end < start:
-        raise SystemExit(f"{path}: no {MARKERS[0]} ... {MARKERS[1]} section to rewrite")
-    head = text[: start + len(MARKERS[0])]
+        raise SystemExit(f"{path}: no {first} ... {last} section to rewrite")
+    head = text[: start + len(first)]
     path.write_text(f"{head}\n{body}\n{text[end:]}", encoding="utf-8")
 
 
@@ -343,13 +347,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--readme",
         type=Path,
-        help="rewrite this file's section between the trained-default markers with the table",
+        help="rewrite this file's section between the --section markers with the table",
+    )
+    parser.add_argument(
+        "--section",
+        default="trained-default",
+        help="the README section (<!-- NAME: start --> ... <!-- NAME: end -->); "
+        "sight-first for a run with config/sight_first.yaml",
+    )
+    parser.add_argument(
+        "--configfile",
+        type=Path,
+        action="append",
+        default=[],
+        help="with --run: an overlay on config/config.yaml (e.g. config/sight_first.yaml)",
     )
     args = parser.parse_args(argv)
     if args.run:
         start = time.time()
         cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
-        cmd += ["--configfile", str(REPO / "config" / "config.yaml")]
+        cmd += ["--configfile", str(REPO / "config" / "config.yaml"), *map(str, args.configfile)]
         cmd += ["--directory", str(args.workdir), "--cores", str(args.cores)]
         subprocess.run(cmd, check=True)
         print(f"default run: {time.time() - start:.0f} s on {args.cores} cores")
@@ -359,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         write_figure(rows, args.figure, f"{args.mode} rows, bench/trained_default.py")
         print(f"figure: {args.figure}")
     if args.readme:
-        replace_section(args.readme, markdown_table(rows, args.mode, args.figure))
+        replace_section(args.readme, markdown_table(rows, args.mode, args.figure), args.section)
         print(f"README section rewritten: {args.readme}")
     return 0
 

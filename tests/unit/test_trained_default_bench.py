@@ -87,7 +87,7 @@ def test_rewards_must_be_non_zero_and_rise(bench, tmp_path):
 
 
 def test_the_readme_section_is_replaced_between_its_markers_only(bench, tmp_path):
-    start, end = bench.MARKERS
+    start, end = bench.markers()
     readme = tmp_path / "README.md"
     readme.write_text(f"# top\n{start}\nold table\n{end}\n## next\n")
     rows = [("CLAP top-1 %", 30.0, ">= 90", False), ("reward", "missing", "rises", None)]
@@ -98,6 +98,12 @@ def test_the_readme_section_is_replaced_between_its_markers_only(bench, tmp_path
     assert "| CLAP top-1 % | 30.0 | >= 90 | NO |" in text
     assert "| reward | missing | rises | - |" in text
     assert "![the default run's figures against their targets](docs/t.png)" in text
+    # another section (a run with an overlay) is rewritten alone
+    other = "\n".join(bench.markers("sight-first"))
+    readme.write_text(f"{text}{other}\n")
+    bench.replace_section(readme, "overlay table", "sight-first")
+    again = readme.read_text()
+    assert again.startswith(text) and "overlay table" in again.removeprefix(text)
     readme.write_text("no markers\n")
     with pytest.raises(SystemExit, match="no <!-- trained-default: start -->"):
         bench.replace_section(readme, "x")

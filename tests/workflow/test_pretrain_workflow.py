@@ -121,7 +121,10 @@ def test_a_thinker_with_a_vision_tower_is_trained_after_it(tmp_path):
     tower = json.loads((tmp_path / "results/pretrain/omni_vision_tower.json").read_text())
     summary = json.loads((tmp_path / "results/pretrain/omni.json").read_text())
     assert tower["steps"] == 2 and (tmp_path / "logs/pretrain/omni_vision_tower.log").is_file()
-    assert summary["vision_tower"] == "resources/pretrain/vision_tower/omni"
+    assert summary["vision_tower"] == {
+        "folder": "resources/pretrain/vision_tower/omni",
+        "parts": ["vision_tower"],
+    }
 
     # the vision tower's settings are its job's alone: editing them retrains the tower
     # and, through its output, the thinker; the corpus stays
@@ -161,3 +164,31 @@ def test_the_thinkers_chain_runs_first(tmp_path):
         "pretrain_model:clap": 0,
         "pretrain_model:embedder": 0,
     }
+
+
+def test_the_sight_first_overlay_plans_the_aligned_vision_job_before_the_thinker(tmp_path):
+    """config/sight_first.yaml on the project's config: the vision job, then the thinker
+    after it and the audio LLM; with the audio LLM's whole model taken too, the run stops
+    before any job, naming the key to set."""
+    import shutil
+
+    import yaml
+    from conftest import REPO
+
+    (tmp_path / "config").mkdir()
+    shutil.copy(REPO / "config" / "config.yaml", tmp_path / "config" / "config.yaml")
+    overlay = REPO / "config" / "sight_first.yaml"
+    proc = run_snakemake(tmp_path, "-n", "resources/models/omni", config=overlay)
+    assert planned_jobs(proc) == {
+        "pretrain_corpus": 1,
+        "prepare_untrained_model": 2,
+        "pretrain_vision_tower": 1,
+        "pretrain_model": 2,
+    }
+    wrong = yaml.safe_load(overlay.read_text())
+    wrong["pretrain"]["thinker"]["start_parts"] = ["language_model", "audio_tower"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(wrong))
+    proc = run_snakemake(tmp_path, "-n", "resources/models/omni", config=bad, check=False)
+    assert proc.returncode != 0
+    assert "set start_parts to [audio_tower]" in proc.stdout
