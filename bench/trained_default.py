@@ -187,6 +187,7 @@ def figures(
         lambda v: drops["rlcomm"] is not None and v < drops["rlcomm"],
     )
     row("SFT m1 Yes-rate drop (points)", drops["sft"], "paper: < 0 (worse)", lambda v: v < 0)
+    out.append(existence_row(cell, thinker))
     rl_qa = cell("rlcomm_main", "rlcomm", "Avg")
     qa_drop = None if qa is None or rl_qa is None else qa - rl_qa
     row("RL-CoMM clean QA drop (points)", qa_drop, "<= 5", lambda v: v <= 5)
@@ -203,6 +204,21 @@ def figures(
     out += moved_rows(con, mode, thinker)
     out += beta_rows(results / "score" / "cavpref" / "pairs.parquet", dpo_beta)
     return out
+
+
+def existence_row(cell, thinker: str) -> tuple[str, object, str, object]:
+    """The clean MUSIC-AVQA audio-visual existence accuracy of the thinker and of the
+    methods whose m1 drop is reported (``cell(view, model, column)``). m1 asks only
+    questions whose answer is "no": a model that says "no" to every existence question
+    lowers its Yes-rate without hearing the muted instrument, and the clean existence
+    questions (some answered "yes") tell the two apart."""
+    exist = {m: cell("rlcomm_main", m, "AV Exist") for m in (thinker, "rlcomm", "grpo_acc", "sft")}
+    return (
+        "clean MUSIC-AVQA AV existence acc % " + " / ".join(exist),
+        " / ".join("missing" if v is None else f"{v:.1f}" for v in exist.values()),
+        "context: an m1 drop is hearing only where this holds",
+        None,
+    )
 
 
 # How far preference training moved each model from the zero-shot one it started from.
