@@ -109,8 +109,7 @@ def pretrain_vision_tower(
             summary["held_out_exact"],
             summary["train_exact"],
         )
-    aligned = "align" in summary
-
+    aligned = "align" in summary  # the language model was taught too: written with it
     _write_folder(out_dir, lambda tmp: vision_tower.save_tower(thinker, tmp, aligned))
     return summary
 

@@ -15,8 +15,8 @@ With 129 training clips (120 scenes, 4 solos per instrument) the head overfits
 (held-out exact set 48-57 %); with ~460 (480 scenes, 8 solos per instrument) it gets
 92-99 %.
 
-With ``align`` the job then teaches the thinker's language model to read the tower, as a
-vision-language model is taught before it hears anything: the tower and the language
+With ``align`` the job then teaches the thinker's language model to read the tower, so
+that it learns to see before it learns what sounds: the tower and the language
 model train together on :func:`avtrust.pretrain.corpus.sight_rows` (the silent clips'
 descriptions asked plainly and in the score stage's reference form), and the job writes
 both. The thinker's pre-training then takes only the audio encoder from the audio LLM
@@ -180,7 +180,16 @@ def train_tower(thinker, corpus_dir: Path, section: dict, seed: int, log=None) -
         rows = corpus.sight_rows(train_clips, asked)
         if log:
             log.info("alignment: %d rows on %d silent clips", len(rows), len(train_clips))
-        summary["align"] = align(thinker, rows, held_out, aligned, seed)
+        taught = summary["align"] = align(thinker, rows, held_out, aligned, seed)
+        if log:
+            log.info(
+                "alignment: loss %.4f -> %.4f over %d steps; held-out clips described "
+                "exactly: %.3f",
+                taught["loss_first"],
+                taught["loss_last"],
+                taught["steps"],
+                taught["held_out_described"],
+            )
     return summary
 
 
