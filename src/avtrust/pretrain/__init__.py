@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from avtrust.bench.samples import derive_seed
+from avtrust.pretrain.thinker_init import LANGUAGE_MODEL, PARTS
 
 # adapter -> the module that trains it (the Snakefile imports this package: no torch here).
 # Each module has train_model(model, corpus_dir, section, seed, log) -> summary, the model
@@ -141,8 +142,8 @@ def start_model(config: dict, name: str) -> str | None:
             f"adapter {' or '.join(STARTS)}"
         )
     section = config.get("pretrain") or {}
-    parts = section["thinker"].get("start_parts", ["language_model", "audio_tower"])
-    if (section.get(VISION_SECTION) or {}).get("align") and "language_model" in parts:
+    parts = list(section["thinker"].get("start_parts", PARTS))
+    if (section.get(VISION_SECTION) or {}).get("align") and LANGUAGE_MODEL in parts:
         raise ValueError(
             "pretrain.vision_tower.align teaches the thinker's own language model to see, "
             f"and pretrain.thinker.start_parts {parts} would replace it with {start!r}'s: "

@@ -27,6 +27,7 @@ from tqdm import tqdm
 from avtrust.bench.samples import derive_seed
 from avtrust.pretrain import SectionSettings, corpus
 from avtrust.pretrain.corpus import answer_forms
+from avtrust.pretrain.thinker_init import PARTS
 
 PathLike = str | os.PathLike
 # the thinker's media encoders, by parameter prefix
@@ -53,7 +54,7 @@ class ThinkerSettings(SectionSettings):
     # What it takes from that model (avtrust.pretrain.thinker_init.PARTS): its language
     # model and audio encoder, or only the audio encoder when the vision job's alignment
     # has taught the thinker's own language model to see.
-    start_parts: tuple[str, ...] = ("language_model", "audio_tower")
+    start_parts: tuple[str, ...] = PARTS
     # The question categories it trains on ("Audio-Visual/Existential", ...; the
     # corpus's `modality/qtype`); null: all. Mixed with every other category, the
     # existence questions stay at their answer prior for 1000s of steps (bench/README.md).
