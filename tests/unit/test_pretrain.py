@@ -235,6 +235,40 @@ def test_frozen_tower_batches_give_the_models_own_loss(untrained, pretrain_corpu
         assert abs(float(model(**batches(picked), use_cache=False).loss - expected)) > 1e-3
 
 
+def test_the_response_loss_is_the_models_own_loss_and_gradient(untrained, pretrain_corpus):
+    """The training loss with the output head over the response positions only equals
+    the thinker's own forward loss, and so do its gradients, for a batch that runs the
+    towers and for a frozen-tower batch; it changes when a response token does."""
+    import torch
+
+    from avtrust.pretrain.frozen_towers import FrozenTowerBatches
+    from avtrust.pretrain.thinker import response_loss
+    from avtrust.train.data import SequenceEncoder
+
+    thinker = load(untrained)
+    model = thinker.model.eval()
+    rows = training_rows(pretrain_corpus)[::8][:4]
+    encoder = SequenceEncoder(thinker.builder, model.get_rope_index)
+    own = encoder(
+        [r["media_path"] for r in rows], [r["prompt"] for r in rows], [r["response"] for r in rows]
+    ).batch
+    frozen = FrozenTowerBatches(model, encoder, rows)(list(range(len(rows))))
+    head = model.lm_head.weight
+    for batch in (own, frozen):
+        expected = model(**batch, use_cache=False).loss
+        (expected_grad,) = torch.autograd.grad(expected, head)
+        loss = response_loss(model, batch)
+        (grad,) = torch.autograd.grad(loss, head)
+        assert torch.allclose(loss, expected, atol=1e-6), (loss, expected)
+        assert torch.allclose(grad, expected_grad, atol=1e-6)
+    labels = own["labels"].clone()
+    first = (labels[0] != -100).nonzero()[0, 0]
+    labels[0, first] = (labels[0, first] + 1) % model.config.get_text_config().vocab_size
+    with torch.no_grad():
+        changed = response_loss(model, {**own, "labels": labels})
+        assert abs(float(changed - response_loss(model, own))) > 1e-4
+
+
 def test_frozen_towers_train_the_language_model_alone(untrained, pretrain_corpus, tmp_path):
     import torch
 

@@ -158,6 +158,22 @@ def optimiser_step(optimiser, parameters, loss, step: int, settings: SectionSett
     return float(loss.detach())
 
 
+def response_loss(model, batch: dict):
+    """The thinker's token loss on ``batch``'s labelled (response) tokens, as its own
+    forward computes it, with the output head applied to those positions only: the
+    head over every prompt and media position (a vocabulary-wide projection and
+    cross-entropy for each) was a third of a tiny thinker's training step."""
+    import torch.nn.functional as F
+
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    hidden = model.model(**inputs, use_cache=False)[0]
+    # position t predicts token t + 1 (the forward's shift)
+    targets = batch["labels"][:, 1:]
+    kept = targets != -100
+    logits = model.lm_head(hidden[:, :-1][kept])
+    return F.cross_entropy(logits.float(), targets[kept])
+
+
 def loss_summary(losses: list[float], **counts: int) -> dict:
     """The start of a pre-training's summary: its steps, ``counts`` (what it trained on),
     the mean loss of its first and last steps (a quarter of them, at most 20) and every
@@ -225,7 +241,7 @@ def train(
         )
         schedule = replace(settings, steps=span, then=())
         for step, indices in enumerate(steps[start : start + span]):
-            loss = model(**batches(indices), use_cache=False).loss
+            loss = response_loss(model, batches(indices))
             losses.append(optimiser_step(optimiser, trained, loss, step, schedule))
             progress.update()
             progress.set_postfix(loss=f"{losses[-1]:.3f}")
