@@ -21,7 +21,7 @@ from avtrust.pretrain import (
     pretrain_seed,
     pretrained_models,
 )
-from avtrust.pretrain.stage import pretrain_model
+from avtrust.pretrain.stage import decode_corpus, pretrain_model, write_corpus
 
 PRETRAIN = {
     "enabled": True,
@@ -72,6 +72,23 @@ def test_corpus_shares_no_clip_with_any_synthetic_dataset(pretrain_corpus, tmp_p
         assert theirs, name
         assert not set(ours) & set(theirs), f"a pre-training clip is one of {name}'s"
         assert not our_videos & {p.stem for p in raw.rglob("*.mp4")}
+
+
+def test_the_corpus_is_the_same_files_on_several_workers(pretrain_corpus, tmp_path):
+    """Encoding clips (and their silent copies) on several threads writes the files one
+    thread writes, byte for byte."""
+    write_corpus(tmp_path / "corpus", corpus_job_config(config()), workers=3)
+
+    def files(root: Path) -> dict[str, str]:
+        return {
+            str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*"))
+            if p.is_file()
+        }
+
+    one, three = files(pretrain_corpus), files(tmp_path / "corpus")
+    assert len(one) > 20 and any(name.startswith(corpus.SILENT) for name in one)
+    assert three == one
 
 
 def test_the_seed_is_its_own_even_when_set_to_the_master_seed():
@@ -165,11 +182,23 @@ def untrained(tmp_path_factory) -> Path:
 
 
 def test_pretraining_lowers_the_loss_and_is_deterministic(untrained, pretrain_corpus, tmp_path):
+    """Two trainings give the same weights, the second reading the corpus decoded once
+    (rule decode_pretrain_clips) instead of decoding any clip itself."""
     import torch
+
+    from avtrust.models.decode_cache import DECODES
 
     job = model_job_config(config(), "omni")
     first = pretrain_model(untrained, pretrain_corpus, tmp_path / "a", job)
-    again = pretrain_model(untrained, pretrain_corpus, tmp_path / "b", job)
+    report = decode_corpus(untrained, pretrain_corpus, tmp_path / "decoded", workers=2)
+    silent = list(pretrain_corpus.glob(f"{corpus.SILENT}/*.mp4"))
+    assert silent and report.entries == len(corpus.clips(pretrain_corpus))
+    assert report.entries == len(list(pretrain_corpus.glob("videos/*.mp4"))) + len(silent)
+    DECODES.reset()
+    again = pretrain_model(
+        untrained, pretrain_corpus, tmp_path / "b", job, decoded_dir=tmp_path / "decoded"
+    )
+    assert DECODES.total() == 0
     assert first["steps"] == 16
     assert first["loss_last"] < 0.8 * first["loss_first"]
     assert first["losses"] == again["losses"]

@@ -53,6 +53,7 @@ def test_the_thinkers_model_folder_is_the_pretrain_stages_output(tmp_path):
     proc = run_snakemake(tmp_path, "-n", "resources/models/omni", config=config)
     assert planned_jobs(proc) == {
         "pretrain_corpus": 1,
+        "decode_pretrain_clips": 1,  # the thinker's jobs read the corpus decoded once
         "prepare_untrained_model": 1,
         "pretrain_model": 1,
     }
@@ -74,6 +75,7 @@ def test_the_stage_runs_and_writes_a_loadable_trained_folder(tmp_path):
     assert manifest["pretrained"]["steps"] == summary["steps"] == 2
     assert len(summary["losses"]) == 2
     assert (tmp_path / "logs/pretrain/omni.log").is_file()
+    assert (tmp_path / "resources/pretrain/decoded/omni/index.parquet").is_file()
     videos = list((tmp_path / "resources/pretrain/corpus/videos").glob("*.mp4"))
     assert videos and all(v.name.startswith("pretrain_") for v in videos)
 
@@ -88,6 +90,7 @@ def test_a_thinker_started_from_the_audio_llm_is_trained_after_it(tmp_path):
     proc = run_snakemake(tmp_path, "-n", "resources/models/omni", config=both)
     assert planned_jobs(proc) == {
         "pretrain_corpus": 1,
+        "decode_pretrain_clips": 1,
         "prepare_untrained_model": 2,
         "pretrain_model": 2,  # the audio LLM's first: the thinker's job reads its folder
     }
@@ -96,6 +99,7 @@ def test_a_thinker_started_from_the_audio_llm_is_trained_after_it(tmp_path):
     proc = run_snakemake(tmp_path, "-n", "resources/models/omni", config=alone)
     assert planned_jobs(proc) == {
         "pretrain_corpus": 1,
+        "decode_pretrain_clips": 1,
         "prepare_untrained_model": 1,
         "pretrain_model": 1,
         "prepare_model": 1,
@@ -113,6 +117,7 @@ def test_a_thinker_with_a_vision_tower_is_trained_after_it(tmp_path):
     proc = run_snakemake(tmp_path, "-n", "resources/models/omni", config=config)
     assert planned_jobs(proc) == {
         "pretrain_corpus": 1,
+        "decode_pretrain_clips": 1,
         "prepare_untrained_model": 1,
         "pretrain_vision_tower": 1,
         "pretrain_model": 1,
@@ -181,6 +186,7 @@ def test_the_sight_first_overlay_plans_the_aligned_vision_job_before_the_thinker
     proc = run_snakemake(tmp_path, "-n", "resources/models/omni", config=overlay)
     assert planned_jobs(proc) == {
         "pretrain_corpus": 1,
+        "decode_pretrain_clips": 1,
         "prepare_untrained_model": 2,
         "pretrain_vision_tower": 1,
         "pretrain_model": 2,

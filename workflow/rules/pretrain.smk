@@ -6,7 +6,8 @@
 # loads them. The models stage builds the others. A thinker with
 # pretrain.thinker.start_from is trained after the model it starts from, and with
 # pretrain.vision_tower after its vision tower (resources/pretrain/vision_tower/<name>),
-# which pretrain_vision_tower trains alone on the corpus's silent clips.
+# which pretrain_vision_tower trains alone on the corpus's silent clips. Both thinker
+# jobs read the corpus decoded once (decode_pretrain_clips), as the thinker reads it.
 
 
 rule pretrain_corpus:
@@ -17,6 +18,7 @@ rule pretrain_corpus:
     priority: CHAIN_PRIORITY
     conda:
         "../../envs/media.yaml"
+    threads: PRETRAIN.get("media_threads", 2)
     params:
         config=corpus_job_config(config),
     script:
@@ -42,10 +44,31 @@ rule prepare_untrained_model:
         "../scripts/prepare_model.py"
 
 
+rule decode_pretrain_clips:
+    input:
+        untrained="resources/pretrain/untrained/{model}",
+        corpus="resources/pretrain/corpus",
+    output:
+        index=DECODED_CORPUS,
+    log:
+        "logs/pretrain/decoded/{model}.log",
+    wildcard_constraints:
+        model=one_of(m for m in PRETRAINED_MODELS if is_thinker(m)),
+    priority: CHAIN_PRIORITY
+    conda:
+        "../../envs/models.yaml"
+    threads: PRETRAIN.get("media_threads", 2)
+    resources:
+        mem_mb=8000,
+    script:
+        "../scripts/decode_pretrain_clips.py"
+
+
 rule pretrain_vision_tower:
     input:
         untrained="resources/pretrain/untrained/{model}",
         corpus="resources/pretrain/corpus",
+        decoded=DECODED_CORPUS,
     output:
         tower=directory("resources/pretrain/vision_tower/{model}"),
         summary="results/pretrain/{model}_vision_tower.json",

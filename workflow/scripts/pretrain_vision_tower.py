@@ -2,6 +2,7 @@
 pretrain_vision_tower)."""
 
 import sys
+from pathlib import Path
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's package
 
@@ -16,6 +17,7 @@ with rule_logging(snakemake) as log:
         snakemake.output.tower,
         snakemake.params.config,
         log=log,
+        decoded_dir=Path(snakemake.input.decoded).parent,
     )
     write_json_atomic(snakemake.output.summary, summary)
     log.info("ready: %s", snakemake.output.tower)

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,22 +85,42 @@ class Sizes:
 
 
 class _Writer:
-    """Encodes clips with the configured codecs into ``raw_dir``."""
+    """Encodes clips with the configured codecs into ``raw_dir``; with ``workers`` > 1,
+    that many ffmpeg encodes run while the generator draws the next clips (every random
+    draw stays in the generator's order, so the files are the same bytes)."""
 
-    def __init__(self, raw_dir: Path, sizes: Sizes, media: dict):
+    def __init__(self, raw_dir: Path, sizes: Sizes, media: dict, workers: int = 1):
         self.raw_dir, self.sizes, self.media = raw_dir, sizes, media
+        self.pool = ThreadPoolExecutor(workers) if workers > 1 else None
+        self.workers = workers
+        self.pending: deque[Future] = deque()
 
     def clip(self, rel: str, frames, audio) -> None:
         s = self.sizes
-        encode_clip(
-            self.raw_dir / rel,
-            frames,
-            audio,
+        args = (self.raw_dir / rel, frames, audio)
+        options = dict(
             fps=s.fps,
             sample_rate=s.sample_rate,
             video_codec=self.media["video_codec"],
             audio_codec=self.media["audio_codec"],
         )
+        if self.pool is None:
+            encode_clip(*args, **options)
+            return
+        # a few clips in flight at most: the frames waiting to be encoded are held in memory
+        while len(self.pending) >= 2 * self.workers:
+            self.pending.popleft().result()
+        self.pending.append(self.pool.submit(encode_clip, *args, **options))
+
+    def close(self) -> None:
+        """Wait for the encodes in flight; the first one's error is raised."""
+        if self.pool is None:
+            return
+        try:
+            while self.pending:
+                self.pending.popleft().result()
+        finally:
+            self.pool.shutdown(cancel_futures=True)
 
     def frames(self, sources: list[Source], rng) -> np.ndarray:
         s = self.sizes
@@ -377,12 +399,13 @@ def generate(
     seed: int,
     *,
     prefix: str | None = None,
+    workers: int = 1,
 ) -> None:
     """Write the synthetic corpus of dataset format ``fmt`` into ``raw_dir`` (``corpus``
     and ``media`` may be the slices :func:`settings` gives). ``prefix`` renames the
     MUSIC-AVQA videos (``<prefix>_scene_0000``) or the AVQA ones (``<prefix>0000000_000123``):
     the pre-training corpus (:mod:`avtrust.pretrain.corpus`) names its clips apart from
-    the benchmarks' ones."""
+    the benchmarks' ones. ``workers``: clips encoded at once (the same files)."""
     if fmt not in GENERATORS:
         raise ValueError(f"no synthetic generator for format {fmt!r}; known: {sorted(GENERATORS)}")
     if prefix is not None and fmt not in PREFIXED:
@@ -391,6 +414,9 @@ def generate(
         )
     raw = Path(raw_dir)
     raw.mkdir(parents=True, exist_ok=True)
-    writer = _Writer(raw, Sizes.from_config(corpus), media or {})
+    writer = _Writer(raw, Sizes.from_config(corpus), media or {}, workers)
     extra = {} if prefix is None else {"prefix": prefix}
-    GENERATORS[fmt](raw, writer, corpus, seed, **extra)
+    try:
+        GENERATORS[fmt](raw, writer, corpus, seed, **extra)
+    finally:
+        writer.close()

@@ -74,28 +74,47 @@ def corpus_settings(corpus: dict, pretrain_corpus: dict) -> dict:
     return out
 
 
-def generate_corpus(raw_dir: PathLike, corpus: dict, media: dict, seed: int) -> None:
-    """Write the pre-training corpus (``corpus`` from :func:`corpus_settings`)."""
-    generate("music_avqa", raw_dir, corpus, media, seed, prefix=PREFIX)
+def generate_corpus(
+    raw_dir: PathLike, corpus: dict, media: dict, seed: int, workers: int = 1
+) -> None:
+    """Write the pre-training corpus (``corpus`` from :func:`corpus_settings`), ``workers``
+    clips at once (the same files whatever their number)."""
+    generate("music_avqa", raw_dir, corpus, media, seed, prefix=PREFIX, workers=workers)
     if corpus["avqa_clips"]:
-        generate("avqa", raw_dir, corpus, media, seed, prefix=EVENT_PREFIX)
-    write_silent_copies(raw_dir)
+        generate("avqa", raw_dir, corpus, media, seed, prefix=EVENT_PREFIX, workers=workers)
+    write_silent_copies(raw_dir, workers)
 
 
-def write_silent_copies(raw_dir: PathLike) -> None:
+def write_silent_copies(raw_dir: PathLike, workers: int = 1) -> None:
     """Each scene's and solo's clip without its soundtrack, into ``silent/``."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from tqdm import tqdm
 
     from avtrust.media.manipulate import strip_audio
 
     raw = Path(raw_dir)
-    for entry in tqdm(scenes(raw), desc="silent copies", unit="clip"):
+
+    def write(entry: dict) -> None:
         video = entry["video_id"]
         strip_audio(raw / "videos" / f"{video}.mp4", silent_clip(raw, video), encode=())
+
+    entries = scenes(raw)
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        done = pool.map(write, entries)
+        for _ in tqdm(done, total=len(entries), desc="silent copies", unit="clip"):
+            pass
 
 
 def silent_clip(raw_dir: PathLike, video_id: str) -> Path:
     return Path(raw_dir) / SILENT / f"{video_id}.mp4"
+
+
+def clips(raw_dir: PathLike) -> list[Path]:
+    """Every clip of the corpus: its videos (scenes, solos, event clips), then their
+    silent copies, each in name order."""
+    raw = Path(raw_dir)
+    return sorted((raw / "videos").glob("*.mp4")) + sorted((raw / SILENT).glob("*.mp4"))
 
 
 def event_clips(raw_dir: PathLike) -> dict[str, list[dict]]:
