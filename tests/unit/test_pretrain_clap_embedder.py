@@ -20,6 +20,7 @@ from avtrust.pretrain import (
     pretrained_models,
 )
 from avtrust.pretrain.stage import pretrain_model
+from avtrust.pretrain.thinker import spread
 
 PRETRAIN = {
     "enabled": True,
@@ -143,6 +144,23 @@ def test_clap_pretraining_matches_clips_to_their_captions(small_corpus, tmp_path
     # more often than with the random weights.
     items = clap.clips(small_corpus)["train"]
     assert own_caption_wins(tmp_path / "a", items) > own_caption_wins(init, items) + 0.1
+
+
+def test_clap_trains_and_is_scored_on_at_most_max_clips(small_corpus, tmp_path):
+    """``max_clips`` keeps that many training and held-out clips, spread over each part
+    (the event clips listed after the scenes keep a share)."""
+    init = untrained(tmp_path, "clap")
+    parts = clap.clips(small_corpus)
+    limit = 4
+    assert len(parts["train"]) > limit and len(parts["held_out"]) > 2
+    section = {**PRETRAIN["clap"], "steps": 2, "max_clips": limit}
+    summary = pretrain_model(
+        init, small_corpus, tmp_path / "a", model_job_config(config(clap=section), "clap")
+    )
+    assert summary["clips"] == limit
+    assert summary["held_out"]["clips"] == min(limit, len(parts["held_out"]))
+    kinds = {it["kind"] for it in spread(parts["train"], limit)}
+    assert kinds == {"music", "event"}
 
 
 def test_embedder_pretraining_separates_paraphrases_from_other_contents(small_corpus, tmp_path):

@@ -15,10 +15,10 @@ rule pretrain_corpus:
         corpus=directory("resources/pretrain/corpus"),
     log:
         "logs/pretrain/corpus.log",
-    priority: CHAIN_PRIORITY
+    priority: MEDIA_PRIORITY
     conda:
         "../../envs/media.yaml"
-    threads: PRETRAIN.get("media_threads", 2)
+    threads: MEDIA_THREADS
     params:
         config=corpus_job_config(config),
     script:
@@ -54,10 +54,10 @@ rule decode_pretrain_clips:
         "logs/pretrain/decoded/{model}.log",
     wildcard_constraints:
         model=one_of(m for m in PRETRAINED_MODELS if is_thinker(m)),
-    priority: CHAIN_PRIORITY
+    priority: MEDIA_PRIORITY
     conda:
         "../../envs/models.yaml"
-    threads: PRETRAIN.get("media_threads", 2)
+    threads: MEDIA_THREADS
     resources:
         mem_mb=8000,
     script:

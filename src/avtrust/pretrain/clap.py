@@ -65,6 +65,12 @@ class ClapSettings(SectionSettings):
 
     key = "clap"
 
+    # At most this many of the corpus's training clips, and of its held-out clips, evenly
+    # spread over each (music scenes and event clips keep their shares); null: all. Each
+    # clip's soundtrack is decoded and featurised first, which on a larger corpus costs
+    # more than the steps do.
+    max_clips: int | None = None
+
 
 def with_article(name: str) -> str:
     return f"{indefinite_article(name)} {name}"
@@ -293,9 +299,14 @@ def _figures(clap, held_out: list[dict], held_feats: dict) -> dict:
 def train_model(clap, corpus_dir: Path, section: dict, seed: int, log) -> dict:
     """The pretrain stage's entry: train ``clap`` in place on the corpus's training clips;
     returns the summary (losses, held-out figures before and after)."""
+    from avtrust.pretrain.thinker import spread
+
     settings = ClapSettings.from_config(section["clap"])
     parts = clips(corpus_dir)
     train_items, held_out = parts["train"], parts["held_out"]
+    if settings.max_clips is not None:
+        train_items = spread(train_items, settings.max_clips)
+        held_out = spread(held_out, settings.max_clips)
     if log:
         log.info("%d training clips, %d held-out clips", len(train_items), len(held_out))
     feats = audio_features(clap, train_items)
