@@ -29,12 +29,11 @@ def pretrain_start(wildcards):
 # vision tower -> thinker -> everything that trains or evaluates it): its jobs go first
 # on a busy machine, CLAP and the embedder (read by the score stage only) after them.
 CHAIN_PRIORITY = 50
-# The corpus and its decoding take pretrain.media_threads cores each. Snakemake starts
-# the set of ready jobs with the largest summed priority, so a job asking for several
-# cores waited behind pairs of small single-core jobs (the corpus started 1.3 minutes
-# late in a 2-core run); theirs outweighs that many chain jobs.
-MEDIA_THREADS = PRETRAIN.get("media_threads", 2)
-MEDIA_PRIORITY = CHAIN_PRIORITY * MEDIA_THREADS + 1
+# The corpus and its decoding run pretrain.media_workers ffmpeg processes at once but ask
+# for one core: a job asking for two starts only when both are free at the same moment,
+# which beside a stream of single-core jobs took minutes (2-core runs: the corpus started
+# 1.3 minutes late, the decoding 4.4).
+MEDIA_WORKERS = PRETRAIN.get("media_workers", 2)
 
 
 def pretrain_priority(wildcards):

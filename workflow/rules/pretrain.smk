@@ -15,12 +15,12 @@ rule pretrain_corpus:
         corpus=directory("resources/pretrain/corpus"),
     log:
         "logs/pretrain/corpus.log",
-    priority: MEDIA_PRIORITY
+    priority: CHAIN_PRIORITY
     conda:
         "../../envs/media.yaml"
-    threads: MEDIA_THREADS
     params:
         config=corpus_job_config(config),
+        workers=MEDIA_WORKERS,
     script:
         "../scripts/pretrain_corpus.py"
 
@@ -54,12 +54,13 @@ rule decode_pretrain_clips:
         "logs/pretrain/decoded/{model}.log",
     wildcard_constraints:
         model=one_of(m for m in PRETRAINED_MODELS if is_thinker(m)),
-    priority: MEDIA_PRIORITY
+    priority: CHAIN_PRIORITY
     conda:
         "../../envs/models.yaml"
-    threads: MEDIA_THREADS
     resources:
         mem_mb=8000,
+    params:
+        workers=MEDIA_WORKERS,
     script:
         "../scripts/decode_pretrain_clips.py"
 

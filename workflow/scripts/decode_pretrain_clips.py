@@ -14,11 +14,11 @@ with rule_logging(snakemake) as log:
         snakemake.input.untrained,
         snakemake.input.corpus,
         Path(snakemake.output.index).parent,
-        workers=snakemake.threads,
+        workers=snakemake.params.workers,
         log=log,
     )
     log.info(
-        "%d clips decoded in %.1f s (%.1f s of decoding on %d threads), %.1f MB",
-        report.entries, report.seconds, report.decode_seconds, snakemake.threads,
+        "%d clips decoded in %.1f s (%.1f s of decoding, %d at once), %.1f MB",
+        report.entries, report.seconds, report.decode_seconds, snakemake.params.workers,
         report.nbytes / 1e6,
     )  # fmt: skip

@@ -9,4 +9,4 @@ from avtrust.pretrain.stage import write_corpus
 
 with rule_logging(snakemake) as log:
     log.info("generating the pre-training corpus into %s", snakemake.output.corpus)
-    write_corpus(snakemake.output.corpus, snakemake.params.config, workers=snakemake.threads)
+    write_corpus(snakemake.output.corpus, snakemake.params.config, workers=snakemake.params.workers)
