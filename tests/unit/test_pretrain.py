@@ -91,6 +91,16 @@ def test_the_corpus_is_the_same_files_on_several_workers(pretrain_corpus, tmp_pa
     assert three == one
 
 
+def test_a_clip_that_fails_to_encode_on_a_worker_stops_the_corpus(tmp_path):
+    """An ffmpeg failure in the encoding pool is raised, naming the clip, not lost."""
+    from avtrust.errors import MediaError
+
+    job = corpus_job_config(config())
+    job["media"] = {**job["media"], "video_codec": {"vcodec": "no_such_codec"}}
+    with pytest.raises(MediaError, match=r"encoding .*pretrain_\w+\.mp4 failed.*no_such_codec"):
+        write_corpus(tmp_path / "corpus", job, workers=2)
+
+
 def test_the_seed_is_its_own_even_when_set_to_the_master_seed():
     cfg = config(seed=TINY["seed"])
     assert pretrain_seed(cfg) != TINY["seed"]
