@@ -15,6 +15,9 @@ rule rlcomm_train:
         "logs/train/{method}.log",
     wildcard_constraints:
         method="|".join(RLCOMM_METHODS),
+    # warm-up -> Step-RR -> Ans-CO is the longest chain after the thinker's pre-training:
+    # it started 2.2 minutes after it, behind SFT/DPO/CAVPref jobs (sight-first run)
+    priority: CHAIN_PRIORITY
     conda:
         "../../envs/models.yaml"
     threads: RLCOMM["threads"]
