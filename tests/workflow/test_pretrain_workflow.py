@@ -76,6 +76,16 @@ def test_the_stage_runs_and_writes_a_loadable_trained_folder(tmp_path):
     assert len(summary["losses"]) == 2
     assert (tmp_path / "logs/pretrain/omni.log").is_file()
     assert (tmp_path / "resources/pretrain/decoded/omni/index.parquet").is_file()
+
+    # How many ffmpeg processes write and decode the corpus changes no file: an edit
+    # reruns nothing.
+    def more_workers(config):
+        enable(config)
+        config["pretrain"]["media_workers"] = 3
+
+    edited = write_config(tmp_path / "workers.yaml", more_workers)
+    proc = run_snakemake(tmp_path, "-n", "resources/models/omni", config=edited)
+    assert planned_jobs(proc) == {}
     videos = list((tmp_path / "resources/pretrain/corpus/videos").glob("*.mp4"))
     assert videos and all(v.name.startswith("pretrain_") for v in videos)
 

@@ -29,11 +29,6 @@ def pretrain_start(wildcards):
 # vision tower -> thinker -> everything that trains or evaluates it): its jobs go first
 # on a busy machine, CLAP and the embedder (read by the score stage only) after them.
 CHAIN_PRIORITY = 50
-# The corpus and its decoding run pretrain.media_workers ffmpeg processes at once but ask
-# for one core: a job asking for two starts only when both are free at the same moment,
-# which beside a stream of single-core jobs took minutes (2-core runs: the corpus started
-# 1.3 minutes late, the decoding 4.4).
-MEDIA_WORKERS = PRETRAIN.get("media_workers", 2)
 
 
 def pretrain_priority(wildcards):

@@ -7,6 +7,10 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's packag
 from avtrust.logs import rule_logging
 from avtrust.pretrain.stage import write_corpus
 
+# ffmpeg processes at once: the same files whatever the number, so not a param (an
+# edit reruns nothing)
+workers = snakemake.config["pretrain"]["media_workers"]
+
 with rule_logging(snakemake) as log:
     log.info("generating the pre-training corpus into %s", snakemake.output.corpus)
-    write_corpus(snakemake.output.corpus, snakemake.params.config, workers=snakemake.params.workers)
+    write_corpus(snakemake.output.corpus, snakemake.params.config, workers=workers)

@@ -53,7 +53,8 @@ def model_job_config(config: dict, name: str) -> dict:
     `pretrain` section without the other models' settings, so editing one model's
     settings retrains that model alone."""
     own = SECTIONS[config["models"][name]["adapter"]]
-    left_out = {"enabled", "models", VISION_SECTION, *SECTIONS.values()} - {own}
+    # media_workers: how many ffmpeg processes write and decode the corpus, no weight
+    left_out = {"enabled", "models", "media_workers", VISION_SECTION, *SECTIONS.values()} - {own}
     section = config.get("pretrain") or {}
     return {
         "seed": config["seed"],
