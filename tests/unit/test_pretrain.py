@@ -130,7 +130,7 @@ def test_each_job_reads_only_its_own_settings():
     shared = config(threads=2)
     assert all(model_job_config(shared, m) != model_job_config(base, m) for m in ("omni", "clap"))
     # how many ffmpeg processes write and decode the corpus is no job's param
-    workers = config(media_workers=4)
+    workers = config(clap={"steps": 4}, embedder={"steps": 4}, media_workers=4)
     assert all(model_job_config(workers, m) == model_job_config(base, m) for m in ("omni", "clap"))
     assert corpus_job_config(workers) == corpus_job_config(base)
     redrawn = config(corpus={**PRETRAIN["corpus"], "scenes": 5})
