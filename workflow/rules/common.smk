@@ -21,6 +21,7 @@ from avtrust.preflight import check as preflight_check
 from avtrust.preflight import report as preflight_report
 from avtrust.pretrain import (
     corpus_job_config,
+    is_thinker,
     model_job_config,
     pretrained_models,
     start_model,

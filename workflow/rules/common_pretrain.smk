@@ -8,10 +8,6 @@ PRETRAIN = config.get("pretrain", {})
 DECODED_CORPUS = "resources/pretrain/decoded/{model}/index.parquet"
 
 
-def is_thinker(name):
-    return config["models"][name].get("adapter") == "qwen2_5_omni_thinker"
-
-
 def pretrain_start(wildcards):
     """What a pre-training starts from: the trained model of pretrain.thinker.start_from,
     the thinker's pre-trained vision tower (pretrain.vision_tower), and for a thinker
@@ -20,7 +16,7 @@ def pretrain_start(wildcards):
     out = {} if start is None else {"start": f"resources/models/{start}"}
     if vision_tower_trained(config, wildcards.model):
         out["vision"] = f"resources/pretrain/vision_tower/{wildcards.model}"
-    if is_thinker(wildcards.model):
+    if is_thinker(config, wildcards.model):
         out["decoded"] = DECODED_CORPUS.format(model=wildcards.model)
     return out
 
@@ -35,4 +31,4 @@ def pretrain_priority(wildcards):
     """The thinker's and its starting model's jobs first (CHAIN_PRIORITY), others 0."""
     name = wildcards.model
     starts = {start_model(config, m) for m in PRETRAINED_MODELS}
-    return CHAIN_PRIORITY if is_thinker(name) or name in starts else 0
+    return CHAIN_PRIORITY if is_thinker(config, name) or name in starts else 0

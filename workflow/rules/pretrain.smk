@@ -56,7 +56,7 @@ rule decode_pretrain_clips:
     log:
         "logs/pretrain/decoded/{model}.log",
     wildcard_constraints:
-        model=one_of(m for m in PRETRAINED_MODELS if is_thinker(m)),
+        model=one_of(m for m in PRETRAINED_MODELS if is_thinker(config, m)),
     priority: CHAIN_PRIORITY
     conda:
         "../../envs/models.yaml"

@@ -70,6 +70,11 @@ def vision_job_config(config: dict) -> dict:
     return {"seed": config["seed"], "pretrain": {k: section.get(k) for k in kept}}
 
 
+def is_thinker(config: dict, name: str) -> bool:
+    """Whether model ``name`` is an Omni thinker (adapter qwen2_5_omni_thinker)."""
+    return config["models"][name].get("adapter") == "qwen2_5_omni_thinker"
+
+
 def vision_tower_trained(config: dict, name: str) -> bool:
     """Whether model ``name``'s pre-training loads a vision tower trained before it: a
     pre-trained Omni thinker, with ``pretrain.vision_tower`` set (null: the tower as
@@ -77,7 +82,7 @@ def vision_tower_trained(config: dict, name: str) -> bool:
     section = config.get("pretrain") or {}
     return (
         section.get(VISION_SECTION) is not None
-        and config["models"][name].get("adapter") == "qwen2_5_omni_thinker"
+        and is_thinker(config, name)
         and name in pretrained_models(config)
     )
 
@@ -131,7 +136,7 @@ def start_model(config: dict, name: str) -> str | None:
     (``pretrain.thinker.start_from`` for the thinker; None for the others or when null).
     It must be a model under ``models`` with an adapter the thinker can start from, and
     its language model is not taken when the vision job teaches the thinker's own."""
-    if config["models"][name].get("adapter") != "qwen2_5_omni_thinker":
+    if not is_thinker(config, name):
         return None
     start = ((config.get("pretrain") or {}).get("thinker") or {}).get("start_from")
     if start is None:

@@ -100,10 +100,10 @@ def write_silent_copies(raw_dir: PathLike, workers: int = 1) -> None:
         strip_audio(raw / "videos" / f"{video}.mp4", silent_clip(raw, video), encode=())
 
     entries = scenes(raw)
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        done = pool.map(write, entries)
-        for _ in tqdm(done, total=len(entries), desc="silent copies", unit="clip"):
-            pass
+    progress = tqdm(total=len(entries), desc="silent copies", unit="clip")
+    with ThreadPoolExecutor(max(1, workers)) as pool, progress:
+        for _ in pool.map(write, entries):  # in order; the first failure is raised
+            progress.update()
 
 
 def silent_clip(raw_dir: PathLike, video_id: str) -> Path:

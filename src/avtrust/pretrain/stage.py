@@ -61,11 +61,12 @@ def _require_thinker(untrained_dir: PathLike, what: str) -> dict:
 
 def read_decoded(model, decoded_dir: PathLike | None):
     """``model``'s input builder reading the corpus's decode-once cache
-    (:func:`decode_corpus`) where given: the arrays are those the builder decodes."""
-    if decoded_dir is not None:
-        from avtrust.models.decode_cache import DecodeCache, attach
+    (:func:`decode_corpus`) where given, as a training job reads its own
+    (:func:`avtrust.train.data.with_decode_cache`)."""
+    if decoded_dir is not None:  # only a thinker has an input builder
+        from avtrust.train.data import with_decode_cache
 
-        attach(model.builder, DecodeCache(Path(decoded_dir)))
+        with_decode_cache(model.builder, {"decoded": decoded_dir})
     return model
 
 
