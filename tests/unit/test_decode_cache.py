@@ -47,6 +47,26 @@ def test_cached_arrays_equal_decoded_ones_for_every_stream_kind(clips, tmp_path)
     assert cache.hits == 3 and cache.misses == 0
 
 
+def test_another_model_hears_the_cached_soundtrack_at_its_own_rate_only(clips, tmp_path):
+    """The audio LLM reads the thinker's cache: the soundtrack of a clip's current bytes
+    at the rate it was decoded at is what read_audio gives; another rate or other bytes
+    are a KeyError (the caller decodes)."""
+    from avtrust.models.media import read_audio
+
+    violin, video_only, cello = copied(clips, tmp_path, "violin", "video_only", "cello")
+    dc.build([violin, video_only], [VISION], tmp_path / "cache")
+    cache = dc.DecodeCache(tmp_path / "cache")
+    got = cache.soundtrack(violin, AUDIO_SAMPLE_RATE)
+    assert got.dtype == np.float32 and np.array_equal(got, read_audio(violin, AUDIO_SAMPLE_RATE))
+    assert cache.soundtrack(video_only, AUDIO_SAMPLE_RATE) is None  # no audio stream
+    with pytest.raises(KeyError):
+        cache.soundtrack(violin, 48000)
+    shutil.copy(cello, violin)
+    with pytest.raises(KeyError):
+        cache.soundtrack(violin, AUDIO_SAMPLE_RATE)
+    assert (cache.hits, cache.misses) == (2, 2)
+
+
 def test_a_rebuild_from_scratch_writes_the_same_bytes(clips, tmp_path):
     # the workflow's byte-identical rebuild check covers results/decoded: nothing
     # run-dependent (timings, thread order) may reach the index or the shards

@@ -15,10 +15,11 @@ from avtrust.models.registry import load, read_manifest
 from avtrust.pretrain import (
     audio_llm,
     clap,
+    corpus_decoder,
     model_job_config,
     pretrained_models,
 )
-from avtrust.pretrain.stage import pretrain_model
+from avtrust.pretrain.stage import decode_corpus, pretrain_model
 
 SETTINGS = {
     "steps": 24,
@@ -70,6 +71,12 @@ def test_the_audio_llm_is_a_pretrained_model_with_its_own_settings():
     assert job["audio_llm"] == SETTINGS and "clap" not in job
     with pytest.raises(ValueError, match="unknown key"):
         audio_llm.AudioLLMSettings.from_config({**SETTINGS, "stpes": 3})
+    # it hears the soundtracks of the thinker's decode-once cache of the corpus, when
+    # the thinker is pre-trained too (rule decode_pretrain_clips); CLAP decodes its own
+    assert corpus_decoder(config(), "audio_llm") == "omni"
+    assert corpus_decoder(config(), "omni") == "omni"
+    assert corpus_decoder(config(), "clap") is None
+    assert corpus_decoder(config(models=["audio_llm"]), "audio_llm") is None
 
 
 def test_the_response_names_each_instrument_once_in_a_fixed_order():
@@ -179,6 +186,36 @@ def test_pretraining_lowers_the_loss_deterministically(trained, untrained):
     assert set(held_out["by_kind"]) == {"music", "event"}
     assert held_out["examples"]
     assert all(e["truth"].startswith("I hear") for e in held_out["examples"])
+
+
+def test_it_hears_the_soundtracks_the_thinker_decoded_once(
+    trained, small_corpus, tmp_path, monkeypatch
+):
+    """Reading the corpus's decode-once cache (rule decode_pretrain_clips, decoded with
+    the thinker's settings), the pre-training decodes no clip itself and gives the same
+    weights as decoding every clip."""
+    import torch
+
+    from avtrust.models import audio_llm as audio_llm_model
+
+    thinker = untrained_build(tmp_path / "omni", "omni")
+    decode_corpus(thinker, small_corpus, tmp_path / "decoded")
+
+    def refuse(path, sample_rate):
+        raise AssertionError(f"{path} decoded again")
+
+    monkeypatch.setattr(audio_llm_model, "read_audio", refuse)
+    job = model_job_config(config(), "audio_llm")
+    untrained_dir = tmp_path / "untrained"
+    untrained_build(untrained_dir, "audio_llm")
+    summary = pretrain_model(
+        untrained_dir, small_corpus, tmp_path / "c", job, decoded_dir=tmp_path / "decoded"
+    )
+    folder, first = trained["a"]
+    assert summary["losses"] == first["losses"]
+    assert summary["held_out"] == first["held_out"]
+    one, cached = weights(folder), weights(tmp_path / "c")
+    assert all(torch.equal(one[k], cached[k]) for k in one)
 
 
 def test_the_saved_model_loads_and_replies_in_the_trained_wording(trained, untrained, small_corpus):

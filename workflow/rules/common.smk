@@ -20,6 +20,7 @@ from avtrust.overlays import resolve
 from avtrust.preflight import check as preflight_check
 from avtrust.preflight import report as preflight_report
 from avtrust.pretrain import (
+    corpus_decoder,
     corpus_job_config,
     is_thinker,
     model_job_config,

@@ -11,13 +11,15 @@ DECODED_CORPUS = "resources/pretrain/decoded/{model}/index.parquet"
 def pretrain_start(wildcards):
     """What a pre-training starts from: the trained model of pretrain.thinker.start_from,
     the thinker's pre-trained vision tower (pretrain.vision_tower), and for a thinker
-    the corpus decoded once as it reads it."""
+    the corpus decoded once by the thinker (rule decode_pretrain_clips) for the thinker
+    and the audio LLM, which hears its soundtracks."""
     start = start_model(config, wildcards.model)
     out = {} if start is None else {"start": f"resources/models/{start}"}
     if vision_tower_trained(config, wildcards.model):
         out["vision"] = f"resources/pretrain/vision_tower/{wildcards.model}"
-    if is_thinker(config, wildcards.model):
-        out["decoded"] = DECODED_CORPUS.format(model=wildcards.model)
+    decoder = corpus_decoder(config, wildcards.model)
+    if decoder is not None:
+        out["decoded"] = DECODED_CORPUS.format(model=decoder)
     return out
 
 

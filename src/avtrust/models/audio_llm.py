@@ -24,6 +24,8 @@ class AudioLLM:
         self.processor = processor
         self.device = device
         self.processor.tokenizer.padding_side = "left"
+        # a decode-once cache (avtrust.models.decode_cache) that read() takes clips from
+        self.decode_cache = None
 
     @classmethod
     def load(cls, path: PathLike, *, spec: ModelSpec | None = None, device: str = "cpu"):
@@ -90,5 +92,11 @@ class AudioLLM:
         )
 
     def read(self, path: PathLike) -> np.ndarray | None:
-        """The clip's soundtrack at the model's sample rate; None if it has no audio."""
+        """The clip's soundtrack at the model's sample rate; None if it has no audio.
+        Read from :attr:`decode_cache` where it holds the clip, decoded otherwise."""
+        if self.decode_cache is not None:
+            try:
+                return self.decode_cache.soundtrack(path, self.sample_rate)
+            except KeyError:
+                pass
         return read_audio(path, self.sample_rate)

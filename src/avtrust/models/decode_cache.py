@@ -58,6 +58,7 @@ INDEX_SCHEMA = pa.schema(
         ("shard", pa.string()),
         ("kind", pa.string()),
         ("info", pa.string()),  # the clip's probe (ClipInfo as JSON): no ffprobe on a hit
+        ("sample_rate", pa.int32()),  # of the audio: what another model's audio may reuse
         ("audio_samples", pa.int64()),
         ("frames", pa.int32()),
         ("height", pa.int32()),
@@ -162,10 +163,13 @@ class DecodeCache:
     def __init__(self, root: PathLike):
         self.root = Path(root)
         self.entries: dict[str, dict] = {}
+        self.soundtracks: dict[tuple[str, int], str] = {}  # (clip sha, sample rate) -> key
         index = self.root / INDEX
         if index.is_file():
             for row in pq.read_table(index).to_pylist():
                 self.entries[row["key"]] = row
+                if row.get("sample_rate") is not None:
+                    self.soundtracks[(row["clip_sha256"], row["sample_rate"])] = row["key"]
         self.handles: dict[str, object] = {}
         self.lock = threading.Lock()
         self.hits = 0
@@ -201,6 +205,24 @@ class DecodeCache:
         with self.lock:
             self.hits += 1
         return Decoded(row["kind"], audio, frames, ClipInfo(**json.loads(row["info"])))
+
+    def soundtrack(self, path: PathLike, sample_rate: int) -> np.ndarray | None:
+        """The audio of ``path``'s current bytes at ``sample_rate`` (None: the clip has
+        no audio stream), from an entry of any vision settings: the audio is decoded the
+        same whatever they are (as :func:`avtrust.models.media.read_audio` decodes it).
+        Raises KeyError where no entry holds it."""
+        key = self.soundtracks.get((file_digest(path), int(sample_rate)))
+        if key is None:
+            with self.lock:
+                self.misses += 1
+            raise KeyError(f"{path} at {sample_rate} Hz")
+        row = self.entries[key]
+        audio = None
+        if row["audio_samples"] is not None:
+            audio = self._shard(row["shard"]).get_tensor(f"{key}.audio")
+        with self.lock:
+            self.hits += 1
+        return audio
 
 
 def media_tokens(entry: dict, factor: int = 28, temporal_patch_size: int = 2) -> float:
@@ -258,6 +280,7 @@ def _decode_entry(path: str, clip_sha: str, vision, settings_sha: str, sample_ra
         "settings_sha256": settings_sha,
         "kind": s.kind,
         "info": json.dumps(info, sort_keys=True),
+        "sample_rate": int(sample_rate),
         "audio_samples": None if audio is None else int(len(audio)),
         "frames": None if frames is None else int(frames.shape[0]),
         "height": None if frames is None else int(frames.shape[1]),
@@ -339,7 +362,8 @@ def build(
         for settings_sha, vision in unique_settings.items():
             key = entry_key(clip_sha, settings_sha)
             wanted.setdefault(key, (path, clip_sha, vision, settings_sha))
-    keep = {k: old[k] for k in wanted if k in old}
+    # a key holds the sample rate (settings_digest): an earlier build's row decoded at it
+    keep = {k: {**old[k], "sample_rate": sample_rate} for k in wanted if k in old}
     todo = [w for k, w in wanted.items() if k not in keep]
     new_rows: list[dict] = []
     decode_seconds = 0.0

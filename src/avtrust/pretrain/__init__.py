@@ -179,3 +179,24 @@ class SectionSettings:
         if unknown:
             raise ValueError(f"pretrain.{cls.key}: unknown key(s) {unknown}")
         return cls(**section)
+
+
+# adapters of audio-only models, whose pre-training hears the corpus's soundtracks
+AUDIO_ONLY = ("qwen2_audio",)
+
+
+def corpus_decoder(config: dict, name: str) -> str | None:
+    """The pre-trained thinker whose decode-once cache of the corpus (rule
+    decode_pretrain_clips) the pre-training of model ``name`` reads: a thinker's own; an
+    audio-only model's the first pre-trained thinker's (the cache holds each clip's
+    16 kHz soundtrack, which is what it hears); None for the others, for a model not
+    pre-trained, or without a pre-trained thinker."""
+    chosen = pretrained_models(config)
+    if name not in chosen:
+        return None
+    if is_thinker(config, name):
+        return name
+    thinkers = [m for m in chosen if is_thinker(config, m)]
+    if config["models"][name].get("adapter") in AUDIO_ONLY and thinkers:
+        return thinkers[0]
+    return None

@@ -60,10 +60,19 @@ def _require_thinker(untrained_dir: PathLike, what: str) -> dict:
 
 
 def read_decoded(model, decoded_dir: PathLike | None):
-    """``model``'s input builder reading the corpus's decode-once cache
-    (:func:`decode_corpus`) where given, as a training job reads its own
-    (:func:`avtrust.train.data.with_decode_cache`)."""
-    if decoded_dir is not None:  # only a thinker has an input builder
+    """``model`` reading the corpus's decode-once cache (:func:`decode_corpus`) where
+    given: a thinker's input builder, as a training job reads its own
+    (:func:`avtrust.train.data.with_decode_cache`); the audio LLM the cached soundtracks
+    (:meth:`avtrust.models.audio_llm.AudioLLM.read`)."""
+    if decoded_dir is None:
+        return model
+    from avtrust.models.audio_llm import AudioLLM
+
+    if isinstance(model, AudioLLM):
+        from avtrust.models.decode_cache import DecodeCache
+
+        model.decode_cache = DecodeCache(decoded_dir)
+    else:
         from avtrust.train.data import with_decode_cache
 
         with_decode_cache(model.builder, {"decoded": decoded_dir})
@@ -85,7 +94,8 @@ def pretrain_model(
     ``start_dir``: a trained model the training starts from (the thinker's
     ``start_from``) and ``vision_dir`` a pre-trained vision tower
     (:func:`pretrain_vision_tower`), passed to the adapter's trainer when given;
-    ``decoded_dir``: the thinker's decode-once cache of the corpus (:func:`decode_corpus`)."""
+    ``decoded_dir``: the thinker's decode-once cache of the corpus (:func:`decode_corpus`),
+    read by a thinker and by the audio LLM."""
     import torch
 
     section = config["pretrain"]
