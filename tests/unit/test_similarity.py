@@ -114,3 +114,13 @@ def test_split_is_deterministic_and_independent_of_order(tmp_path):
     assert dict(zip(a["id"].to_pylist(), a["split"].to_pylist(), strict=True)) == dict(
         zip(b["id"].to_pylist(), b["split"].to_pylist(), strict=True)
     )
+
+
+def test_every_av_confusebench_sample_is_evaluated(tmp_path):
+    # nothing trains on AV-ConfuseBench (RL-CoMM trains on the QA sets): the paper
+    # evaluates all of it, and a half of m1's 24 questions would be a noisier Yes-rate
+    ids = [f"m1-{i:06d}" for i in range(40)]
+    assert {split_of(7, "avconfusebench", i, 0.5) for i in ids} == {"test"}
+    write_parquet_atomic(tmp_path / "m1.parquet", pa.table({"id": ids}))
+    table = split_table({("avconfusebench", "m1"): str(tmp_path / "m1.parquet")}, 7, 1.0)
+    assert set(table["split"].to_pylist()) == {"test"} and table.num_rows == 40

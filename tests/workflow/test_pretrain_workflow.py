@@ -152,6 +152,19 @@ def test_a_thinker_with_a_vision_tower_is_trained_after_it(tmp_path):
     assert planned_jobs(proc) == {"pretrain_vision_tower": 1, "pretrain_model": 1}
 
 
+def job_blocks(proc) -> dict[str, str]:
+    """Each planned job's block of a dry run's output, by rule (and model wildcard)."""
+    import re
+
+    blocks = {}
+    for block in re.split(r"\n(?=(?:local)?rule )", proc.stdout):
+        head = re.match(r"(?:local)?rule (\w+):", block)
+        if head:
+            model = re.search(r"wildcards: model=(\w+)", block)
+            blocks[head.group(1) + (f":{model.group(1)}" if model else "")] = block
+    return blocks
+
+
 def test_the_thinkers_chain_runs_first(tmp_path):
     """On a busy machine the scheduler takes the corpus, the thinker and the model it
     starts from before CLAP and the embedder, which only the score stage reads."""
@@ -164,14 +177,11 @@ def test_the_thinkers_chain_runs_first(tmp_path):
 
     config = write_config(tmp_path / "all.yaml", all_models)
     proc = run_snakemake(tmp_path, "-n", config=config)
-    priority = {}
-    for block in re.split(r"\n(?=(?:local)?rule )", proc.stdout):
-        head = re.match(r"(?:local)?rule (pretrain_\w+):", block)
-        if head:
-            model = re.search(r"wildcards: model=(\w+)", block)
-            key = head.group(1) + (f":{model.group(1)}" if model else "")
-            found = re.search(r"priority: (\d+)", block)
-            priority[key] = int(found.group(1)) if found else 0
+    priority = {
+        job: int(found.group(1)) if (found := re.search(r"priority: (\d+)", block)) else 0
+        for job, block in job_blocks(proc).items()
+        if job.startswith("pretrain_")
+    }
     assert priority == {
         "pretrain_corpus": 50,
         "pretrain_model:omni": 50,
@@ -181,19 +191,22 @@ def test_the_thinkers_chain_runs_first(tmp_path):
     }
 
 
-def test_the_sight_first_overlay_plans_the_aligned_vision_job_before_the_thinker(tmp_path):
-    """config/sight_first.yaml on the project's config: the vision job, then the thinker
-    after it and the audio LLM; with the audio LLM's whole model taken too, the run stops
-    before any job, naming the key to set."""
+def test_the_default_thinker_learns_to_see_first_and_the_hearing_overlay_does_not(tmp_path):
+    """config/config.yaml: the aligned vision job, then the thinker after it and the
+    audio LLM, which both read the decode job's cache; the vision job, the longest of
+    them, starts first when one core is free. config/hearing_thinker.yaml plans no
+    vision job. With the audio LLM's whole model taken too, the run stops before any
+    job, naming the key to set."""
+    import re
     import shutil
 
     import yaml
     from conftest import REPO
 
     (tmp_path / "config").mkdir()
-    shutil.copy(REPO / "config" / "config.yaml", tmp_path / "config" / "config.yaml")
-    overlay = REPO / "config" / "sight_first.yaml"
-    proc = run_snakemake(tmp_path, "-n", "resources/models/omni", config=overlay)
+    default = tmp_path / "config" / "config.yaml"
+    shutil.copy(REPO / "config" / "config.yaml", default)
+    proc = run_snakemake(tmp_path, "-n", "resources/models/omni", config=default)
     assert planned_jobs(proc) == {
         "pretrain_corpus": 1,
         "decode_pretrain_clips": 1,
@@ -201,9 +214,25 @@ def test_the_sight_first_overlay_plans_the_aligned_vision_job_before_the_thinker
         "pretrain_vision_tower": 1,
         "pretrain_model": 2,
     }
-    wrong = yaml.safe_load(overlay.read_text())
-    wrong["pretrain"]["thinker"]["start_parts"] = ["language_model", "audio_tower"]
+    blocks = job_blocks(proc)
+    decoded = "resources/pretrain/decoded/omni/index.parquet"
+    for job in ("pretrain_vision_tower:omni", "pretrain_model:omni", "pretrain_model:audio_llm"):
+        assert decoded in re.search(r"input: (.*)", blocks[job]).group(1), job
+
+    def priority(job):
+        return int(re.search(r"priority: (\d+)", blocks[job]).group(1))
+
+    assert priority("pretrain_vision_tower:omni") > priority("pretrain_model:audio_llm") > 0
+    hearing = REPO / "config" / "hearing_thinker.yaml"
+    proc = run_snakemake(tmp_path, "-n", "resources/models/omni", config=hearing)
+    assert planned_jobs(proc) == {
+        "pretrain_corpus": 1,
+        "decode_pretrain_clips": 1,
+        "prepare_untrained_model": 2,
+        "pretrain_model": 2,
+    }
     bad = tmp_path / "bad.yaml"
+    wrong = {"pretrain": {"thinker": {"start_parts": ["language_model", "audio_tower"]}}}
     bad.write_text(yaml.safe_dump(wrong))
     proc = run_snakemake(tmp_path, "-n", "resources/models/omni", config=bad, check=False)
     assert proc.returncode != 0

@@ -78,7 +78,7 @@ rule pretrain_vision_tower:
         "logs/pretrain/{model}_vision_tower.log",
     wildcard_constraints:
         model=one_of(PRETRAINED_MODELS),
-    priority: CHAIN_PRIORITY
+    priority: VISION_PRIORITY
     conda:
         "../../envs/models.yaml"
     threads: PRETRAIN.get("threads", 1)

@@ -1,14 +1,17 @@
 """The deterministic train/test split of the benchmark samples.
 
-The benchmark tables are the only samples there are, so training (CAVPref, RL-CoMM)
-and evaluation share them through one split: a sample is in ``train`` when
+AVTrustBench's tables are the samples SFT, DPO and CAVPref train on, so training and
+evaluation share them through one split: a sample is in ``train`` when
 
     derive_seed(seed, "split", bench, id) / 2**63  <  train_fraction
 
 i.e. a SHA-256 hash of (master seed, bench, sample id) read as a number in [0, 1). The
 split of a sample never depends on the other samples, on the shard count or on the
 order of the table, and every stage can recompute it; ``results/score/split.parquet``
-records it for all samples.
+records it for all samples. AV-ConfuseBench is an evaluation benchmark: nothing trains
+on it (RL-CoMM trains on the QA datasets' training questions,
+:mod:`avtrust.scoring.rlcomm_questions`), so all of its samples are ``test``, as the
+paper evaluates all of it.
 """
 
 from __future__ import annotations
@@ -28,7 +31,14 @@ def hash_unit(seed: int, bench: str, sample_id: str) -> float:
     return derive_seed(seed, "split", bench, sample_id) / 2**63
 
 
+# the benchmarks whose samples a training draws from (avtrust.train.data.sft_rows, the
+# CAVPref pairs); the others' samples are all evaluated
+TRAINED_BENCHES = ("avtrustbench",)
+
+
 def split_of(seed: int, bench: str, sample_id: str, train_fraction: float) -> str:
+    if bench not in TRAINED_BENCHES:
+        return "test"
     return "train" if hash_unit(seed, bench, sample_id) < train_fraction else "test"
 
 
