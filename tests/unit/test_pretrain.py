@@ -224,6 +224,13 @@ def test_pretraining_lowers_the_loss_and_is_deterministic(untrained, pretrain_co
     # trained weights, and its manifest says how it was trained.
     manifest = read_manifest(tmp_path / "a")
     assert manifest["name"] == "omni" and manifest["pretrained"]["steps"] == 16
+    # its clips are decoded with the untrained build's input settings while it trains
+    # (common_decode.smk, settings_dir): the pre-training leaves them as built
+    from avtrust.models.omni_inputs import VIDEO_SAMPLING_FILE, VisionSettings
+
+    assert VisionSettings.from_dir(tmp_path / "a") == VisionSettings.from_dir(untrained)
+    for name in ("preprocessor_config.json", "video_preprocessor_config.json", VIDEO_SAMPLING_FILE):
+        assert (tmp_path / "a" / name).read_bytes() == (untrained / name).read_bytes()
     loaded = load(tmp_path / "a").model.state_dict()
     key = next(k for k in a if k in loaded)
     assert torch.equal(loaded[key], a[key])

@@ -7,16 +7,26 @@ DECODED = (EVAL.get("decode_cache") or {}).get("dir")
 OMNI_ADAPTER = "qwen2_5_omni_thinker"
 
 
+def settings_dir(name):
+    """The folder model ``name``'s input settings are read from: a pre-trained tiny
+    model's untrained build, whose preprocessing configs its pre-training copies
+    unchanged (avtrust.pretrain.thinker.save; tested), so that the clips are decoded
+    while it trains instead of after; any other model's prepared folder."""
+    if name in PRETRAINED_MODELS:
+        return f"resources/pretrain/untrained/{name}"
+    return model_dir(name)
+
+
 def decoding_models(bench):
-    """The prepared Omni model folders whose input settings the decode cache of
-    ``bench`` serves: zero-shot ones, and the base model that checkpoints are trained
-    from (a checkpoint with other settings simply misses the cache and decodes)."""
+    """The Omni model folders whose input settings the decode cache of ``bench``
+    serves: zero-shot ones, and the base model that checkpoints are trained from (a
+    checkpoint with other settings simply misses the cache and decodes)."""
     names = {
         m.registry_name
         for m in EVAL_MODELS.values()
         if m.adapter == OMNI_ADAPTER and bench in m.benches
     }
-    return sorted(model_dir(n) for n in names)
+    return sorted(settings_dir(n) for n in names)
 
 
 def decode_inputs(wildcards):
@@ -28,7 +38,8 @@ def decode_inputs(wildcards):
 
 def rlcomm_source(method):
     """The training-cache name of an RL-CoMM stage's data (warmup_sft, reference)."""
-    return "rlcomm_" + os.path.basename(RLCOMM_DATA[method]).removesuffix(".parquet")
+    table = os.path.basename(RLCOMM_DATA[method]).removesuffix(".parquet")
+    return f"rlcomm_{table}"
 
 
 # Training tables whose clips are decoded once for every method reading them: SFT's
@@ -40,16 +51,16 @@ TRAIN_DECODE = {
             f"results/bench/avtrustbench/{t}.parquet"
             for t in BENCH_TASKS["avtrustbench"]
         ],
-        "models": [model_dir(TRAINING["model"])],
+        "models": [settings_dir(TRAINING["model"])],
     },
     "pairs": {
         "data": [f"{SCORE}/cavpref/pairs.parquet"],
-        "models": [model_dir(TRAINING["model"])],
+        "models": [settings_dir(TRAINING["model"])],
     },
     **{
         rlcomm_source(m): {
             "data": [RLCOMM_DATA[m]],
-            "models": [model_dir(RLCOMM["policy"])],
+            "models": [settings_dir(RLCOMM["policy"])],
         }
         for m in RLCOMM_METHODS
     },
