@@ -47,24 +47,35 @@ def test_cached_arrays_equal_decoded_ones_for_every_stream_kind(clips, tmp_path)
     assert cache.hits == 3 and cache.misses == 0
 
 
-def test_another_model_hears_the_cached_soundtrack_at_its_own_rate_only(clips, tmp_path):
-    """The audio LLM reads the thinker's cache: the soundtrack of a clip's current bytes
-    at the rate it was decoded at is what read_audio gives; another rate or other bytes
-    are a KeyError (the caller decodes)."""
+def test_other_models_hear_the_cached_soundtrack_as_read_audio_gives_it(clips, tmp_path):
+    """The audio LLM (16 kHz) and CLAP (48 kHz) read the thinker's cache: a clip's
+    soundtrack at a rate it was decoded at, or resampled from an entry decoded at the
+    stream's own rate (ffmpeg's samples, unresampled), is exactly what read_audio gives;
+    an entry resampled to another rate, or other bytes, are a KeyError (the caller
+    decodes)."""
     from avtrust.models.media import read_audio
 
     violin, video_only, cello = copied(clips, tmp_path, "violin", "video_only", "cello")
+    assert streams(violin).info.sample_rate == AUDIO_SAMPLE_RATE  # the stream's own rate
     dc.build([violin, video_only], [VISION], tmp_path / "cache")
     cache = dc.DecodeCache(tmp_path / "cache")
-    got = cache.soundtrack(violin, AUDIO_SAMPLE_RATE)
-    assert got.dtype == np.float32 and np.array_equal(got, read_audio(violin, AUDIO_SAMPLE_RATE))
-    assert cache.soundtrack(video_only, AUDIO_SAMPLE_RATE) is None  # no audio stream
+    for rate in (AUDIO_SAMPLE_RATE, 48000):
+        got = cache.soundtrack(violin, rate)
+        assert got.dtype == np.float32 and np.array_equal(got, read_audio(violin, rate))
+    assert cache.soundtrack(video_only, 48000) is None  # no audio stream
+    # decoded at 8 kHz, resampled from the stream's 16: another rate cannot be made from it
+    dc.build([violin], [VISION], tmp_path / "at8k", sample_rate=8000)
+    resampled = dc.DecodeCache(tmp_path / "at8k")
+    assert np.array_equal(resampled.soundtrack(violin, 8000), read_audio(violin, 8000))
     with pytest.raises(KeyError):
-        cache.soundtrack(violin, 48000)
+        resampled.soundtrack(violin, 48000)
     shutil.copy(cello, violin)
     with pytest.raises(KeyError):
         cache.soundtrack(violin, AUDIO_SAMPLE_RATE)
-    assert (cache.hits, cache.misses) == (2, 2)
+    assert (cache.hits, cache.misses) == (3, 1)
+    # read_soundtrack: the cache where it holds the clip, read_audio otherwise
+    assert np.array_equal(dc.read_soundtrack(cache, violin, 48000), read_audio(violin, 48000))
+    assert np.array_equal(dc.read_soundtrack(None, cello, 48000), read_audio(cello, 48000))
 
 
 def test_a_rebuild_from_scratch_writes_the_same_bytes(clips, tmp_path):

@@ -72,10 +72,11 @@ def test_the_audio_llm_is_a_pretrained_model_with_its_own_settings():
     with pytest.raises(ValueError, match="unknown key"):
         audio_llm.AudioLLMSettings.from_config({**SETTINGS, "stpes": 3})
     # it hears the soundtracks of the thinker's decode-once cache of the corpus, when
-    # the thinker is pre-trained too (rule decode_pretrain_clips); CLAP decodes its own
+    # the thinker is pre-trained too (rule decode_pretrain_clips), as CLAP does
     assert corpus_decoder(config(), "audio_llm") == "omni"
     assert corpus_decoder(config(), "omni") == "omni"
-    assert corpus_decoder(config(), "clap") is None
+    assert corpus_decoder(config(), "clap") == "omni"
+    assert corpus_decoder(config(), "embedder") is None
     assert corpus_decoder(config(models=["audio_llm"]), "audio_llm") is None
 
 
@@ -196,7 +197,7 @@ def test_it_hears_the_soundtracks_the_thinker_decoded_once(
     weights as decoding every clip."""
     import torch
 
-    from avtrust.models import audio_llm as audio_llm_model
+    from avtrust.models import media
 
     thinker = untrained_build(tmp_path / "omni", "omni")
     decode_corpus(thinker, small_corpus, tmp_path / "decoded")
@@ -204,7 +205,7 @@ def test_it_hears_the_soundtracks_the_thinker_decoded_once(
     def refuse(path, sample_rate):
         raise AssertionError(f"{path} decoded again")
 
-    monkeypatch.setattr(audio_llm_model, "read_audio", refuse)
+    monkeypatch.setattr(media, "read_audio", refuse)
     job = model_job_config(config(), "audio_llm")
     untrained_dir = tmp_path / "untrained"
     untrained_build(untrained_dir, "audio_llm")

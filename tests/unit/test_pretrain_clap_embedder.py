@@ -19,7 +19,7 @@ from avtrust.pretrain import (
     pretrain_seed,
     pretrained_models,
 )
-from avtrust.pretrain.stage import pretrain_model
+from avtrust.pretrain.stage import decode_corpus, pretrain_model
 from avtrust.pretrain.thinker import spread
 
 PRETRAIN = {
@@ -127,11 +127,25 @@ def test_event_clips_are_captioned_by_their_source_and_labels(small_corpus):
     assert not any("playing" in text or "music" in text for text in drawn)
 
 
-def test_clap_pretraining_matches_clips_to_their_captions(small_corpus, tmp_path):
+def test_clap_pretraining_matches_clips_to_their_captions(small_corpus, tmp_path, monkeypatch):
+    """Two trainings give the same weights, the second hearing the soundtracks the
+    thinker's decode job cached (16 kHz, resampled to CLAP's 48 as read_audio does)
+    instead of decoding any clip itself."""
+    from avtrust.models import media
+
     init = untrained(tmp_path, "clap")
     job = model_job_config(config(), "clap")
     first = pretrain_model(init, small_corpus, tmp_path / "a", job)
-    again = pretrain_model(init, small_corpus, tmp_path / "b", job)
+    decode_corpus(untrained(tmp_path, "omni"), small_corpus, tmp_path / "decoded")
+
+    def refuse(path, sample_rate):
+        raise AssertionError(f"{path} decoded again")
+
+    monkeypatch.setattr(media, "read_audio", refuse)
+    again = pretrain_model(
+        init, small_corpus, tmp_path / "b", job, decoded_dir=tmp_path / "decoded"
+    )
+    monkeypatch.undo()
     assert first["steps"] == 48
     assert first["loss_last"] < 0.9 * first["loss_first"]
     assert first["losses"] == again["losses"]

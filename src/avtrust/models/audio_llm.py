@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from avtrust.models.media import read_audio
+from avtrust.models.decode_cache import read_soundtrack
 from avtrust.models.registry import ModelSpec, load_with_processor
 
 PathLike = str | os.PathLike
@@ -94,9 +94,4 @@ class AudioLLM:
     def read(self, path: PathLike) -> np.ndarray | None:
         """The clip's soundtrack at the model's sample rate; None if it has no audio.
         Read from :attr:`decode_cache` where it holds the clip, decoded otherwise."""
-        if self.decode_cache is not None:
-            try:
-                return self.decode_cache.soundtrack(path, self.sample_rate)
-            except KeyError:
-                pass
-        return read_audio(path, self.sample_rate)
+        return read_soundtrack(self.decode_cache, path, self.sample_rate)

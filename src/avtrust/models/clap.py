@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from avtrust.models.media import read_audio
+from avtrust.models.decode_cache import read_soundtrack
 from avtrust.models.registry import ModelSpec, load_with_processor
 
 PathLike = str | os.PathLike
@@ -32,6 +32,8 @@ class Clap:
         self.model = model
         self.processor = processor
         self.device = device
+        # a decode-once cache (avtrust.models.decode_cache) that read() takes clips from
+        self.decode_cache = None
 
     @classmethod
     def load(cls, path: PathLike, *, spec: ModelSpec | None = None, device: str = "cpu"):
@@ -42,6 +44,11 @@ class Clap:
     @property
     def sample_rate(self) -> int:
         return int(self.processor.feature_extractor.sampling_rate)
+
+    def read(self, path: PathLike) -> np.ndarray | None:
+        """The clip's soundtrack at :attr:`sample_rate`; None if it has no audio. Read
+        from :attr:`decode_cache` where it holds the clip, decoded otherwise."""
+        return read_soundtrack(self.decode_cache, path, self.sample_rate)
 
     @property
     def window(self) -> int:
@@ -94,7 +101,7 @@ class Clap:
         self, paths: Sequence[PathLike], batch_size: int = 16
     ) -> list[np.ndarray | None]:
         """Embeddings of the clips' soundtracks; None for a clip without audio."""
-        waves = [read_audio(p, self.sample_rate) for p in paths]
+        waves = [self.read(p) for p in paths]
         present = [i for i, w in enumerate(waves) if w is not None and len(w) > 0]
         emb = self.embed_audio([waves[i] for i in present], batch_size)
         out: list[np.ndarray | None] = [None] * len(paths)

@@ -163,13 +163,14 @@ class DecodeCache:
     def __init__(self, root: PathLike):
         self.root = Path(root)
         self.entries: dict[str, dict] = {}
-        self.soundtracks: dict[tuple[str, int], str] = {}  # (clip sha, sample rate) -> key
+        self.soundtracks: dict[str, dict[int, str]] = {}  # clip sha -> {sample rate: key}
         index = self.root / INDEX
         if index.is_file():
             for row in pq.read_table(index).to_pylist():
                 self.entries[row["key"]] = row
                 if row.get("sample_rate") is not None:
-                    self.soundtracks[(row["clip_sha256"], row["sample_rate"])] = row["key"]
+                    rates = self.soundtracks.setdefault(row["clip_sha256"], {})
+                    rates[row["sample_rate"]] = row["key"]
         self.handles: dict[str, object] = {}
         self.lock = threading.Lock()
         self.hits = 0
@@ -208,10 +209,24 @@ class DecodeCache:
 
     def soundtrack(self, path: PathLike, sample_rate: int) -> np.ndarray | None:
         """The audio of ``path``'s current bytes at ``sample_rate`` (None: the clip has
-        no audio stream), from an entry of any vision settings: the audio is decoded the
-        same whatever they are (as :func:`avtrust.models.media.read_audio` decodes it).
-        Raises KeyError where no entry holds it."""
-        key = self.soundtracks.get((file_digest(path), int(sample_rate)))
+        no audio stream), exactly as :func:`avtrust.models.media.read_audio` gives it,
+        from an entry of any vision settings (the audio does not depend on them): one
+        decoded at ``sample_rate``, or one decoded at the stream's own rate — its
+        samples are then ffmpeg's, unresampled, and are resampled as ``read_audio``
+        resamples them (the thinker's 16 kHz entries serve CLAP's 48 kHz). Raises
+        KeyError where no entry holds it."""
+        from avtrust.models.media import resample
+
+        rates = self.soundtracks.get(file_digest(path), {})
+        key, rate = rates.get(int(sample_rate)), int(sample_rate)
+        if key is None:  # a clip without audio has none at any rate
+            native = [
+                (k, r)
+                for r, k in rates.items()
+                if self.entries[k]["audio_samples"] is None
+                or json.loads(self.entries[k]["info"]).get("sample_rate") == r
+            ]
+            key, rate = native[0] if native else (None, None)
         if key is None:
             with self.lock:
                 self.misses += 1
@@ -220,9 +235,23 @@ class DecodeCache:
         audio = None
         if row["audio_samples"] is not None:
             audio = self._shard(row["shard"]).get_tensor(f"{key}.audio")
+            audio = resample(audio, rate, int(sample_rate))
         with self.lock:
             self.hits += 1
         return audio
+
+
+def read_soundtrack(cache: DecodeCache | None, path: PathLike, sample_rate: int):
+    """``path``'s soundtrack at ``sample_rate`` (None: no audio stream): from ``cache``
+    where it holds the clip (:meth:`DecodeCache.soundtrack`), decoded otherwise."""
+    from avtrust.models.media import read_audio
+
+    if cache is not None:
+        try:
+            return cache.soundtrack(path, sample_rate)
+        except KeyError:
+            pass
+    return read_audio(path, sample_rate)
 
 
 def media_tokens(entry: dict, factor: int = 28, temporal_patch_size: int = 2) -> float:

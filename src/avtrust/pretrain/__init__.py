@@ -182,15 +182,16 @@ class SectionSettings:
 
 
 # adapters of audio-only models, whose pre-training hears the corpus's soundtracks
-AUDIO_ONLY = ("qwen2_audio",)
+AUDIO_ONLY = ("qwen2_audio", "clap")
 
 
 def corpus_decoder(config: dict, name: str) -> str | None:
     """The pre-trained thinker whose decode-once cache of the corpus (rule
     decode_pretrain_clips) the pre-training of model ``name`` reads: a thinker's own; an
-    audio-only model's the first pre-trained thinker's (the cache holds each clip's
-    16 kHz soundtrack, which is what it hears); None for the others, for a model not
-    pre-trained, or without a pre-trained thinker."""
+    audio-only model's (the audio LLM, CLAP) the first pre-trained thinker's, whose
+    soundtracks it hears (:meth:`avtrust.models.decode_cache.DecodeCache.soundtrack`);
+    None for the others, for a model not pre-trained, or without a pre-trained
+    thinker."""
     chosen = pretrained_models(config)
     if name not in chosen:
         return None

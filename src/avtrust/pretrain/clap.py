@@ -150,18 +150,17 @@ def clips(corpus_dir: PathLike) -> dict[str, list[dict]]:
 
 def audio_features(clap, items: list[dict]) -> dict:
     """{input_features, is_longer} of every clip (rows in ``items`` order): the video's
-    soundtrack read as scoring reads it (:func:`~avtrust.models.media.read_audio` at the
-    extractor's rate) through the adapter's own :meth:`~avtrust.models.clap.Clap.features`,
-    once, reused by every step. (Not the corpus's WAV stems, though cheaper to read: the
-    video's coded audio gives log-mel features 17 dB apart on average from the stems'
-    sum on a clip measured, so the towers would learn features scoring never feeds them.)"""
+    soundtrack read as scoring reads it (:meth:`~avtrust.models.clap.Clap.read`, at the
+    extractor's rate; from the corpus's decode-once cache where attached) through the
+    adapter's own :meth:`~avtrust.models.clap.Clap.features`, once, reused by every
+    step. (Not the corpus's WAV stems, though cheaper to read: the video's coded audio
+    gives log-mel features 17 dB apart on average from the stems' sum on a clip
+    measured, so the towers would learn features scoring never feeds them.)"""
     import torch
-
-    from avtrust.models.media import read_audio
 
     rows = []
     for it in items:
-        wave = read_audio(it["media_path"], clap.sample_rate)
+        wave = clap.read(it["media_path"])
         if wave is None or len(wave) == 0:
             raise ValueError(f"pre-training CLAP: {it['media_path']} has no audio")
         rows.append(clap.features([wave]))

@@ -62,20 +62,18 @@ def _require_thinker(untrained_dir: PathLike, what: str) -> dict:
 def read_decoded(model, decoded_dir: PathLike | None):
     """``model`` reading the corpus's decode-once cache (:func:`decode_corpus`) where
     given: a thinker's input builder, as a training job reads its own
-    (:func:`avtrust.train.data.with_decode_cache`); the audio LLM the cached soundtracks
-    (:meth:`avtrust.models.audio_llm.AudioLLM.read`)."""
+    (:func:`avtrust.train.data.with_decode_cache`); the audio LLM and CLAP, which hear
+    only, its soundtracks (their ``read``, :func:`avtrust.models.decode_cache.read_soundtrack`)."""
     if decoded_dir is None:
         return model
-    from avtrust.models.audio_llm import AudioLLM
-
-    if isinstance(model, AudioLLM):
-        from avtrust.models.decode_cache import DecodeCache
-
-        model.decode_cache = DecodeCache(decoded_dir)
-    else:
+    if hasattr(model, "builder"):
         from avtrust.train.data import with_decode_cache
 
         with_decode_cache(model.builder, {"decoded": decoded_dir})
+    else:
+        from avtrust.models.decode_cache import DecodeCache
+
+        model.decode_cache = DecodeCache(decoded_dir)
     return model
 
 
@@ -95,7 +93,7 @@ def pretrain_model(
     ``start_from``) and ``vision_dir`` a pre-trained vision tower
     (:func:`pretrain_vision_tower`), passed to the adapter's trainer when given;
     ``decoded_dir``: the thinker's decode-once cache of the corpus (:func:`decode_corpus`),
-    read by a thinker and by the audio LLM."""
+    read by a thinker, the audio LLM and CLAP."""
     import torch
 
     section = config["pretrain"]
