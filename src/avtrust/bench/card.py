@@ -295,7 +295,8 @@ def dataset_card(tables: dict[str, pa.Table], datasets: dict[str, dict]) -> str:
     parts.append(
         "Built by the avtrust workflow from raw videos: every sample's manipulation is "
         "fixed by the task's seed, so the same configuration rebuilds the same files. One "
-        "configuration per task, with the workflow's `train` and `test` splits:\n\n"
+        "configuration per task, with the workflow's `train` and `test` splits "
+        "(AV-ConfuseBench, which nothing trains on: `test` only):\n\n"
         "```python\nfrom datasets import load_dataset\n"
         f'ds = load_dataset("results/bench/hf", "{tasks[0]}", split="test")\n```\n'
     )
