@@ -23,6 +23,7 @@ so a benchmark can show that N models decoded each clip once.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -247,10 +248,8 @@ def read_soundtrack(cache: DecodeCache | None, path: PathLike, sample_rate: int)
     from avtrust.models.media import read_audio
 
     if cache is not None:
-        try:
+        with contextlib.suppress(KeyError):  # not in the cache: decoded below
             return cache.soundtrack(path, sample_rate)
-        except KeyError:
-            pass
     return read_audio(path, sample_rate)
 
 
