@@ -20,15 +20,17 @@ def test_default_config_plans_the_whole_benchmark(tmp_path):
     assert jobs["export_lmms_eval"] == 1
 
 
-def test_one_evaluation_job_per_model_benchmark_and_shard(tmp_path):
-    """The default groups a benchmark's tasks (evaluation.group_tasks): each model loads
-    once per benchmark and shard; predictions are still merged per task."""
+def test_one_evaluation_job_per_model_and_shard(tmp_path):
+    """The default evaluates a model's every task in one job (evaluation.group_tasks:
+    model): each model loads once per shard; predictions are still merged per task.
+    `benchmark` makes a job per benchmark, `task` one per task."""
     default = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     evaluation = default["evaluation"]
-    assert evaluation["group_tasks"] is True and evaluation["shards"] == 1
+    assert evaluation["group_tasks"] == "model" and evaluation["shards"] == 1
     # Tasks per benchmark; a model without `benches` is evaluated on all three.
     per_bench = {"avtrustbench": 9, "avconfusebench": 2, "qa": len(evaluation["qa_sets"])}
     evaluated = [m.get("benches", list(per_bench)) for m in evaluation["models"].values()]
+    models = len(evaluated)
     benches = sum(len(b) for b in evaluated)
     tasks = sum(per_bench[b] for bs in evaluated for b in bs)
     assert any(len(b) < len(per_bench) for b in evaluated)  # the ablations: AVTrustBench only
@@ -41,8 +43,13 @@ def test_one_evaluation_job_per_model_benchmark_and_shard(tmp_path):
 
     for n in (1, 3):
         jobs = plan(f"shards{n}", shards=n)
-        assert (jobs["evaluate_shard"], jobs["merge_predictions"]) == (benches * n, tasks)
-    alone = plan("alone", group_tasks=False)
+        assert (jobs["evaluate_shard"], jobs["merge_predictions"]) == (models * n, tasks)
+    per_bench_jobs = plan("per_bench", group_tasks="benchmark")
+    assert (per_bench_jobs["evaluate_shard"], per_bench_jobs["merge_predictions"]) == (
+        benches,
+        tasks,
+    )
+    alone = plan("alone", group_tasks="task")
     assert (alone["evaluate_shard"], alone["merge_predictions"]) == (tasks, tasks)
 
 

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from conftest import TIMING_COLUMNS, TINY, planned_jobs, run_snakemake, write_config
 
+from avtrust.evaluate.samples import QA_TASKS
 from avtrust.results.breakdown_plots import PLOTS as BREAKDOWN_PLOTS
 from avtrust.results.breakdowns import BREAKDOWNS
 from avtrust.results.views import VIEWS
@@ -47,20 +48,25 @@ def test_predictions_cover_the_test_split_in_both_modes(tiny_run):
 
 
 def test_tasks_evaluated_together_predict_as_each_alone(tiny_run, tmp_path):
-    """evaluation.group_tasks: one job loads the model once and answers every task of
-    the benchmark (a closed and an open one here), with the predictions the tiny run's
-    one-job-per-task evaluation made; merge_predictions then splits them per task."""
+    """evaluation.group_tasks: model: one job loads the model once and answers every
+    task of every benchmark (closed and open ones, a QA set), with the predictions the
+    tiny run's one-job-per-task evaluation made; merge_predictions then splits them per
+    task."""
     work = tmp_path / "run"
     shutil.copytree(tiny_run, work, symlinks=True, ignore=shutil.ignore_patterns("logs"))
     config = write_config(
-        tmp_path / "grouped.yaml", lambda c: c["evaluation"].update(group_tasks=True)
+        tmp_path / "grouped.yaml", lambda c: c["evaluation"].update(group_tasks="model")
     )
-    targets = [f"results/predictions/rlcomm/avconfusebench/{t}.parquet" for t in ("m1", "m2")]
+    tasks = [("avconfusebench", "m1"), ("avconfusebench", "m2"), ("qa", "MUSIC-AVQA")]
+    targets = [f"results/predictions/rlcomm/{b}/{t}.parquet" for b, t in tasks]
     plan = planned_jobs(run_snakemake(work, "-n", *targets, config=config))
-    assert plan == {"evaluate_shard": 1, "merge_predictions": 2}
+    assert plan == {"evaluate_shard": 1, "merge_predictions": len(targets)}
     run_snakemake(work, "--cores", "1", *targets, config=config)
-    shard = work / "results/predictions/rlcomm/avconfusebench/all.shards/0"
-    assert sorted(p.name for p in shard.glob("*.parquet")) == ["m1.parquet", "m2.parquet"]
+    shard = work / "results/predictions/rlcomm/all.shards/0"
+    # every task of the model's benchmarks (not AVTrustBench's), in bench folders
+    written = sorted(str(p.relative_to(shard)) for p in shard.rglob("*.parquet"))
+    qa = [f"qa/{QA_TASKS[name]}.parquet" for name in EVAL["qa_sets"]]
+    assert written == sorted(["avconfusebench/m1.parquet", "avconfusebench/m2.parquet", *qa])
 
     def rows(run, target):
         table = pq.read_table(run / target)

@@ -98,6 +98,7 @@ CHOICES = {
     "sounds": ["sounds", "audioset"],
     "sample_rate": [16000, 22050],  # the schema's list of rates
     "on_short_supply": ["cap", "fail"],
+    "group_tasks": ["task", "benchmark", "model"],
 }
 
 
@@ -141,8 +142,23 @@ SEEDED = rules(
     "rlcomm_questions", "train", "rlcomm_train", "qa_set", "judge_m2", "model_metrics",
 )  # fmt: skip
 NOBODY = rules()  # resources (threads, GPUs, memory) and `all`'s target lists
-# tiny.yaml evaluates each task on its own (evaluation.group_tasks: false): group = task
-CLOSED_EVAL = lambda j: j["rule"] == "evaluate_shard" and j["wildcards"]["group"] != "m2"  # noqa: E731
+# tiny.yaml evaluates each task on its own (evaluation.group_tasks: task): group =
+# <bench>/<task>
+
+
+def evaluates(*benches, task=None):
+    """Evaluation jobs of one of ``benches`` (any when none), of ``task`` if given."""
+
+    def test(j):
+        if j["rule"] != "evaluate_shard":
+            return False
+        bench, name = j["wildcards"]["group"].split("/")
+        return (not benches or bench in benches) and task in (None, name)
+
+    return test
+
+
+CLOSED_EVAL = lambda j: evaluates()(j) and not evaluates(task="m2")(j)  # noqa: E731
 LMMS = rules("export_lmms_eval")  # the lmms-eval tasks: prompts cut and replies parsed the same way
 FORMAT_KEYS = {
     "solos_per_instrument": ("music_avqa",),
@@ -191,20 +207,20 @@ READERS = [
     (r"rlcomm\.ansco\..*", lambda m: is_("rlcomm_train", method=("rlcomm_ansco",))),
     (r"training\.(device|precision|processes|accelerate_config|media_cache|keep_state|tasks|tracking\..*|defaults\..*)", lambda m: rules("train")),
     (r"training\.(sft|dpo|cavpref)\..*", lambda m: is_("train", method=(m[1],))),
-    (r"evaluation\.split", lambda m: lambda j: (rules("evaluate_shard", "decode_clips")(j) and j["wildcards"]["bench"] != "qa") or j["rule"] == "results_db"),
+    (r"evaluation\.split", lambda m: lambda j: (j["rule"] == "decode_clips" and j["wildcards"]["bench"] != "qa") or evaluates("avtrustbench", "avconfusebench")(j) or j["rule"] == "results_db"),
     (r"evaluation\.(shards|group_tasks)", lambda m: rules("evaluate_shard")),
     (r"evaluation\.(batch_size|device)", lambda m: lambda j: j["rule"] == "evaluate_shard" or (m[1] == "device" and j["rule"] == "judge_m2")),
     (r"evaluation\.mode", lambda m: rules("evaluate_shard", "model_metrics")),
     (r"evaluation\.loglik_norm", lambda m: CLOSED_EVAL),
     (r"evaluation\.max_new_tokens", lambda m: lambda j: CLOSED_EVAL(j) or LMMS(j)),
-    (r"evaluation\.max_new_tokens_open", lambda m: lambda j: is_("evaluate_shard", group=("m2",))(j) or LMMS(j)),
-    (r"evaluation\.prompts\.(\w+)\.open", lambda m: lambda j: is_("evaluate_shard", bench=(m[1],), group=("m2",))(j) or (m[1] != "qa" and LMMS(j))),
+    (r"evaluation\.max_new_tokens_open", lambda m: lambda j: evaluates(task="m2")(j) or LMMS(j)),
+    (r"evaluation\.prompts\.(\w+)\.open", lambda m: lambda j: evaluates(m[1], task="m2")(j) or (m[1] != "qa" and LMMS(j))),
     # SFT, DPO and CAVPref train on AVTrustBench's log-likelihood wording (training_parts)
     (
         r"evaluation\.prompts\.avtrustbench\.(yes_no|loglik|loglik_option)",
-        lambda m: lambda j: j["rule"] == "train" or (is_("evaluate_shard", bench=("avtrustbench",))(j) and CLOSED_EVAL(j)) or LMMS(j),
+        lambda m: lambda j: j["rule"] == "train" or (evaluates("avtrustbench")(j) and CLOSED_EVAL(j)) or LMMS(j),
     ),
-    (r"evaluation\.prompts\.(\w+)\.\w+", lambda m: lambda j: (is_("evaluate_shard", bench=(m[1],))(j) and CLOSED_EVAL(j)) or (m[1] != "qa" and LMMS(j))),
+    (r"evaluation\.prompts\.(\w+)\.\w+", lambda m: lambda j: (evaluates(m[1])(j) and CLOSED_EVAL(j)) or (m[1] != "qa" and LMMS(j))),
     # the tiny run has the stage off: its settings must rerun nothing
     (r"pretrain\..*", lambda m: lambda j: False),
     (r"evaluation\.qa_sets\.(\w+)\.samples", lambda m: is_("qa_set", dataset=(m[1],))),

@@ -2,6 +2,7 @@
 # (evaluate.smk, aggregate.smk), next to common.smk and common_score.smk.
 
 from avtrust.evaluate.config import BENCHES, eval_models
+from avtrust.evaluate.groups import evaluation_groups, group_of
 from avtrust.evaluate.prompt_template import check_template, template_parts
 from avtrust.evaluate.samples import QA_BENCH, QA_TASKS
 from avtrust.results.breakdown_plots import PLOTS as BREAKDOWN_PLOT_NAMES
@@ -52,20 +53,17 @@ EVAL_TASKS = {
     for bench, tasks in BENCH_TASKS.items()
 }
 EVAL_TASKS[QA_BENCH] = list(QA_SETS)
-# Tasks one evaluation job answers with one model load: with evaluation.group_tasks all
-# of a benchmark's tasks (group "all"; the model loads once, not once per task), else
-# each task alone (group = the task: fewer clips decoded at once, more jobs in parallel).
-ALL_TASKS = "all"
-EVAL_GROUPS = {
-    bench: (
-        {ALL_TASKS: tasks} if EVAL["group_tasks"] and tasks else {t: [t] for t in tasks}
+
+
+# The (benchmark, task) pairs each evaluation job answers with one model load
+# (evaluation.group_tasks: model, benchmark or task; avtrust.evaluate.groups).
+def eval_groups(model):
+    return evaluation_groups(
+        EVAL_TASKS, EVAL_MODELS[model].benches, EVAL["group_tasks"]
     )
-    for bench, tasks in EVAL_TASKS.items()
-}
 
 
-def task_group(bench, task):
-    return next(g for g, tasks in EVAL_GROUPS[bench].items() if task in tasks)
+EVAL_GROUP_NAMES = {g for m in EVAL_MODELS for g in eval_groups(m)}
 
 
 # Open-ended tasks (descriptions, judged later): generation length of their own, never
@@ -76,6 +74,8 @@ OPEN_TASKS = {("avconfusebench", "m2")}
 def eval_settings(bench, task):
     """The evaluation settings a shard of ``task`` reads (evaluate_shard's params)."""
     out = {k: EVAL[k] for k in ("mode", "batch_size", "device")}
+    # the split selects a benchmark's rows (the QA sets are evaluation sets throughout)
+    out["split"] = EVAL["split"] if bench != QA_BENCH else None
     # the parts of the benchmark's prompt template this task reads, resolved
     out["prompt"] = template_parts(PROMPTS[bench], (bench, task) in OPEN_TASKS)
     if (bench, task) in OPEN_TASKS:
@@ -94,37 +94,37 @@ def eval_table(bench, task):
     return f"results/bench/{bench}/{task}.parquet"
 
 
-def split_input(bench):
-    """The split file where it selects the evaluated rows of ``bench`` (one for all of
-    its tasks), else nothing."""
-    if bench != QA_BENCH and EVAL["split"] != "all":
+def split_input(benches):
+    """The split file where it selects the evaluated rows of one of ``benches`` (one
+    file for every benchmark), else nothing."""
+    if EVAL["split"] != "all" and any(b != QA_BENCH for b in benches):
         return {"split": f"{SCORE}/split.parquet"}
     return {}
 
 
 def samples_inputs(bench, task):
     """The table of an evaluated task and, where a split selects its rows, the split."""
-    return {"samples": eval_table(bench, task), **split_input(bench)}
+    return {"samples": eval_table(bench, task), **split_input([bench])}
 
 
 def evaluate_inputs(wildcards):
-    """Each task's table (and decode-cache index), in the order of the group's tasks."""
-    bench, tasks = wildcards.bench, EVAL_GROUPS[wildcards.bench][wildcards.group]
+    """Each pair's table (and decode-cache index), in the order of the group's pairs."""
+    pairs = eval_groups(wildcards.model)[wildcards.group]
     out = {
-        **split_input(bench),
-        "samples": [eval_table(bench, t) for t in tasks],
+        **split_input([b for b, _ in pairs]),
+        "samples": [eval_table(b, t) for b, t in pairs],
         "model": EVAL_MODELS[wildcards.model].folder,
     }
     if DECODED and EVAL_MODELS[wildcards.model].adapter == OMNI_ADAPTER:
-        out["decoded"] = [f"{DECODED}/{bench}/{t}/index.parquet" for t in tasks]
+        out["decoded"] = [f"{DECODED}/{b}/{t}/index.parquet" for b, t in pairs]
     return out
 
 
 def shard_folders(wildcards):
     """The evaluation shards' folders that hold a task's predictions (merge_predictions)."""
-    group = task_group(wildcards.bench, wildcards.task)
+    group = group_of(eval_groups(wildcards.model), wildcards.bench, wildcards.task)
     return expand(
-        f"results/predictions/{wildcards.model}/{wildcards.bench}/{group}.shards/{{shard}}",
+        f"results/predictions/{wildcards.model}/{group}.shards/{{shard}}",
         shard=EVAL_SHARDS,
     )
 

@@ -1,7 +1,7 @@
 # Evaluate stage: every model of evaluation.models on every benchmark task (test split)
-# and the plain QA sets, evaluation.shards jobs per (model, benchmark) with
-# evaluation.group_tasks (else per (model, task)), batched and resumable; then the m2
-# judge and the metrics of each model. Input functions: common_evaluate.smk.
+# and the plain QA sets, evaluation.shards jobs per model, benchmark or task
+# (evaluation.group_tasks), batched and resumable; then the m2 judge and the metrics of
+# each model. Input functions: common_evaluate.smk.
 
 
 rule qa_set:
@@ -27,15 +27,12 @@ rule evaluate_shard:
     input:
         unpack(evaluate_inputs),
     output:
-        predictions=directory(
-            "results/predictions/{model}/{bench}/{group}.shards/{shard}"
-        ),
+        predictions=directory("results/predictions/{model}/{group}.shards/{shard}"),
     log:
-        "logs/evaluate/{model}/{bench}/{group}.{shard}.log",
+        "logs/evaluate/{model}/{group}.{shard}.log",
     wildcard_constraints:
         model=one_of(EVAL_MODELS),
-        bench=one_of(EVAL_TASKS),
-        group=one_of(g for groups in EVAL_GROUPS.values() for g in groups),
+        group=one_of(EVAL_GROUP_NAMES),
     conda:
         "../../envs/models.yaml"
     threads: EVAL["threads"]
@@ -44,13 +41,12 @@ rule evaluate_shard:
         mem_mb=16000,
     params:
         kind=lambda wc: EVAL_MODELS[wc.model].kind,
-        tasks=lambda wc: EVAL_GROUPS[wc.bench][wc.group],
+        tasks=lambda wc: eval_groups(wc.model)[wc.group],
         shards=len(EVAL_SHARDS),
-        split=lambda wc: EVAL["split"] if wc.bench != QA_BENCH else None,
-        state="results/eval_state/{model}/{bench}/{group}/{shard}",
-        settings=lambda wc: {
-            t: eval_settings(wc.bench, t) for t in EVAL_GROUPS[wc.bench][wc.group]
-        },
+        state="results/eval_state/{model}/{group}/{shard}",
+        settings=lambda wc: [
+            eval_settings(b, t) for b, t in eval_groups(wc.model)[wc.group]
+        ],
     script:
         "../scripts/evaluate_shard.py"
 

@@ -1,5 +1,5 @@
 """Predictions of one model on one shard of each task of a group (rule evaluate_shard):
-the model is loaded once, each task's predictions go to <output folder>/<task>.parquet."""
+the model is loaded once, each task's predictions go to <output folder>/<bench>/<task>.parquet."""
 
 import shutil
 import sys
@@ -9,6 +9,7 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../../src")  # this checkout's packag
 
 import torch
 
+from avtrust.evaluate.groups import shard_file
 from avtrust.evaluate.infer import Predictor, Settings, modes_setting, run_shard
 from avtrust.evaluate.samples import eval_rows
 from avtrust.io import write_parquet_atomic
@@ -17,11 +18,16 @@ from avtrust.models.decode_cache import DecodeCache
 from avtrust.models.registry import load
 from avtrust.sharding import shard_rows
 
+# what a task's settings may hold for Settings: an open-ended task's leave out what only
+# choices read (and vice versa)
+SETTINGS_KEYS = ("max_new_tokens", "max_new_tokens_open", "loglik_norm", "wording", "prompt")
+
 with rule_logging(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
-    shard, tasks = int(snakemake.wildcards.shard), snakemake.params.tasks
-    log.info("tasks %s, shard %d; loading %s", ", ".join(tasks), shard, snakemake.input.model)
-    device = snakemake.params.settings[tasks[0]]["device"]
+    shard, pairs = int(snakemake.wildcards.shard), snakemake.params.tasks
+    names = ", ".join(f"{bench}/{task}" for bench, task in pairs)
+    log.info("tasks %s, shard %d; loading %s", names, shard, snakemake.input.model)
+    device = snakemake.params.settings[0]["device"]
     if snakemake.params.kind == "checkpoint":
         from avtrust.train.checkpoint import load_policy
 
@@ -29,29 +35,17 @@ with rule_logging(snakemake) as log:
     else:
         model = load(snakemake.input.model, device=device)
     out = Path(snakemake.output.predictions)
-    out.mkdir(parents=True, exist_ok=True)
-    decoded_indexes = snakemake.input.get("decoded") or [None] * len(tasks)
-    tables = zip(tasks, snakemake.input.samples, decoded_indexes, strict=True)
-    for task, samples, decoded in tables:
-        s = snakemake.params.settings[task]
-        rows = eval_rows(samples, snakemake.input.get("split"), snakemake.params.split)
+    decoded_indexes = snakemake.input.get("decoded") or [None] * len(pairs)
+    tables = zip(pairs, snakemake.params.settings, snakemake.input.samples, decoded_indexes,
+                 strict=True)  # fmt: skip
+    for (bench, task), s, samples, decoded in tables:
+        rows = eval_rows(samples, snakemake.input.get("split"), s["split"] or "all")
         rows = shard_rows(rows, shard, snakemake.params.shards)
-        log.info("%s: %d samples in shard %d", task, len(rows), shard)
-        # an open-ended task's settings leave out what only choices read (and vice versa)
+        log.info("%s/%s: %d samples in shard %d", bench, task, len(rows), shard)
         settings = Settings(
             modes=modes_setting(s["mode"]),
             batch_size=s["batch_size"],
-            **{
-                k: s[k]
-                for k in (
-                    "max_new_tokens",
-                    "max_new_tokens_open",
-                    "loglik_norm",
-                    "wording",
-                    "prompt",
-                )
-                if k in s
-            },
+            **{k: s[k] for k in SETTINGS_KEYS if k in s},
         )
         # the decode-once cache of this task (rule decode_clips), where the config has one
         decoded = DecodeCache(Path(decoded).parent) if decoded else None
@@ -60,13 +54,15 @@ with rule_logging(snakemake) as log:
             rows,
             settings,
             model_id=snakemake.wildcards.model,
-            state_dir=Path(snakemake.params.state) / task,
+            state_dir=Path(snakemake.params.state) / bench / task,
             shard=shard,
             log=log,
         )
         if decoded is not None:
-            log.info("%s decode cache: %d clips read from it, %d decoded (not in it)",
-                     task, decoded.hits, decoded.misses)  # fmt: skip
-        write_parquet_atomic(out / f"{task}.parquet", table)
-        log.info("%s: %d predictions", task, table.num_rows)
+            log.info("%s/%s decode cache: %d clips read from it, %d decoded (not in it)",
+                     bench, task, decoded.hits, decoded.misses)  # fmt: skip
+        target = shard_file(out, bench, task)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_parquet_atomic(target, table)
+        log.info("%s/%s: %d predictions", bench, task, table.num_rows)
     shutil.rmtree(snakemake.params.state, ignore_errors=True)  # done: the state is spent
