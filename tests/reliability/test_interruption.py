@@ -71,6 +71,7 @@ class Stage:
 BENCH = "results/bench"
 TRAIN_STATE = "results/train_state"
 TRAINED = ("sft", "dpo", "cavpref")  # tiny.yaml's training.methods
+EVALUATED = ("avtrustbench", "avconfusebench", "qa")  # a merge rule each (tiny.yaml's)
 RLCOMM = ("rlcomm_warmup", "rlcomm_steprr", "rlcomm_ansco", "grpo_acc")
 STAGES = [
     Stage(
@@ -173,7 +174,7 @@ STAGES = [
     ),
     Stage(  # QA sets, then every model x task shard; killed once the first has started
         "evaluate",
-        ("qa_set", "evaluate_shard", "merge_predictions"),
+        ("qa_set", "evaluate_shard", *(f"merge_predictions_{b}" for b in EVALUATED)),
         lambda ref: (
             _files(ref, "results/qa/*.parquet")
             + _files(ref, "results/predictions/*/*/*.shards/*")  # a folder per shard

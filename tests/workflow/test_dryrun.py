@@ -22,8 +22,8 @@ def test_default_config_plans_the_whole_benchmark(tmp_path):
 
 def test_one_evaluation_job_per_model_and_shard(tmp_path):
     """The default evaluates a model's every task in one job (evaluation.group_tasks:
-    model): each model loads once per shard; predictions are still merged per task.
-    `benchmark` makes a job per benchmark, `task` one per task."""
+    model): each model loads once per shard; `benchmark` makes a job per benchmark,
+    `task` one per task. One merge job per (model, benchmark) writes its tasks' files."""
     default = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     evaluation = default["evaluation"]
     assert evaluation["group_tasks"] == "model" and evaluation["shards"] == 1
@@ -36,21 +36,20 @@ def test_one_evaluation_job_per_model_and_shard(tmp_path):
     assert any(len(b) < len(per_bench) for b in evaluated)  # the ablations: AVTrustBench only
 
     def plan(name, **settings):
+        """(evaluation jobs, merge jobs) of the edited default."""
         config = tmp_path / f"{name}.yaml"
         edited = {**default, "evaluation": {**evaluation, **settings}}
         config.write_text(yaml.safe_dump(edited, sort_keys=False))
-        return planned_jobs(run_snakemake(tmp_path, "-n", config=config))
+        proc = run_snakemake(tmp_path, "-n", config=config)
+        jobs = planned_jobs(proc)
+        merges = sum(n for rule, n in jobs.items() if rule.startswith("merge_predictions_"))
+        return jobs["evaluate_shard"], merges
 
+    # a merge job per (model, benchmark) writes each of its tasks' predictions
     for n in (1, 3):
-        jobs = plan(f"shards{n}", shards=n)
-        assert (jobs["evaluate_shard"], jobs["merge_predictions"]) == (models * n, tasks)
-    per_bench_jobs = plan("per_bench", group_tasks="benchmark")
-    assert (per_bench_jobs["evaluate_shard"], per_bench_jobs["merge_predictions"]) == (
-        benches,
-        tasks,
-    )
-    alone = plan("alone", group_tasks="task")
-    assert (alone["evaluate_shard"], alone["merge_predictions"]) == (tasks, tasks)
+        assert plan(f"shards{n}", shards=n) == (models * n, benches)
+    assert plan("per_bench", group_tasks="benchmark") == (benches, benches)
+    assert plan("alone", group_tasks="task") == (tasks, benches)
 
 
 def test_job_count_depends_on_shards_not_samples(tmp_path):

@@ -50,8 +50,8 @@ def test_predictions_cover_the_test_split_in_both_modes(tiny_run):
 def test_tasks_evaluated_together_predict_as_each_alone(tiny_run, tmp_path):
     """evaluation.group_tasks: model: one job loads the model once and answers every
     task of every benchmark (closed and open ones, a QA set), with the predictions the
-    tiny run's one-job-per-task evaluation made; merge_predictions then splits them per
-    task."""
+    tiny run's one-job-per-task evaluation made; a merge job per benchmark then writes
+    each task's file."""
     work = tmp_path / "run"
     shutil.copytree(tiny_run, work, symlinks=True, ignore=shutil.ignore_patterns("logs"))
     config = write_config(
@@ -60,7 +60,8 @@ def test_tasks_evaluated_together_predict_as_each_alone(tiny_run, tmp_path):
     tasks = [("avconfusebench", "m1"), ("avconfusebench", "m2"), ("qa", "MUSIC-AVQA")]
     targets = [f"results/predictions/rlcomm/{b}/{t}.parquet" for b, t in tasks]
     plan = planned_jobs(run_snakemake(work, "-n", *targets, config=config))
-    assert plan == {"evaluate_shard": 1, "merge_predictions": len(targets)}
+    merges = {"merge_predictions_avconfusebench": 1, "merge_predictions_qa": 1}
+    assert plan == {"evaluate_shard": 1, **merges}
     run_snakemake(work, "--cores", "1", *targets, config=config)
     shard = work / "results/predictions/rlcomm/all.shards/0"
     # every task of the model's benchmarks (not AVTrustBench's), in bench folders

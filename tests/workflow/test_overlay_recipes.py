@@ -102,7 +102,9 @@ OWN_URL = OWN_ENTRY["location"]
 OWN_JOB_RULES = {
     "prepare_model",
     "evaluate_shard",
-    "merge_predictions",
+    "merge_predictions_avtrustbench",
+    "merge_predictions_avconfusebench",
+    "merge_predictions_qa",
     "judge_m2",
     "model_metrics",
 }
@@ -132,8 +134,9 @@ def test_own_model_recipe_adds_only_that_models_jobs(tmp_path):
 def test_own_model_recipe_evaluates_through_a_local_endpoint(tmp_path):
     """The recipe as written, its URL pointed at a local keyless server: on a run that
     has the default's model and QA sets, only the new model's jobs are planned, and its
-    QA sets are answered through the endpoint (one job: the default groups a benchmark's
-    tasks), clip media in every request."""
+    QA sets are answered through the endpoint (one job, with the benchmark's tasks
+    grouped: the default's one job per model would answer every benchmark, and this
+    test builds only the QA sets), clip media in every request."""
     qa_sets = ["results/qa/music_avqa.parquet", "results/qa/avqa.parquet"]
     done = snakemake(tmp_path, None, "--cores", "2", "resources/models/omni", *qa_sets)
     assert done.returncode == 0, done.stdout[-3000:]
@@ -144,13 +147,14 @@ def test_own_model_recipe_evaluates_through_a_local_endpoint(tmp_path):
 
     with ChatServer(reply) as server:
         overlay = RECIPES["own_model"].replace(OWN_URL, server.base_url)
-        assert overlay != RECIPES["own_model"]
+        assert overlay != RECIPES["own_model"] and overlay.rstrip().endswith("qa]}")
+        overlay += "  group_tasks: benchmark\n"  # in its `evaluation` section, the last
         target = f"results/predictions/{OWN_NAME}/qa/MUSIC-AVQA.parquet"
         plan = dry_run(tmp_path, overlay, "resources/models/omni", *qa_sets, target)
         assert plan.returncode == 0, plan.stdout[-3000:]
         assert sorted((rule, dict(wc)["model"]) for rule, wc in job_keys(plan)) == [
             ("evaluate_shard", OWN_NAME),
-            ("merge_predictions", OWN_NAME),
+            ("merge_predictions_qa", OWN_NAME),
             ("prepare_model", OWN_NAME),
         ]
         run = snakemake(tmp_path, overlay, "--cores", "2", target)
@@ -161,7 +165,7 @@ def test_own_model_recipe_evaluates_through_a_local_endpoint(tmp_path):
     answered = (
         len(preds)
         + pq.read_metadata(
-            tmp_path / f"results/predictions/{OWN_NAME}/qa/all.shards/0/AVQA.parquet"
+            tmp_path / f"results/predictions/{OWN_NAME}/qa.shards/0/qa/AVQA.parquet"
         ).num_rows
     )
     assert answered == len(server.requests) == len(samples) > len(preds) > 0

@@ -120,13 +120,20 @@ def evaluate_inputs(wildcards):
     return out
 
 
-def shard_folders(wildcards):
-    """The evaluation shards' folders that hold a task's predictions (merge_predictions)."""
-    group = group_of(eval_groups(wildcards.model), wildcards.bench, wildcards.task)
-    return expand(
-        f"results/predictions/{wildcards.model}/{group}.shards/{{shard}}",
-        shard=EVAL_SHARDS,
-    )
+def shard_folders(model, bench, task):
+    """The evaluation shards' folders that hold a task's predictions."""
+    group = group_of(eval_groups(model), bench, task)
+    return [f"results/predictions/{model}/{group}.shards/{s}" for s in EVAL_SHARDS]
+
+
+def merge_folders(model, bench):
+    """{task: its shards' folders} of a benchmark (merge_predictions_<bench>'s params)."""
+    return {t: shard_folders(model, bench, t) for t in EVAL_TASKS[bench]}
+
+
+def merge_inputs(model, bench):
+    folders = merge_folders(model, bench).values()
+    return {"shards": sorted({f for task_folders in folders for f in task_folders})}
 
 
 def qa_inputs(wildcards):

@@ -51,21 +51,34 @@ rule evaluate_shard:
         "../scripts/evaluate_shard.py"
 
 
-rule merge_predictions:
-    input:
-        shards=shard_folders,
-    output:
-        predictions="results/predictions/{model}/{bench}/{task}.parquet",
-    log:
-        "logs/evaluate/{model}/{bench}/{task}.merge.log",
-    wildcard_constraints:
-        model=one_of(EVAL_MODELS),
-        bench=one_of(EVAL_TASKS),
-        task=one_of(t for ts in EVAL_TASKS.values() for t in ts),
-    conda:
-        "../../envs/core.yaml"
-    script:
-        "../scripts/merge_predictions.py"
+# merge_predictions_<bench>: one job per (model, benchmark) joins each of its tasks'
+# shards into results/predictions/<model>/<bench>/<task>.parquet (a rule per benchmark:
+# its outputs are its tasks' files, one job instead of one per task).
+for bench, tasks in EVAL_TASKS.items():
+    if not tasks:
+        continue
+
+    rule:
+        name:
+            f"merge_predictions_{bench}"
+        input:
+            unpack(lambda wc, bench=bench: merge_inputs(wc.model, bench)),
+        output:
+            predictions=expand(
+                f"results/predictions/{{{{model}}}}/{bench}/{{task}}.parquet",
+                task=tasks,
+            ),
+        log:
+            f"logs/evaluate/{{model}}/{bench}.merge.log",
+        wildcard_constraints:
+            model=one_of(EVAL_MODELS),
+        conda:
+            "../../envs/core.yaml"
+        params:
+            bench=bench,
+            folders=lambda wc, bench=bench: merge_folders(wc.model, bench),
+        script:
+            "../scripts/merge_predictions.py"
 
 
 rule judge_m2:

@@ -1,5 +1,6 @@
-"""The shards of one (model, task) as one predictions table (rule merge_predictions):
-each evaluation shard's folder holds the task as <bench>/<task>.parquet."""
+"""Each task of one (model, benchmark) as one predictions table, from its evaluation
+shards (rule merge_predictions_<bench>): a shard's folder holds a task as
+<bench>/<task>.parquet; the outputs are the benchmark's tasks in order."""
 
 import sys
 
@@ -11,8 +12,10 @@ from avtrust.io import write_parquet_atomic
 from avtrust.logs import rule_logging
 
 with rule_logging(snakemake) as log:
-    bench, task = snakemake.wildcards.bench, snakemake.wildcards.task
-    shards = [shard_file(folder, bench, task) for folder in snakemake.input.shards]
-    table = merge_shards(shards)
-    log.info("%d predictions from %d shards", table.num_rows, len(shards))
-    write_parquet_atomic(snakemake.output.predictions, table)
+    bench, folders = snakemake.params.bench, snakemake.params.folders
+    outputs = snakemake.output.predictions
+    for (task, task_folders), output in zip(folders.items(), outputs, strict=True):
+        shards = [shard_file(folder, bench, task) for folder in task_folders]
+        table = merge_shards(shards)
+        log.info("%s/%s: %d predictions from %d shards", bench, task, table.num_rows, len(shards))
+        write_parquet_atomic(output, table)

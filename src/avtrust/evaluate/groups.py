@@ -11,7 +11,7 @@ pairs, one shard of each (``evaluation.shards``):
   cluster, and a task's decode cache can go once its jobs are done.
 
 A job writes each pair's predictions to ``<shard folder>/<bench>/<task>.parquet``
-(:func:`shard_file`); ``merge_predictions`` joins a task's shards.
+(:func:`shard_file`); ``merge_predictions_<bench>`` joins each task's shards.
 """
 
 from __future__ import annotations
