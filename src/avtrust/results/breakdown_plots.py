@@ -95,8 +95,7 @@ def _finish(fig, axes, used: int, handles: list, path: PathLike, no_data: str | 
         _legend(axes[min(used, len(axes)) - 1] if used else axes[0],
                 [*unique.values(), _patch("n/a: no result", **MISSING)])  # fmt: skip
     fig.tight_layout()
-    for ax in axes[:used]:
-        _x_labels_fit(fig, ax)
+    _x_labels_fit(fig, axes[:used])
     out = _save(fig, path)
     plt.close(fig)
     return out

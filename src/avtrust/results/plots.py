@@ -125,20 +125,27 @@ def _legend(ax, handles) -> None:
                   frameon=False)  # fmt: skip
 
 
-def _x_labels_fit(fig, ax) -> None:
-    """Widen the figure until neighbouring tick labels do not overlap (then shrink them)."""
+def _x_labels_fit(fig, axes) -> None:
+    """Widen the figure until neighbouring tick labels of each of ``axes`` do not overlap
+    (then shrink them). One layout pass measures every panel: the figure's width is
+    shared, so the panel that needs most decides it (a pass per panel drew a figure of
+    eleven panels 44 times)."""
     for _ in range(4):
-        fig.canvas.draw()
-        boxes = [t.get_window_extent() for t in ax.get_xticklabels() if t.get_text()]
-        pairs = list(zip(boxes, boxes[1:], strict=False))
-        gap = [b.x0 - a.x1 - 0.2 * a.width for a, b in pairs]  # a fifth of a label apart
-        if all(g >= 0 for g in gap):
+        fig.draw_without_rendering()  # lays the text out; no pixels
+        need = 0.0
+        for ax in axes:
+            boxes = [t.get_window_extent() for t in ax.get_xticklabels() if t.get_text()]
+            for a, b in zip(boxes, boxes[1:], strict=False):
+                gap = b.x0 - a.x1 - 0.2 * a.width  # a fifth of a label apart
+                if gap < 0:
+                    need = max(need, -gap / max(b.x0 - a.x0, 1.0))
+        if need == 0.0:
             return
-        need = max(-g / max(b.x0 - a.x0, 1.0) for g, (a, b) in zip(gap, pairs, strict=True))
         width, height = fig.get_size_inches()
         fig.set_size_inches(width * (1.0 + need) * 1.1, height)
         fig.tight_layout()
-    ax.tick_params(axis="x", labelsize=5)
+    for ax in axes:
+        ax.tick_params(axis="x", labelsize=5)
 
 
 def task_bars(con, path: PathLike, palette: Mapping[str, tuple] | None = None) -> Path:
@@ -169,7 +176,7 @@ def task_bars(con, path: PathLike, palette: Mapping[str, tuple] | None = None) -
     ax.set_title("AVTrustBench: accuracy per task")
     fig.tight_layout()
     if rows:
-        _x_labels_fit(fig, ax)
+        _x_labels_fit(fig, [ax])
     out = _save(fig, path)
     plt.close(fig)
     return out
@@ -218,7 +225,7 @@ def yes_rate(con, path: PathLike, palette: Mapping[str, tuple] | None = None,
     ax.set_title('AV-ConfuseBench m1: "yes" to a muted instrument (lower is better)')
     fig.tight_layout()
     if rows:
-        _x_labels_fit(fig, ax)
+        _x_labels_fit(fig, [ax])
     out = _save(fig, path)
     plt.close(fig)
     return out
