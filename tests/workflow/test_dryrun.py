@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 from conftest import REPO, planned_jobs, planned_with, run_snakemake, scale_samples, write_config
@@ -121,3 +123,20 @@ def test_slurm_profile_plans_and_names_only_existing_rules(tmp_path):
     assert named <= rules, f"profile names unknown rules: {sorted(named - rules)}"
     for gpu_rule in ("score_pairs", "reference_reasoning"):
         assert settings["set-resources"][gpu_rule]["gpu_model"] == "a800"
+
+
+def test_trainings_start_before_evaluations(tmp_path):
+    """On a busy machine the scheduler starts trainings before evaluation jobs: each
+    training is long and followed by its own evaluation, so one left to the end runs
+    with the other cores idle. RL-CoMM's chain goes first of all."""
+    proc = run_snakemake(tmp_path, "-n")
+    priorities: dict[str, set[int]] = {}
+    for block in re.split(r"\n(?=(?:local)?rule )", proc.stdout):
+        head = re.match(r"(?:local)?rule (\w+):", block)
+        if head:
+            found = re.search(r"priority: (\d+)", block)
+            priorities.setdefault(head[1], set()).add(int(found[1]) if found else 0)
+    (rl,), (train,), (evaluate,) = (
+        priorities[r] for r in ("rlcomm_train", "train", "evaluate_shard")
+    )
+    assert rl > train > evaluate == 0

@@ -10,6 +10,11 @@ TRAIN_PROMPT = training_parts(
     (config["evaluation"].get("prompts") or {}).get("avtrustbench"),
     "config: evaluation.prompts.avtrustbench",
 )
+# Trainings before evaluations on a busy machine (below the thinker's chain and RL-CoMM's,
+# CHAIN_PRIORITY): an evaluation job is short, a training long and followed by its own
+# evaluation, so a training left to the end ran with the other core idle (sight-first
+# run: the last training and its evaluation, ~0.7 minutes, alone at the end).
+TRAIN_PRIORITY = 10
 # The files of every trained checkpoint (train.smk and rlcomm.smk).
 CHECKPOINT_OUTPUTS = {
     "model": directory("results/checkpoints/{method}/model"),

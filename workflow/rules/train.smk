@@ -16,6 +16,7 @@ rule train:
         "logs/train/{method}.log",
     wildcard_constraints:
         method=one_of(TRAIN_METHODS),
+    priority: TRAIN_PRIORITY
     conda:
         "../../envs/models.yaml"
     threads: TRAINING["threads"]
