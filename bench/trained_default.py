@@ -369,14 +369,14 @@ def main(argv: list[str] | None = None) -> int:
         "--section",
         default="trained-default",
         help="the README section (<!-- NAME: start --> ... <!-- NAME: end -->); "
-        "sight-first for a run with config/sight_first.yaml",
+        "hearing-thinker for a run with config/hearing_thinker.yaml",
     )
     parser.add_argument(
         "--configfile",
         type=Path,
         action="append",
         default=[],
-        help="with --run: an overlay on config/config.yaml (e.g. config/sight_first.yaml)",
+        help="with --run: an overlay on config/config.yaml (e.g. config/hearing_thinker.yaml)",
     )
     args = parser.parse_args(argv)
     if args.run:

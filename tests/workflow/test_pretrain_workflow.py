@@ -191,12 +191,12 @@ def test_the_thinkers_chain_runs_first(tmp_path):
     }
 
 
-def test_the_sight_first_overlay_plans_the_aligned_vision_job_before_the_thinker(tmp_path):
-    """config/sight_first.yaml on the project's config: the aligned vision job, then the
-    thinker after it and the audio LLM; the thinker, the audio LLM and CLAP read the
-    decode job's cache, and the vision job, the longest of the thinker's inputs, starts
-    first when one core is free. The default plans no vision job. With the audio LLM's
-    whole model taken too, the run stops before any job, naming the key to set."""
+def test_the_default_thinker_learns_to_see_first_and_the_hearing_overlay_does_not(tmp_path):
+    """config/config.yaml: the aligned vision job, then the thinker after it and the
+    audio LLM, which both read the decode job's cache; the vision job, the longest of
+    them, starts first when one core is free. config/hearing_thinker.yaml plans no
+    vision job. With the audio LLM's whole model taken too, the run stops before any
+    job, naming the key to set."""
     import re
     import shutil
 
@@ -207,31 +207,32 @@ def test_the_sight_first_overlay_plans_the_aligned_vision_job_before_the_thinker
     default = tmp_path / "config" / "config.yaml"
     shutil.copy(REPO / "config" / "config.yaml", default)
     proc = run_snakemake(tmp_path, "-n", "resources/models/omni", config=default)
-    assert "pretrain_vision_tower" not in planned_jobs(proc)
-    overlay = REPO / "config" / "sight_first.yaml"
-    proc = run_snakemake(
-        tmp_path, "-n", "resources/models/omni", "resources/models/clap", config=overlay
-    )
     assert planned_jobs(proc) == {
         "pretrain_corpus": 1,
         "decode_pretrain_clips": 1,
-        "prepare_untrained_model": 3,
+        "prepare_untrained_model": 2,
         "pretrain_vision_tower": 1,
-        "pretrain_model": 3,
+        "pretrain_model": 2,
     }
     blocks = job_blocks(proc)
     decoded = "resources/pretrain/decoded/omni/index.parquet"
-    readers = ("pretrain_vision_tower:omni", "pretrain_model:omni", "pretrain_model:audio_llm")
-    for job in (*readers, "pretrain_model:clap"):
+    for job in ("pretrain_vision_tower:omni", "pretrain_model:omni", "pretrain_model:audio_llm"):
         assert decoded in re.search(r"input: (.*)", blocks[job]).group(1), job
 
     def priority(job):
         return int(re.search(r"priority: (\d+)", blocks[job]).group(1))
 
     assert priority("pretrain_vision_tower:omni") > priority("pretrain_model:audio_llm") > 0
-    wrong = yaml.safe_load(overlay.read_text())
-    wrong["pretrain"]["thinker"]["start_parts"] = ["language_model", "audio_tower"]
+    hearing = REPO / "config" / "hearing_thinker.yaml"
+    proc = run_snakemake(tmp_path, "-n", "resources/models/omni", config=hearing)
+    assert planned_jobs(proc) == {
+        "pretrain_corpus": 1,
+        "decode_pretrain_clips": 1,
+        "prepare_untrained_model": 2,
+        "pretrain_model": 2,
+    }
     bad = tmp_path / "bad.yaml"
+    wrong = {"pretrain": {"thinker": {"start_parts": ["language_model", "audio_tower"]}}}
     bad.write_text(yaml.safe_dump(wrong))
     proc = run_snakemake(tmp_path, "-n", "resources/models/omni", config=bad, check=False)
     assert proc.returncode != 0
