@@ -128,15 +128,22 @@ def test_slurm_profile_plans_and_names_only_existing_rules(tmp_path):
 def test_trainings_start_before_evaluations(tmp_path):
     """On a busy machine the scheduler starts trainings before evaluation jobs: each
     training is long and followed by its own evaluation, so one left to the end runs
-    with the other cores idle. RL-CoMM's chain goes first of all."""
+    with the other cores idle. RL-CoMM's chain goes first of all, its inputs with it
+    (a stage that waits for its decode job behind the trainings idles its chain)."""
     proc = run_snakemake(tmp_path, "-n")
     priorities: dict[str, set[int]] = {}
     for block in re.split(r"\n(?=(?:local)?rule )", proc.stdout):
         head = re.match(r"(?:local)?rule (\w+):", block)
         if head:
             found = re.search(r"priority: (\d+)", block)
-            priorities.setdefault(head[1], set()).add(int(found[1]) if found else 0)
+            source = re.search(r"wildcards: source=(\w+)", block)
+            name = head[1] + (f":{source[1]}" if source else "")
+            priorities.setdefault(name, set()).add(int(found[1]) if found else 0)
     (rl,), (train,), (evaluate,) = (
         priorities[r] for r in ("rlcomm_train", "train", "evaluate_shard")
     )
     assert rl > train > evaluate == 0
+    rl_inputs = ["reference_reasoning", "decode_training_clips:rlcomm_reference",
+                 "decode_training_clips:rlcomm_warmup_sft"]  # fmt: skip
+    assert all(priorities[job] == {rl} for job in rl_inputs)
+    assert priorities["decode_training_clips:pairs"] == {train}

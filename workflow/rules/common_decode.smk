@@ -73,3 +73,11 @@ def training_index(source):
 
 def decode_training_inputs(wildcards):
     return TRAIN_DECODE[wildcards.source]
+
+
+def decode_training_priority(wildcards):
+    """RL-CoMM's tables at its chain's priority, the other trainings' at theirs: with
+    the trainings before everything of priority 0, Step-RR and GRPO-acc waited 1.5
+    minutes after the warm-up for their decode job (48b79a6's default run)."""
+    rl_sources = {rlcomm_source(m) for m in RLCOMM_METHODS}
+    return CHAIN_PRIORITY if wildcards.source in rl_sources else TRAIN_PRIORITY

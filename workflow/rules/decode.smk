@@ -37,6 +37,7 @@ if DECODED:
             "logs/decode/train/{source}.log",
         wildcard_constraints:
             source=one_of(TRAIN_DECODE),
+        priority: decode_training_priority
         conda:
             "../../envs/models.yaml"
         threads: EVAL["threads"]

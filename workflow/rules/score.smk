@@ -110,6 +110,8 @@ rule reference_reasoning:
         reference=f"{SCORE}/rlcomm/shards/{{shard}}.parquet",
     log:
         "logs/score/reference/{shard}.log",
+    # RL-CoMM's warm-up and GRPO stages read it (rlcomm_data): it goes with their chain
+    priority: CHAIN_PRIORITY
     conda:
         "../../envs/models.yaml"
     threads: config["scoring"]["threads"]
