@@ -291,10 +291,20 @@ def cases() -> list[tuple[str, tuple, object]]:
     return [c for c in out if not any(re.fullmatch(p, c[0]) for p in EXEMPT)]
 
 
+# Sections whose keys the schema requires together: an edit of one of their keys in a
+# config without the section starts from the default's whole section.
+WHOLE_SECTIONS = {("pretrain", "vision_tower")}
+
+
 def set_key(cfg: dict, path: tuple, value) -> dict:
     cfg = json.loads(json.dumps(cfg))
     node = cfg
-    for k in path[:-1]:
+    for i, k in enumerate(path[:-1]):
+        if k not in node and path[: i + 1] in WHOLE_SECTIONS:
+            section = DEFAULT
+            for part in path[: i + 1]:
+                section = section[part]
+            node[k] = json.loads(json.dumps(section))
         node = node.setdefault(k, {})
     node[path[-1]] = value
     return cfg
