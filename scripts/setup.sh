@@ -44,6 +44,13 @@ fi
 stamp=".venv/.avtrust-deps"
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    # torch's build with its CUDA libraries makes .venv about 7 GB; on a fuller disk pip
+    # stops half-way with a bare "No space left on device", so say why beforehand.
+    free_gb=$(($(df -Pk .venv | awk 'NR == 2 {print $4}') / 1024 / 1024))
+    if [ "$free_gb" -lt 8 ]; then
+        echo "setup: warning: ${free_gb} GB free where .venv lies; its packages take" \
+            "about 7 GB: free some space if the install fails for lack of it" >&2
+    fi
     echo "setup: installing pinned Python packages into .venv"
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
     echo "$want" >"$stamp"
