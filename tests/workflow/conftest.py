@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +49,24 @@ def scale_samples(config: dict, factor: int) -> None:
 def planned_jobs(proc) -> dict[str, int]:
     """Job counts per rule from a dry run's 'Job stats' table."""
     return job_counts(proc.stdout)
+
+
+def job_blocks(proc, wildcard: str) -> list[tuple[str, str]]:
+    """Each planned job of a dry run as (name, its block of the output): the name is the
+    rule's, with ``:<value>`` of the job's ``wildcard`` where it has one."""
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?rule )", proc.stdout):
+        head = re.match(r"(?:local)?rule (\w+):", block)
+        if head:
+            value = re.search(rf"wildcards: (?:.*, )?{wildcard}=([\w/]+)", block)
+            jobs.append((head[1] + (f":{value[1]}" if value else ""), block))
+    return jobs
+
+
+def job_priority(block: str) -> int:
+    """A planned job's priority (0 where the dry run prints none)."""
+    found = re.search(r"priority: (\d+)", block)
+    return int(found[1]) if found else 0
 
 
 def planned_with(tmp_path: Path, name: str, edit) -> dict[str, int]:

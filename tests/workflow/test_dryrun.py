@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import yaml
-from conftest import REPO, planned_jobs, planned_with, run_snakemake, scale_samples, write_config
+from conftest import (
+    REPO,
+    job_blocks,
+    job_priority,
+    planned_jobs,
+    planned_with,
+    run_snakemake,
+    scale_samples,
+    write_config,
+)
 
 pytestmark = pytest.mark.workflow
 
@@ -132,13 +139,8 @@ def test_trainings_start_before_evaluations(tmp_path):
     (a stage that waits for its decode job behind the trainings idles its chain)."""
     proc = run_snakemake(tmp_path, "-n")
     priorities: dict[str, set[int]] = {}
-    for block in re.split(r"\n(?=(?:local)?rule )", proc.stdout):
-        head = re.match(r"(?:local)?rule (\w+):", block)
-        if head:
-            found = re.search(r"priority: (\d+)", block)
-            source = re.search(r"wildcards: source=(\w+)", block)
-            name = head[1] + (f":{source[1]}" if source else "")
-            priorities.setdefault(name, set()).add(int(found[1]) if found else 0)
+    for name, block in job_blocks(proc, "source"):
+        priorities.setdefault(name, set()).add(job_priority(block))
     (rl,), (train,), (evaluate,) = (
         priorities[r] for r in ("rlcomm_train", "train", "evaluate_shard")
     )

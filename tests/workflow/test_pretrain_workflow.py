@@ -4,7 +4,14 @@ loads for a tiny thinker (resources/models/<name>) is the pretrain stage's outpu
 from __future__ import annotations
 
 import pytest
-from conftest import planned_jobs, planned_with, run_snakemake, write_config
+from conftest import (
+    job_blocks,
+    job_priority,
+    planned_jobs,
+    planned_with,
+    run_snakemake,
+    write_config,
+)
 
 pytestmark = pytest.mark.workflow
 
@@ -152,23 +159,9 @@ def test_a_thinker_with_a_vision_tower_is_trained_after_it(tmp_path):
     assert planned_jobs(proc) == {"pretrain_vision_tower": 1, "pretrain_model": 1}
 
 
-def job_blocks(proc) -> dict[str, str]:
-    """Each planned job's block of a dry run's output, by rule (and model wildcard)."""
-    import re
-
-    blocks = {}
-    for block in re.split(r"\n(?=(?:local)?rule )", proc.stdout):
-        head = re.match(r"(?:local)?rule (\w+):", block)
-        if head:
-            model = re.search(r"wildcards: model=(\w+)", block)
-            blocks[head.group(1) + (f":{model.group(1)}" if model else "")] = block
-    return blocks
-
-
 def test_the_thinkers_chain_runs_first(tmp_path):
     """On a busy machine the scheduler takes the corpus, the thinker and the model it
     starts from before CLAP and the embedder, which only the score stage reads."""
-    import re
 
     def all_models(config):
         enable(config)
@@ -178,8 +171,8 @@ def test_the_thinkers_chain_runs_first(tmp_path):
     config = write_config(tmp_path / "all.yaml", all_models)
     proc = run_snakemake(tmp_path, "-n", config=config)
     priority = {
-        job: int(found.group(1)) if (found := re.search(r"priority: (\d+)", block)) else 0
-        for job, block in job_blocks(proc).items()
+        job: job_priority(block)
+        for job, block in job_blocks(proc, "model")
         if job.startswith("pretrain_")
     }
     assert priority == {
@@ -214,15 +207,13 @@ def test_the_default_thinker_learns_to_see_first_and_the_hearing_overlay_does_no
         "pretrain_vision_tower": 1,
         "pretrain_model": 2,
     }
-    blocks = job_blocks(proc)
+    blocks = dict(job_blocks(proc, "model"))
     decoded = "resources/pretrain/decoded/omni/index.parquet"
     for job in ("pretrain_vision_tower:omni", "pretrain_model:omni", "pretrain_model:audio_llm"):
         assert decoded in re.search(r"input: (.*)", blocks[job]).group(1), job
 
-    def priority(job):
-        return int(re.search(r"priority: (\d+)", blocks[job]).group(1))
-
-    assert priority("pretrain_vision_tower:omni") > priority("pretrain_model:audio_llm") > 0
+    vision, audio_llm = blocks["pretrain_vision_tower:omni"], blocks["pretrain_model:audio_llm"]
+    assert job_priority(vision) > job_priority(audio_llm) > 0
     hearing = REPO / "config" / "hearing_thinker.yaml"
     proc = run_snakemake(tmp_path, "-n", "resources/models/omni", config=hearing)
     assert planned_jobs(proc) == {
