@@ -166,13 +166,15 @@ def test_beta_rows_average_each_terms_calibrated_beta(bench, tmp_path):
 
 
 def test_the_existence_row_sets_the_m1_drops_beside_the_clean_existence_questions(bench):
-    held = {"omni": 100.0, "rlcomm": 0.0, "sft": 66.7}
+    held = {"omni": 100.0, "rlcomm": 0.0, "rlcomm_warmup": 33.3, "sft": 66.7}
 
     def cell(view, model, column):
         assert (view, column) == ("rlcomm_main", "AV Exist")
         return held.get(model)
 
     name, value, target, met = bench.existence_row(cell, "omni")
-    assert name == "clean MUSIC-AVQA AV existence acc % omni / rlcomm / grpo_acc / sft"
-    assert value == "100.0 / 0.0 / missing / 66.7"
+    assert name == (
+        "clean MUSIC-AVQA AV existence acc % omni / rlcomm / grpo_acc / rlcomm_warmup / sft"
+    )
+    assert value == "100.0 / 0.0 / missing / 33.3 / 66.7"
     assert target.startswith("context") and met is None
