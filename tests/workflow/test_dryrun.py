@@ -27,6 +27,12 @@ def test_default_config_plans_the_whole_benchmark(tmp_path):
     assert jobs["manipulate_shard"] == 11 * 2  # 11 tasks x 2 shards
     assert jobs["export_official"] == 1 and jobs["export_hf"] == 1
     assert jobs["export_lmms_eval"] == 1
+    # RL-CoMM's warm-up, SFT on the QA sets, is evaluated as the RL-CoMM paper's "+ SFT"
+    # row (bench/trained_default.py reads it), not on AVTrustBench
+    warmup = "results/predictions/rlcomm_warmup"
+    for task in ("avconfusebench/m1", "qa/MUSIC-AVQA", "qa/AVQA"):
+        assert f"{warmup}/{task}.parquet" in proc.stdout
+    assert f"{warmup}/avtrustbench/" not in proc.stdout
 
 
 def test_one_evaluation_job_per_model_and_shard(tmp_path):
