@@ -93,6 +93,33 @@ def test_a_rebuild_from_scratch_writes_the_same_bytes(clips, tmp_path):
         assert path.read_bytes() == second[name].read_bytes(), name
 
 
+def test_the_workers_run_torch_on_one_thread_and_store_what_several_give(
+    clips, tmp_path, monkeypatch
+):
+    """build() runs torch on one intra-op thread while its workers decode (they take
+    the cores), gives the caller's thread count back, and stores the frames a reader
+    resizing on several threads gets."""
+    seen = []
+    decode = dc._decode_entry
+
+    def spy(*args):
+        seen.append(torch.get_num_threads())
+        return decode(*args)
+
+    monkeypatch.setattr(dc, "_decode_entry", spy)
+    (path,) = copied(clips, tmp_path, "piano_wide")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(4)
+    try:
+        dc.build([path], [VISION], tmp_path / "cache", workers=2)
+        assert seen == [1] and torch.get_num_threads() == 4
+        _, frames = dc.decode_arrays(streams(path), VISION, AUDIO_SAMPLE_RATE)
+    finally:
+        torch.set_num_threads(threads)
+    sha = dc.settings_digest(VISION, AUDIO_SAMPLE_RATE)
+    assert np.array_equal(dc.DecodeCache(tmp_path / "cache").get(path, sha).frames, frames)
+
+
 def test_a_changed_clip_or_setting_misses_and_is_rebuilt(clips, tmp_path):
     violin, cello = copied(clips, tmp_path, "violin", "cello")
     root = tmp_path / "cache"

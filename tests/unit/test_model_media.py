@@ -201,6 +201,25 @@ def test_wrong_predictions_still_give_the_exact_frames(made, monkeypatch):
     assert seconds == {True, False}  # both ways of picking again were taken
 
 
+@pytest.mark.parametrize("size", [(80, 48, 56, 28), (640, 360, 448, 252)])
+def test_a_resized_frame_does_not_depend_on_torchs_thread_count(size):
+    """The decode cache resizes on one torch thread (decode_cache._one_torch_thread),
+    an evaluation without it on several: both must give the same bytes."""
+    torch = pytest.importorskip("torch")
+    width, height, out_width, out_height = size
+    frame = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    threads = torch.get_num_threads()
+    try:
+        resized = []
+        for n in (1, 4):
+            torch.set_num_threads(n)
+            resized.append(media.resize_frame(frame, out_width, out_height))
+    finally:
+        torch.set_num_threads(threads)
+    assert resized[0].shape == (out_height, out_width, 3)
+    assert np.array_equal(*resized)
+
+
 def test_a_decoding_failure_is_a_media_error_naming_the_file(made, tmp_path):
     info = probe(made["mp4"])
     bad = tmp_path / "broken.mp4"
