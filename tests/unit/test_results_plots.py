@@ -82,6 +82,23 @@ def test_labels_do_not_overlap(con, figures, tmp_path):
     assert "paper (as printed)" in labels and "unparsed replies (no answer)" in labels
 
 
+def test_where_widening_cannot_make_room_only_the_crowded_panels_get_smaller_labels(
+    monkeypatch,
+):
+    plt = plots._pyplot()
+    fig, (crowded, roomy) = plt.subplots(1, 2, figsize=(6, 3))
+    crowded.set_xticks(range(40), [f"a long tick label {i}" for i in range(40)])
+    roomy.set_xticks(range(3), ["a", "b", "c"])
+    size = roomy.get_xticklabels()[0].get_fontsize()
+    widened = []
+    monkeypatch.setattr(fig, "set_size_inches", lambda *a: widened.append(a))  # no room
+    plots._x_labels_fit(fig, [crowded, roomy])
+    assert len(widened) == 4  # it tried
+    assert crowded.get_xticklabels()[0].get_fontsize() == 5
+    assert roomy.get_xticklabels()[0].get_fontsize() == size > 5
+    plt.close(fig)
+
+
 def _log(path, rows):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path

@@ -125,27 +125,35 @@ def _legend(ax, handles) -> None:
                   frameon=False)  # fmt: skip
 
 
+def _label_overlap(ax) -> float:
+    """How much wider (a fraction) ``ax`` must be for neighbouring x tick labels to stand
+    a fifth of a label apart; 0 where they do. Reads the last layout pass."""
+    boxes = [t.get_window_extent() for t in ax.get_xticklabels() if t.get_text()]
+    need = 0.0
+    for a, b in zip(boxes, boxes[1:], strict=False):
+        gap = b.x0 - a.x1 - 0.2 * a.width
+        if gap < 0:
+            need = max(need, -gap / max(b.x0 - a.x0, 1.0))
+    return need
+
+
 def _x_labels_fit(fig, axes) -> None:
-    """Widen the figure until neighbouring tick labels of each of ``axes`` do not overlap
-    (then shrink them). One layout pass measures every panel: the figure's width is
-    shared, so the panel that needs most decides it (a pass per panel drew a figure of
-    eleven panels 44 times)."""
+    """Widen the figure until neighbouring tick labels of each of ``axes`` do not overlap,
+    then shrink the labels of the panels where they still do. One layout pass measures
+    every panel: the figure's width is shared, so the panel that needs most decides it
+    (a pass per panel drew a figure of eleven panels 44 times)."""
     for _ in range(4):
         fig.draw_without_rendering()  # lays the text out; no pixels
-        need = 0.0
-        for ax in axes:
-            boxes = [t.get_window_extent() for t in ax.get_xticklabels() if t.get_text()]
-            for a, b in zip(boxes, boxes[1:], strict=False):
-                gap = b.x0 - a.x1 - 0.2 * a.width  # a fifth of a label apart
-                if gap < 0:
-                    need = max(need, -gap / max(b.x0 - a.x0, 1.0))
+        need = max((_label_overlap(ax) for ax in axes), default=0.0)
         if need == 0.0:
             return
         width, height = fig.get_size_inches()
         fig.set_size_inches(width * (1.0 + need) * 1.1, height)
         fig.tight_layout()
+    fig.draw_without_rendering()
     for ax in axes:
-        ax.tick_params(axis="x", labelsize=5)
+        if _label_overlap(ax) > 0.0:
+            ax.tick_params(axis="x", labelsize=5)
 
 
 def task_bars(con, path: PathLike, palette: Mapping[str, tuple] | None = None) -> Path:
